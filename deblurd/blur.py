@@ -1,0 +1,196 @@
+"""Blur synthesis shared by training, evaluation, the replay samples and lens calibration.
+
+It is the one definition of what "semi" and "heavy" mean: a point-spread function (Gaussian, or a
+defocus disk softened by a small Gaussian, optionally smeared by mild motion), then sensor noise
+(Poisson shot noise plus Gaussian read noise), 8-bit quantisation and optional JPEG. Everything is
+seeded, so the same spec and seed give the same pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import cv2
+import numpy as np
+
+PsfKind = Literal["gaussian", "defocus"]
+_SUPERSAMPLE = 8
+
+
+def gaussian_psf(sigma: float) -> np.ndarray:
+    """Normalised 2-D Gaussian, 6 sigma wide; sigma 0 is the identity."""
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        return np.ones((1, 1), np.float32)
+    half = int(math.ceil(3 * sigma))
+    g = cv2.getGaussianKernel(2 * half + 1, sigma, cv2.CV_64F)
+    psf = g @ g.T
+    return (psf / psf.sum()).astype(np.float32)
+
+
+def disk_psf(radius: float, soften: float = 0.0) -> np.ndarray:
+    """Normalised defocus disk of the given radius (anti-aliased by supersampling), optionally Gaussian-softened."""
+    if radius < 0 or soften < 0:
+        raise ValueError(f"radius and soften must be >= 0, got {radius}, {soften}")
+    if radius == 0:
+        return gaussian_psf(soften)
+    half = int(math.ceil(radius + 3 * soften)) + 1
+    n = (2 * half + 1) * _SUPERSAMPLE
+    coords = (np.arange(n) + 0.5) / _SUPERSAMPLE - (half + 0.5)
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    inside = (xx**2 + yy**2 <= radius**2).astype(np.float64)
+    psf = inside.reshape(2 * half + 1, _SUPERSAMPLE, 2 * half + 1, _SUPERSAMPLE).mean(axis=(1, 3))
+    if soften > 0:
+        psf = cv2.filter2D(psf, -1, gaussian_psf(soften).astype(np.float64), borderType=cv2.BORDER_CONSTANT)
+    psf = _trim(psf)
+    return (psf / psf.sum()).astype(np.float32)
+
+
+def motion_psf(length: float, angle_deg: float) -> np.ndarray:
+    """Normalised straight-line motion blur of the given length in pixels; length 0 is the identity."""
+    if length <= 0:
+        return np.ones((1, 1), np.float32)
+    half = int(math.ceil(length / 2)) + 1
+    size = 2 * half + 1
+    canvas = np.zeros((size * _SUPERSAMPLE, size * _SUPERSAMPLE), np.float32)
+    c = (size * _SUPERSAMPLE) / 2
+    dx = math.cos(math.radians(angle_deg)) * length * _SUPERSAMPLE / 2
+    dy = math.sin(math.radians(angle_deg)) * length * _SUPERSAMPLE / 2
+    cv2.line(canvas, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, _SUPERSAMPLE)
+    psf = canvas.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(1, 3))
+    return (psf / psf.sum()).astype(np.float32)
+
+
+def _trim(psf: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Crop zero margins symmetrically so the PSF stays centred."""
+    mask = psf > eps * psf.max()
+    rows, cols = np.where(mask.any(axis=1))[0], np.where(mask.any(axis=0))[0]
+    h, w = psf.shape
+    m = min(rows[0], h - 1 - rows[-1], cols[0], w - 1 - cols[-1])
+    return psf[m : h - m, m : w - m] if m > 0 else psf
+
+
+def convolve(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """Convolve a float image (HxW or HxWxC) with a PSF, reflecting at the borders as a lens sees beyond the frame."""
+    if psf.shape == (1, 1):
+        return image.astype(np.float32, copy=True)
+    kernel = np.ascontiguousarray(psf[::-1, ::-1])
+    return cv2.filter2D(image.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT101)
+
+
+@dataclass(frozen=True)
+class BlurSpec:
+    """One degradation: PSF kind and amount (sigma or disk radius, in pixels at the working scale) plus noise."""
+
+    kind: PsfKind
+    amount: float
+    soften: float = 0.0
+    motion_length: float = 0.0
+    motion_angle: float = 0.0
+    photons: Optional[float] = None
+    read_noise: float = 0.0
+    quantize: bool = True
+    jpeg_quality: Optional[int] = None
+
+    def psf(self) -> np.ndarray:
+        base = gaussian_psf(self.amount) if self.kind == "gaussian" else disk_psf(self.amount, self.soften)
+        if self.motion_length > 0:
+            motion = motion_psf(self.motion_length, self.motion_angle)
+            base = _trim(cv2.filter2D(_pad_to(base, motion), -1, motion, borderType=cv2.BORDER_CONSTANT))
+            base = base / base.sum()
+        return base.astype(np.float32)
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Degrade a float image in [0, 1]; returns float32 in [0, 1]."""
+        out = convolve(image, self.psf())
+        if self.photons:
+            out = rng.poisson(np.clip(out, 0, None) * self.photons) / self.photons
+        if self.read_noise > 0:
+            out = out + rng.normal(0.0, self.read_noise, out.shape)
+        out = np.clip(out, 0.0, 1.0).astype(np.float32)
+        if self.jpeg_quality is not None:
+            return _jpeg_roundtrip(out, self.jpeg_quality)
+        if self.quantize:
+            out = np.round(out * 255.0) / 255.0
+        return out.astype(np.float32)
+
+
+def _pad_to(psf: np.ndarray, other: np.ndarray) -> np.ndarray:
+    ph = max(0, (other.shape[0] - 1) // 2)
+    pw = max(0, (other.shape[1] - 1) // 2)
+    return np.pad(psf, ((ph, ph), (pw, pw)))
+
+
+def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    if u8.ndim == 3:
+        u8 = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if dec.ndim == 3:
+        dec = cv2.cvtColor(dec, cv2.COLOR_BGR2RGB)
+    return dec.astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class SeverityBands:
+    """A pack's physical blur classes: amounts up to sharp_max are sharp, then semi, then heavy.
+
+    Generators are trained on slightly overlapping ranges (train_semi, train_heavy) so that a frame
+    near a class boundary is handled well by either route.
+    """
+
+    kind: PsfKind
+    sharp_max: float
+    semi_max: float
+    heavy_max: float
+    train_semi: tuple[float, float]
+    train_heavy: tuple[float, float]
+
+    def label(self, amount: float) -> str:
+        if amount <= self.sharp_max:
+            return "sharp"
+        return "semi" if amount <= self.semi_max else "heavy"
+
+    def class_range(self, label: str) -> tuple[float, float]:
+        return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),
+                "heavy": (self.semi_max, self.heavy_max)}[label]
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Sensor noise at the pack's working scale; photons None means noise-free (the seed papers' protocol)."""
+
+    photons: Optional[float] = None
+    read_noise: float = 0.0
+    soften: float = 0.0
+    max_motion: float = 0.0
+    jpeg_probability: float = 0.0
+
+    def spec(self, kind: PsfKind, amount: float, rng: np.random.Generator) -> BlurSpec:
+        """Draw one randomised degradation of the given PSF amount."""
+        photons = None if self.photons is None else float(self.photons * rng.uniform(0.5, 2.0))
+        read = float(self.read_noise * rng.uniform(0.5, 1.5))
+        motion = float(rng.uniform(0, self.max_motion)) if self.max_motion > 0 else 0.0
+        jpeg = int(rng.integers(80, 96)) if rng.random() < self.jpeg_probability else None
+        return BlurSpec(kind, float(amount), self.soften, motion, float(rng.uniform(0, 180)), photons, read, True, jpeg)
+
+
+PAPER_SWEEP_SIGMAS: tuple[float, ...] = (0, 10, 20, 26, 30, 40, 50)
+PAPER_SCALE = 256
+"""The seed paper's protocol: images resized to 256x256 and blurred with Gaussian sigma in pixels at that size."""
+
+DIGIT_BANDS = SeverityBands("gaussian", sharp_max=4.0, semi_max=17.0, heavy_max=56.0,
+                            train_semi=(3.0, 19.0), train_heavy=(15.0, 56.0))
+PHOTO_BANDS = SeverityBands("defocus", sharp_max=1.0, semi_max=3.0, heavy_max=7.0,
+                            train_semi=(0.8, 3.4), train_heavy=(2.6, 7.0))
+PHOTO_NOISE = NoiseModel(photons=400.0, read_noise=0.004, soften=0.5, max_motion=1.5, jpeg_probability=0.2)
+PAPER_NOISE = NoiseModel()
+
+BANDS = {"mnist": DIGIT_BANDS, "fashion-mnist": DIGIT_BANDS, "photo": PHOTO_BANDS}
+NOISE = {"mnist": PAPER_NOISE, "fashion-mnist": PAPER_NOISE, "photo": PHOTO_NOISE}

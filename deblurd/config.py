@@ -1,0 +1,157 @@
+"""Configuration: one pydantic model per area, loaded from TOML; defaults run on a developer machine with no camera."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_PATH = Path("/etc/deblurd/deblurd.toml")
+REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+EX_CONFIG = 78
+
+BcmPin = Field(ge=2, le=27, title="BCM GPIO number (2-27 on the 40-pin header)")
+
+
+class Area(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class CameraConfig(Area):
+    source: Literal["auto", "picamera2", "replay"] = Field("auto", title="frame source; auto = camera if present, else replay")
+    width: int = Field(640, ge=64, le=4608, title="continuous frame width in pixels")
+    height: int = Field(480, ge=64, le=2592, title="continuous frame height in pixels")
+    fps: float = Field(10.0, gt=0, le=60, title="target continuous frame rate")
+    replay_path: Optional[Path] = Field(None, title="folder of images or a video file to replay; empty = bundled samples")
+    capture_timeout_s: float = Field(5.0, ge=0.5, le=60, title="seconds to wait for a frame before reopening the camera")
+    reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, title="longest wait between camera reopen attempts")
+
+
+class LensConfig(Area):
+    mode: Literal["manual", "auto", "fixed"] = Field("manual", title="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
+    position_dioptres: float = Field(0.0, ge=0.0, le=32.0, title="LensPosition in dioptres (1/m), clamped to the camera's range")
+
+
+class ModelsConfig(Area):
+    dir: Path = Field(REPO_MODELS_DIR, title="folder holding the model packs")
+    pack: str = Field("photo", min_length=1, title="model pack name, a sub-folder of dir")
+    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", title="TFLite interpreter to load")
+    threads: int = Field(2, ge=1, le=8, title="interpreter threads")
+    precision: Literal["int8", "float"] = Field("int8", title="which exported variant of each model to run")
+
+
+class PipelineConfig(Area):
+    queue_size: int = Field(4, ge=1, le=64, title="continuous frames buffered before the oldest is dropped")
+    still_queue_size: int = Field(8, ge=1, le=64, title="button stills buffered (never dropped while room remains)")
+    classify_crops: int = Field(3, ge=1, le=9, title="crops averaged by the blur-severity classifier")
+    max_frames: Optional[int] = Field(None, ge=1, title="stop after this many frames (empty = run until stopped)")
+
+
+class OutputConfig(Area):
+    dir: Path = Field(Path("deblurd-output"), title="folder results are written to")
+    image_format: Literal["jpg", "png"] = Field("jpg", title="image file format")
+    jpeg_quality: int = Field(92, ge=50, le=100, title="JPEG quality")
+    save_input: bool = Field(True, title="also save the captured input beside the restored image")
+    keep_days: int = Field(0, ge=0, le=3650, title="delete results older than this many days (0 = keep)")
+    max_results: int = Field(0, ge=0, le=10_000_000, title="keep at most this many results (0 = no limit)")
+    min_free_mb: int = Field(200, ge=10, le=1_000_000, title="free space kept on the output disk")
+
+
+class ThermalConfig(Area):
+    enabled: bool = Field(True, title="read temperatures and pace work")
+    sysfs_root: Path = Field(Path("/"), title="root under which /sys paths are read (tests point this at a temp tree)")
+    poll_interval_s: float = Field(2.0, ge=0.2, le=60, title="seconds between readings")
+    slow_c: float = Field(75.0, ge=40, le=95, title="lower the frame rate from this temperature")
+    pause_c: float = Field(80.0, ge=40, le=95, title="pause continuous work from this temperature")
+    resume_c: float = Field(70.0, ge=30, le=95, title="resume continuous work below this temperature")
+    critical_c: float = Field(85.0, ge=40, le=100, title="refuse even button stills from this temperature")
+    slow_factor: float = Field(0.5, gt=0, lt=1, title="frame-rate multiplier while slow")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ThermalConfig":
+        if not self.resume_c < self.slow_c <= self.pause_c < self.critical_c:
+            raise ValueError(
+                f"thresholds must satisfy resume_c < slow_c <= pause_c < critical_c, got "
+                f"{self.resume_c} / {self.slow_c} / {self.pause_c} / {self.critical_c}"
+            )
+        return self
+
+
+class GpioConfig(Area):
+    enabled: bool = Field(False, title="use the capture button and status LED")
+    button_pin: int = BcmPin
+    led_pin: Optional[int] = Field(None, ge=2, le=27, title="status LED BCM pin (empty = no LED)")
+    bounce_s: float = Field(0.05, ge=0.0, le=1.0, title="button debounce time")
+    long_press_s: float = Field(2.0, ge=0.3, le=30, title="hold this long to toggle continuous mode")
+    press_queue_size: int = Field(8, ge=1, le=64, title="button presses waiting for a still")
+
+    @model_validator(mode="after")
+    def _distinct_pins(self) -> "GpioConfig":
+        if self.led_pin is not None and self.led_pin == self.button_pin:
+            raise ValueError(f"led_pin and button_pin must differ, both are {self.button_pin}")
+        return self
+
+
+class ServiceConfig(Area):
+    state_file: Optional[Path] = Field(None, title="status file read by `deblurd status` (empty = <output.dir>/status.json)")
+    status_interval_s: float = Field(5.0, ge=0.5, le=600, title="seconds between status updates")
+
+
+class LoggingConfig(Area):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", title="log level")
+    journald: Literal["auto", "on", "off"] = Field("auto", title="auto = journald when started by systemd")
+
+
+class Config(Area):
+    camera: CameraConfig = CameraConfig()
+    lens: LensConfig = LensConfig()
+    models: ModelsConfig = ModelsConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    output: OutputConfig = OutputConfig()
+    thermal: ThermalConfig = ThermalConfig()
+    gpio: GpioConfig = Field(default_factory=lambda: GpioConfig(button_pin=17))
+    service: ServiceConfig = ServiceConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def state_file(self) -> Path:
+        return self.service.state_file or self.output.dir / "status.json"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names every bad key, its value and what is allowed."""
+
+    exit_code = EX_CONFIG
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} invalid setting(s):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (check its spelling; see `deblurd check-config` for the valid keys)")
+        else:
+            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Optional[Path] = None) -> Config:
+    """Load and validate a TOML config; no path and no default file means the built-in defaults."""
+    explicit = path is not None
+    path = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: config file not found (check the path, or omit --config to use the defaults)")
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc} (fix the syntax at that line)") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from exc
