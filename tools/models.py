@@ -1,0 +1,167 @@
+"""Keras architectures: our restorer and classifier, the seed papers' two generators, and a PatchGAN critic.
+
+Every generator maps luminance (H, W, 1) in [0, 1] to restored luminance and is fully convolutional, so it can
+be exported at a fixed tile size. `macs_per_pixel` counts multiply-accumulates the way the benchmark reports them.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="deblurd")
+class PixelUnshuffle(layers.Layer):
+    """Space-to-depth: trades resolution for channels so the convolutions run at lower resolution."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return tf.nn.space_to_depth(x, self.factor)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="deblurd")
+class PixelShuffle(layers.Layer):
+    """Depth-to-space: the cheap, checkerboard-free way back up to full resolution."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return tf.nn.depth_to_space(x, self.factor)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def _conv(x, filters: int, stride: int = 1, kernel: int = 3, act: bool = True):
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same")(x)
+    return layers.ReLU()(x) if act else x
+
+
+def _res_block(x, filters: int):
+    y = _conv(x, filters)
+    y = _conv(y, filters, act=False)
+    return layers.ReLU()(layers.Add()([x, y]))
+
+
+def restorer_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottleneck: int = 2,
+                  unshuffle: int = 2, name: str = "restorer") -> keras.Model:
+    """Our generator: pixel-unshuffle front end, a residual U-Net over len(widths) scales, pixel-shuffle back,
+    and a global skip so the net only learns the correction (sharp - blurred)."""
+    inp = keras.Input((None, None, 1), name="luma")
+    x = PixelUnshuffle(unshuffle)(inp) if unshuffle > 1 else inp
+    x = _conv(x, widths[0])
+    skips = []
+    for level, w in enumerate(widths):
+        for _ in range(blocks):
+            x = _res_block(x, w)
+        if level < len(widths) - 1:
+            skips.append(x)
+            x = _conv(x, widths[level + 1], stride=2)
+    for _ in range(bottleneck):
+        x = _res_block(x, widths[-1])
+    for level in reversed(range(len(widths) - 1)):
+        x = PixelShuffle(2)(layers.Conv2D(4 * widths[level], 1)(x))
+        x = layers.Add()([x, skips[level]])
+        for _ in range(blocks):
+            x = _res_block(x, widths[level])
+    x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same")(x)
+    if unshuffle > 1:
+        x = PixelShuffle(unshuffle)(x)
+    out = layers.Add(name="restored")([inp, x])
+    return keras.Model(inp, out, name=name)
+
+
+def severity_classifier(size: int, widths: tuple[int, ...] = (8, 16, 24, 32), name: str = "classifier") -> keras.Model:
+    """Tiny blur-severity classifier: a full-resolution first layer keeps the fine detail blur removes, then
+    strided layers; average and max pooling together capture "how sharp is the sharpest part"."""
+    inp = keras.Input((size, size, 1), name="luma")
+    x = layers.Rescaling(4.0, offset=-2.0)(inp)
+    x = _conv(x, widths[0])
+    for w in widths[1:]:
+        x = _conv(x, w, stride=2)
+    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    out = layers.Dense(3, activation="softmax", name="scores")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def paper_autoencoder(channels: int = 1, name: str = "paper_autoencoder") -> keras.Model:
+    """The second paper's 7-layer CNN autoencoder: 3 Conv2D + 5 Conv2DTranspose, all stride 1, LeakyReLU,
+    64-128-256-256-128-64-32-channels (1.35M parameters with 3 channels)."""
+    inp = keras.Input((None, None, channels), name="image")
+    x = inp
+    for f in (64, 128, 256):
+        x = layers.LeakyReLU(0.2)(layers.Conv2D(f, 3, padding="same")(x))
+    for f in (256, 128, 64, 32):
+        x = layers.LeakyReLU(0.2)(layers.Conv2DTranspose(f, 3, padding="same")(x))
+    out = layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def paper_pix2pix(size: int = 256, channels: int = 1, name: str = "paper_pix2pix") -> keras.Model:
+    """The first paper's pix2pix U-Net generator (Isola et al.): 8 stride-2 4x4 encoder layers C64-C128-C256-C512x5,
+    a mirrored decoder with skips and dropout, tanh output mapped back to [0, 1]."""
+    inp = keras.Input((size, size, channels), name="image")
+    x = layers.Rescaling(2.0, offset=-1.0)(inp)
+    skips = []
+    for i, f in enumerate((64, 128, 256, 512, 512, 512, 512, 512)):
+        x = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=False)(x)
+        if i > 0:
+            x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+        skips.append(x)
+    for i, f in enumerate((512, 512, 512, 512, 256, 128, 64)):
+        x = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        if i < 3:
+            x = layers.Dropout(0.5)(x)
+        x = layers.ReLU()(x)
+        x = layers.Concatenate()([x, skips[-(i + 2)]])
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh")(x)
+    out = layers.Rescaling(0.5, offset=0.5)(x)
+    return keras.Model(inp, out, name=name)
+
+
+def patch_discriminator(widths: tuple[int, ...] = (16, 32, 64), name: str = "patchgan") -> keras.Model:
+    """A small PatchGAN critic (pix2pix style, narrower so it trains on a CPU): one realness score per patch."""
+    inp = keras.Input((None, None, 1), name="luma")
+    x = layers.Rescaling(2.0, offset=-1.0)(inp)
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 4, strides=2 if i < len(widths) - 1 else 1, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    out = layers.Conv2D(1, 4, padding="same")(x)
+    return keras.Model(inp, out, name=name)
+
+
+ARCHITECTURES = {
+    "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),
+    "ours-heavy": lambda: restorer_unet((16, 32, 48), blocks=2, bottleneck=2, name="ours_heavy"),
+    "ours-digits": lambda: restorer_unet((32, 48, 64), blocks=1, bottleneck=2, unshuffle=2, name="ours_digits"),
+    "autoencoder": paper_autoencoder,
+    "blur-model": lambda: restorer_unet((16, 32), blocks=1, bottleneck=1, name="reblur"),
+}
+
+
+def macs_per_pixel(model: keras.Model, size: int = 256) -> float:
+    """Multiply-accumulates per input pixel of the convolution and dense layers, measured at size x size."""
+    probe = keras.models.clone_model(model, input_tensors=keras.Input((size, size, model.input_shape[-1])))
+    total = 0.0
+    for layer in probe.layers:
+        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1]
+            out = layer.output.shape
+            spatial = out[1] * out[2] if isinstance(layer, layers.Conv2D) else layer.input.shape[1] * layer.input.shape[2]
+            total += spatial * kh * kw * cin * layer.filters
+        elif isinstance(layer, layers.Dense):
+            total += int(np.prod(layer.kernel.shape))
+    return total / (size * size)

@@ -1,0 +1,143 @@
+"""Paired training and test batches drawn from the package's blur synthesis (deblurd.blur).
+
+Digit packs follow the seed protocol at the working scale (28x28, padded to 32): the exact linear map of
+"resize to 256, Gaussian blur sigma, area-downscale" from deblurd.blur.protocol_matrix. Photo packs cut patches
+from photos scaled to the working width and degrade them with a defocus disk plus sensor noise.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from deblurd import blur
+from tools import data
+
+DIGIT_TILE = 32
+DIGIT_SIZE = 28
+PHOTO_WIDTH = 640
+PHOTO_TILE = 256
+PHOTO_OVERLAP = 32
+CLASSIFIER_CROP = {"photo": 128, "mnist": DIGIT_TILE, "fashion-mnist": DIGIT_TILE}
+_MARGIN = 16
+_SIGMA_STEP = 0.25
+
+
+def is_digit_pack(pack: str) -> bool:
+    return pack in ("mnist", "fashion-mnist")
+
+
+@lru_cache(maxsize=512)
+def _matrix(sigma_index: int) -> np.ndarray:
+    return blur.protocol_matrix(sigma_index * _SIGMA_STEP, DIGIT_SIZE)
+
+
+def digit_degrade(images: np.ndarray, sigmas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Seed-protocol blur at the working scale for a batch of 28x28 images, with 8-bit-level noise."""
+    out = np.empty_like(images)
+    for i, (img, s) in enumerate(zip(images, sigmas)):
+        m = _matrix(int(round(s / _SIGMA_STEP)))
+        out[i] = m @ img @ m.T
+    out += rng.normal(0, 0.5 / 255, out.shape).astype(np.float32)
+    return np.clip(out, 0, 1)
+
+
+def pad_digits(images: np.ndarray) -> np.ndarray:
+    """28x28 -> 32x32 by reflection, as the daemon pads an image smaller than a model tile."""
+    p = (DIGIT_TILE - DIGIT_SIZE) // 2
+    return np.pad(images, ((0, 0), (p, p), (p, p)), mode="reflect")[..., None]
+
+
+class PairSource:
+    """Endless (blurred, sharp) batches for one pack and generator role ('semi' or 'heavy')."""
+
+    def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128):
+        self.pack, self.role, self.patch = pack, role, patch
+        self.rng = np.random.default_rng(seed)
+        self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
+        lo_hi = self.bands.train_semi if role == "semi" else self.bands.train_heavy
+        self.amount_range = lo_hi
+        if is_digit_pack(pack):
+            self.images = data.digits(pack, "train" if split == "train" else "test")
+        else:
+            self.photos = load_photos(split)
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        amounts = self.rng.uniform(*self.amount_range, size)
+        if is_digit_pack(self.pack):
+            sharp = self.images[self.rng.integers(0, len(self.images), size)]
+            sharp = _augment_digits(sharp, self.rng)
+            return pad_digits(digit_degrade(sharp, amounts, self.rng)), pad_digits(sharp)
+        pairs = [photo_pair(self.photos, self.patch, a, self.noise, self.rng) for a in amounts]
+        return np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None]
+
+
+class SeveritySource:
+    """Endless (crop, class index) batches for the blur-severity classifier, classes drawn evenly."""
+
+    def __init__(self, pack: str, split: str, seed: int):
+        self.pack = pack
+        self.rng = np.random.default_rng(seed)
+        self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
+        self.crop = CLASSIFIER_CROP[pack]
+        if is_digit_pack(pack):
+            self.images = data.digits(pack, "train" if split == "train" else "test")
+        else:
+            self.photos = load_photos(split)
+
+    def amounts(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = self.rng.integers(0, 3, size)
+        ranges = [self.bands.class_range(n) for n in ("sharp", "semi", "heavy")]
+        return np.array([self.rng.uniform(*ranges[c]) for c in labels], np.float32), labels
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        amounts, labels = self.amounts(size)
+        if is_digit_pack(self.pack):
+            sharp = _augment_digits(self.images[self.rng.integers(0, len(self.images), size)], self.rng)
+            return pad_digits(digit_degrade(sharp, amounts, self.rng)), labels
+        crops = [photo_pair(self.photos, self.crop, a, self.noise, self.rng, textured=True)[0] for a in amounts]
+        return np.stack(crops)[..., None], labels
+
+
+def _augment_digits(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    flip = rng.random(len(images)) < 0.5
+    out = images.copy()
+    out[flip] = out[flip, :, ::-1]
+    return out
+
+
+def load_photos(split: str) -> list[np.ndarray]:
+    """Luminance of every photo of the split at the working width, plus a 1.5x larger copy of large photos."""
+    photos = []
+    for path in data.photo_files(split):
+        photos.append(data.load_luma(path, PHOTO_WIDTH))
+        if split == "train" and cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2 > PHOTO_WIDTH * 1.5:
+            photos.append(data.load_luma(path, int(PHOTO_WIDTH * 1.5)))
+    return photos
+
+
+def _gradient_energy(img: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.diff(img, axis=0))) + np.mean(np.abs(np.diff(img, axis=1))))
+
+
+def photo_pair(photos: list[np.ndarray], patch: int, amount: float, noise: blur.NoiseModel,
+               rng: np.random.Generator, textured: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One (degraded, sharp) patch: a random crop with margin, flipped/rotated, degraded, margin removed."""
+    size = patch + 2 * _MARGIN
+    candidates = []
+    for _ in range(4 if textured else 1):
+        img = photos[rng.integers(0, len(photos))]
+        y = rng.integers(0, img.shape[0] - size + 1)
+        x = rng.integers(0, img.shape[1] - size + 1)
+        candidates.append(img[y : y + size, x : x + size])
+    crop = max(candidates, key=_gradient_energy) if textured else candidates[0]
+    crop = np.rot90(crop, rng.integers(0, 4))
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = np.ascontiguousarray(crop) * np.float32(rng.uniform(0.7, 1.1))
+    crop = np.clip(crop, 0, 1)
+    degraded = noise.spec("defocus", amount, rng).apply(crop, rng)
+    inner = (slice(_MARGIN, _MARGIN + patch),) * 2
+    return degraded[inner], crop[inner].astype(np.float32)
