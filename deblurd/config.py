@@ -126,6 +126,23 @@ class ConfigError(Exception):
     exit_code = EX_CONFIG
 
 
+def _allowed_range(loc: tuple) -> str:
+    """'allowed: 64 to 4608' for a numeric field with bounds, so an error shows the whole range."""
+    model, info = Config, None
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return ""
+        info = fields[part]
+        model = info.annotation
+    bounds = {k: getattr(m, k) for m in (info.metadata if info else []) for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    if not bounds:
+        return ""
+    low = f"{bounds['ge']}" if "ge" in bounds else f"more than {bounds['gt']}" if "gt" in bounds else "any"
+    high = f"{bounds['le']}" if "le" in bounds else f"less than {bounds['lt']}" if "lt" in bounds else "any"
+    return f" (allowed: {low} to {high})"
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: {err.error_count()} invalid setting(s):"]
     for e in err.errors():
@@ -133,7 +150,7 @@ def _format_errors(path: Path, err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling; see `deblurd check-config` for the valid keys)")
         else:
-            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}")
+            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}{_allowed_range(e['loc'])}")
     return "\n".join(lines)
 
 

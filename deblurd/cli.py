@@ -1,0 +1,246 @@
+"""The `deblurd` command. Each subcommand is one entry in COMMANDS: a name, a one-line help, add_arguments and run.
+
+A subcommand in its own module is registered with `module_command("name", "deblurd.module")`; the module
+provides `add_arguments(parser)` and `run(args) -> int` and its docstring's first line is the help.
+Errors become one message on stderr and a sysexits code: 78 bad config, 66 missing model pack,
+73 output not writable, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import cv2
+
+from deblurd.camera import CameraError
+from deblurd.config import Area, Config, ConfigError, load_config
+from deblurd.manifest import PackError
+from deblurd.store import AtomicWriter, StoreError
+
+log = logging.getLogger("deblurd")
+
+EX_NOINPUT = 66
+EX_FAILURE = 1
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def module_command(name: str, module: str) -> Command:
+    """A subcommand implemented by a module with add_arguments(parser) and run(args) -> int."""
+    mod = importlib.import_module(module)
+    return Command(name, (mod.__doc__ or name).strip().splitlines()[0], mod.add_arguments, mod.run)
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="config file (default /etc/deblurd/deblurd.toml; built-in defaults when it is absent)")
+
+
+def _setup_logging(level: str) -> None:
+    logging.getLogger().setLevel(level)
+
+
+def load_pack(cfg: Config) -> Any:
+    """The configured model pack, verified; PackError names the file and the fix."""
+    from deblurd.inference import ModelPack
+
+    return ModelPack.load(cfg.models.dir / cfg.models.pack, cfg.models.precision, cfg.models.runtime,
+                          cfg.models.threads, cfg.pipeline.classify_crops)
+
+
+# run -----------------------------------------------------------------------------------------------------------
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    _config_argument(parser)
+    parser.add_argument("--frames", type=int, metavar="N", help="stop after N frames (default: run until stopped)")
+    parser.add_argument("--output", type=Path, metavar="DIR", help="write results here instead of output.dir")
+
+
+def hooks(cfg: Config) -> dict[str, Any]:
+    """Governor, notifier and indicator for the pipeline; the real adapters plug in here (None = do nothing)."""
+    return {"governor": None, "notifier": None, "indicator": None}
+
+
+def _run(args: argparse.Namespace) -> int:
+    from deblurd.camera import open_source
+    from deblurd.pipeline import Pipeline
+    from deblurd.store import ResultStore
+
+    cfg = load_config(args.config)
+    _setup_logging(cfg.logging.level)
+    if args.output is not None:
+        cfg.output.dir = args.output
+    if args.frames is not None:
+        if args.frames < 1:
+            raise ConfigError(f"--frames {args.frames}: must be 1 or more")
+        cfg.pipeline.max_frames = args.frames
+    store = ResultStore(cfg.output)
+    store.open()
+    pack = load_pack(cfg)
+    source = open_source(cfg.camera)
+    try:
+        pipeline = Pipeline(source, pack, store, cfg, **hooks(cfg))
+        previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            stats = pipeline.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        source.close()
+    log.info("stopped after %d frame(s): %d stored in %s, dropped %s", stats.processed, stats.frames_out,
+             store.dir, stats.dropped or "none")
+    return 0
+
+
+# deblur --------------------------------------------------------------------------------------------------------
+
+class InputError(Exception):
+    """One input image that cannot be processed; the others still are."""
+
+
+def _deblur_arguments(parser: argparse.ArgumentParser) -> None:
+    _config_argument(parser)
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG or PNG files to restore")
+    parser.add_argument("-o", "--output", type=Path, default=Path("deblurred"), metavar="DIR",
+                        help="folder for the restored images (default ./deblurred)")
+
+
+def read_rgb(path: Path) -> Any:
+    """An image file as RGB uint8; InputError says what is wrong with it."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (check the path)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); copy it again from its source")
+    try:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise InputError(f"{path}: cannot be decoded ({exc}); it is damaged or not a JPEG/PNG") from exc
+    if bgr is None:
+        raise InputError(f"{path}: cannot be read as an image; it is damaged, unreadable or not a JPEG/PNG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _deblur(args: argparse.Namespace) -> int:
+    from deblurd.store import encode_image
+
+    cfg = load_config(args.config)
+    _setup_logging(cfg.logging.level)
+    pack = load_pack(cfg)
+    writer = AtomicWriter()
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        writer.write(args.output / ".write-test", b"ok")
+        (args.output / ".write-test").unlink()
+    except OSError as exc:
+        raise StoreError(f"output folder {args.output} is not writable ({exc.strerror or exc}): "
+                         f"choose another folder with -o") from exc
+    failed = 0
+    for path in args.images:
+        try:
+            rgb = read_rgb(path)
+        except InputError as exc:
+            print(f"deblurd: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        severity, out = pack.route(rgb)
+        fmt = "png" if path.suffix.lower() == ".png" else "jpg"
+        target = args.output / f"{path.stem}-restored.{fmt}"
+        writer.write(target, encode_image(out, fmt, cfg.output.jpeg_quality))
+        note = "sharp, passed through" if severity.label == "sharp" else f"{severity.label} blur, restored"
+        print(f"{path}: {note} (scores {json.dumps(severity.scores)}) -> {target}")
+    if failed:
+        print(f"deblurd: {failed} of {len(args.images)} image(s) could not be processed (see above)", file=sys.stderr)
+        return EX_FAILURE
+    return 0
+
+
+# check-config --------------------------------------------------------------------------------------------------
+
+def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", type=Path, metavar="FILE", help="config file to check")
+    _config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the effective config as JSON")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def config_as_toml(cfg: Config) -> str:
+    """The effective config as TOML, each key followed by its title; unset optional keys are commented out."""
+    lines = []
+    for area_name in type(cfg).model_fields:
+        area: Area = getattr(cfg, area_name)
+        lines.append(f"\n[{area_name}]")
+        for key, info in type(area).model_fields.items():
+            value = getattr(area, key)
+            setting = f"# {key} =" if value is None else f"{key} = {_toml_value(value)}"
+            lines.append(f"{setting:<40} # {info.title or ''}".rstrip())
+    return "\n".join(lines).lstrip("\n")
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    cfg = load_config(path)
+    print(cfg.model_dump_json(indent=1) if args.json else config_as_toml(cfg))
+    print(f"config OK ({path or 'built-in defaults, or /etc/deblurd/deblurd.toml if present'})", file=sys.stderr)
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command("run", "run the daemon: capture, classify, restore and store until stopped", _run_arguments, _run),
+    Command("deblur", "restore image files offline with the same models and routing", _deblur_arguments, _deblur),
+    Command("check-config", "validate a config file and print the effective settings", _check_config_arguments,
+            _check_config),
+    module_command("status", "deblurd.status"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deblurd", description="On-device deblurring: capture, classify, restore, store.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub_parser)
+        sub_parser.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"deblurd: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except PackError as exc:
+        print(f"deblurd: {exc}", file=sys.stderr)
+        return EX_NOINPUT
+    except StoreError as exc:
+        print(f"deblurd: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except CameraError as exc:
+        print(f"deblurd: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,244 @@
+"""Load a verified model pack and run it: classify blur severity, restore luminance, route a frame.
+
+Models are TFLite files checked against the pack manifest's sha256 before loading. Generators work on the
+Y channel of YCrCb at the pack's working scale, in overlapping tiles (tiling.py); chroma is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import cv2
+import numpy as np
+
+from deblurd.frames import Severity
+from deblurd.manifest import Manifest, ModelFile, PackError, load_manifest, verify_file
+from deblurd.tiling import reflect_pad, run_tiled, tile_starts
+
+log = logging.getLogger(__name__)
+
+
+def _litert() -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter
+
+
+def _tflite_runtime() -> Any:
+    from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+
+    return Interpreter
+
+
+def _tensorflow() -> Any:
+    import tensorflow as tf
+
+    return tf.lite.Interpreter
+
+
+RUNTIMES: dict[str, Callable[[], Any]] = {"ai-edge-litert": _litert, "tflite-runtime": _tflite_runtime,
+                                          "tensorflow": _tensorflow}
+
+
+def interpreter_class(runtime: str = "auto") -> tuple[Any, str]:
+    """The first importable TFLite interpreter in preference order (or the one named) and its name."""
+    names = list(RUNTIMES) if runtime == "auto" else [runtime]
+    for name in names:
+        try:
+            return RUNTIMES[name](), name
+        except ImportError:
+            continue
+    raise PackError(f"no TFLite runtime could be imported (tried {', '.join(names)}): "
+                    f"install one with `pip install ai-edge-litert`, or set models.runtime = \"auto\"")
+
+
+class TfliteModel:
+    """One interpreter with float32 in and out; int8 tensors are (de)quantised with their own scale and zero point."""
+
+    def __init__(self, path: Path, interpreter: Any, threads: int) -> None:
+        self.path = Path(path)
+        try:
+            self._interp = interpreter(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise PackError(f"model file {path} cannot be loaded ({exc}): it is truncated or not a TFLite model; "
+                            f"reinstall the models folder") from exc
+        self._details()
+
+    def _details(self) -> None:
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self._in["shape"])
+
+    def resize(self, shape: tuple[int, ...]) -> None:
+        """Change the input shape (generators are fully convolutional, so any tile size works)."""
+        self._interp.resize_tensor_input(self._in["index"], list(shape))
+        self._interp.allocate_tensors()
+        self._details()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        scale, zero = self._in["quantization"]
+        if dtype != np.float32 and scale:
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero), info.min, info.max)
+        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=dtype))
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])
+        scale, zero = self._out["quantization"]
+        if self._out["dtype"] != np.float32 and scale:
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+
+def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
+    """Y of YCrCb as float32 in [0, 1]."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[:, :, 0].astype(np.float32) / 255.0
+
+
+def split_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Y float32 in [0, 1], YCrCb uint8 whose Cr/Cb are kept for merge_luma)."""
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    return ycrcb[:, :, 0].astype(np.float32) / 255.0, ycrcb
+
+
+def merge_luma(luma: np.ndarray, ycrcb: np.ndarray) -> np.ndarray:
+    """RGB uint8 from a restored Y and the original chroma."""
+    out = ycrcb.copy()
+    out[:, :, 0] = np.round(np.clip(luma, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
+
+
+def working_size(shape: tuple[int, int], working_width: Optional[int]) -> tuple[int, int]:
+    """(width, height) of an HxW image scaled to the pack's working width, aspect kept."""
+    h, w = shape
+    if working_width is None:
+        return w, h
+    return working_width, max(1, int(round(h * working_width / w)))
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    shrinking = size[0] < image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def textured_crops(image: np.ndarray, size: tuple[int, int], count: int) -> list[np.ndarray]:
+    """The `count` cells of a size-sized grid with the most gradient energy (where blur shows, if anywhere)."""
+    ch, cw = size
+    padded, _ = reflect_pad(image, ch, cw)
+    gx = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)
+    energy = gx * gx + gy * gy
+    cells = [(float(energy[y:y + ch, x:x + cw].mean()), y, x)
+             for y in tile_starts(padded.shape[0], ch, 0) for x in tile_starts(padded.shape[1], cw, 0)]
+    cells.sort(key=lambda c: c[0], reverse=True)
+    return [padded[y:y + ch, x:x + cw] for _, y, x in cells[:count]]
+
+
+class Classifier:
+    """Blur severity of a luminance image: softmax scores averaged over its most textured crops."""
+
+    def __init__(self, model: TfliteModel, manifest: Manifest, model_id: str, crops: int) -> None:
+        self.model = model
+        self.class_names = manifest.class_names
+        self.working_width = manifest.working_width
+        self.model_id = model_id
+        self.crops = crops
+
+    def classify(self, luma: np.ndarray) -> Severity:
+        work = _resize(luma, working_size(luma.shape, self.working_width))
+        _, ch, cw, _ = self.model.input_shape
+        scores = np.mean([self.model(crop[None, :, :, None])[0] for crop in textured_crops(work, (ch, cw), self.crops)],
+                         axis=0)
+        label = self.class_names[int(np.argmax(scores))]
+        return Severity(label, {n: round(float(s), 4) for n, s in zip(self.class_names, scores)}, self.model_id)  # type: ignore[arg-type]
+
+
+class Restorer:
+    """One generator applied to luminance of any size: at the working scale, in blended tiles."""
+
+    def __init__(self, model: TfliteModel, overlap: int, working_width: Optional[int], model_id: str) -> None:
+        self.model = model
+        self.overlap = overlap
+        self.working_width = working_width
+        self.model_id = model_id
+        _, self.tile_h, self.tile_w, _ = model.input_shape
+
+    def restore_working(self, luma: np.ndarray) -> np.ndarray:
+        """Restore an image already at working scale, tile by tile."""
+        return run_tiled(luma, lambda t: self.model(t[None, :, :, None])[0, :, :, 0], (self.tile_h, self.tile_w),
+                         self.overlap)
+
+    def restore(self, luma: np.ndarray) -> np.ndarray:
+        """Restored luminance at the input's size; a larger input keeps its resolution (the correction is upsampled)."""
+        h, w = luma.shape
+        size = working_size((h, w), self.working_width)
+        if size == (w, h):
+            return np.clip(self.restore_working(luma), 0.0, 1.0)
+        work = _resize(luma, size)
+        restored = self.restore_working(work)
+        if w > size[0]:
+            correction = cv2.resize(restored - work, (w, h), interpolation=cv2.INTER_CUBIC)
+            return np.clip(luma + correction, 0.0, 1.0)
+        return np.clip(_resize(restored, (w, h)), 0.0, 1.0)
+
+
+@dataclass
+class ModelPack:
+    """A verified pack: manifest, classifier and one restorer per blurred class."""
+
+    manifest: Manifest
+    classifier: Classifier
+    restorers: dict[str, Restorer]
+    runtime: str
+    precision: str
+    pack_dir: Path
+
+    @classmethod
+    def load(cls, pack_dir: Path, precision: str = "int8", runtime: str = "auto", threads: int = 2,
+             classify_crops: int = 3) -> "ModelPack":
+        """Verify every file against the manifest, then load it; raises PackError naming the file and the fix."""
+        pack_dir = Path(pack_dir)
+        manifest = load_manifest(pack_dir)
+        interpreter, runtime_name = interpreter_class(runtime)
+        log.info("model pack %s v%s (%s) with %s, %d thread(s)", manifest.name, manifest.version, precision,
+                 runtime_name, threads)
+
+        def model(entry: ModelFile) -> tuple[TfliteModel, str]:
+            name, digest = (entry.file, entry.sha256) if precision == "int8" else (entry.float_file, entry.float_sha256)
+            loaded = TfliteModel(verify_file(pack_dir, name, digest), interpreter, threads)
+            if list(loaded.input_shape) != list(entry.input_shape):
+                raise PackError(f"model file {loaded.path} takes input {list(loaded.input_shape)} but the manifest says "
+                                f"{entry.input_shape}: the pack is inconsistent; re-export it with tools/export.py")
+            return loaded, f"{manifest.name}/{name}@{manifest.version}"
+
+        loaded, model_id = model(manifest.models["classifier"])
+        classifier = Classifier(loaded, manifest, model_id, classify_crops)
+        restorers = {}
+        for label in ("semi", "heavy"):
+            entry = manifest.models[label]  # type: ignore[index]
+            loaded, model_id = model(entry)
+            restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id)
+        return cls(manifest, classifier, restorers, runtime_name, precision, pack_dir)
+
+    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """Classify an RGB frame and restore it on its class's route; sharp frames come back untouched."""
+        t0 = time.perf_counter()
+        luma, ycrcb = split_luma(rgb)
+        severity = self.classifier.classify(luma)
+        t1 = time.perf_counter()
+        if severity.label == "sharp":
+            out = rgb
+        else:
+            out = merge_luma(self.restorers[severity.label].restore(luma), ycrcb)
+        if timings is not None:
+            timings["classify_s"] = round(t1 - t0, 4)
+            timings["restore_s"] = round(time.perf_counter() - t1, 4)
+        return severity, out
