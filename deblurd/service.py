@@ -1,0 +1,126 @@
+"""systemd integration: sd_notify messages (READY, STATUS, WATCHDOG, STOPPING) and journald logging.
+
+sd_notify goes through systemd-python (`systemd.daemon.notify`) when it is importable, as on the Pi where
+install.sh puts python3-systemd in the venv's view. Without it (a dev machine, CI) the same protocol is sent
+by hand: one datagram of "KEY=value" lines to the AF_UNIX socket named by $NOTIFY_SOCKET, where a leading
+"@" means the abstract namespace. Outside systemd $NOTIFY_SOCKET is unset and every message is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from typing import Callable, Optional
+
+from deblurd.config import LoggingConfig
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[str], bool]
+_installed: Optional[logging.Handler] = None  # the handler setup_logging added, replaced on a second call
+
+
+def send_datagram(message: str) -> bool:
+    """The sd_notify protocol without libsystemd; True when a datagram was sent."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    elif not address.startswith("/"):
+        return False  # unset, or a transport (vsock) this daemon never runs under
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode("utf-8"))
+        return True
+    except OSError as exc:
+        log.debug("sd_notify %r to %s failed: %s", message, address, exc)
+        return False
+
+
+def default_sender() -> Sender:
+    try:
+        from systemd import daemon
+    except ImportError:
+        return send_datagram
+    return daemon.notify
+
+
+def watchdog_interval_s() -> Optional[float]:
+    """WatchdogSec= as seen by this process (WATCHDOG_USEC, for our PID), or None when no watchdog is armed."""
+    usec, pid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 1_000_000
+    except ValueError:
+        return None
+
+
+class Notifier:
+    """Tells systemd how the daemon is doing. watchdog() may be called per frame: it sends at most four times
+    per WatchdogSec, so a stalled pipeline (no frames, no calls) is what lets systemd restart the service."""
+
+    def __init__(self, send: Optional[Sender] = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._send = send or default_sender()
+        self._clock = clock
+        interval = watchdog_interval_s()
+        self._watchdog_every = interval / 4 if interval else 0.0
+        self._last_watchdog: Optional[float] = None
+
+    def ready(self) -> bool:
+        return self._send("READY=1")
+
+    def status(self, text: str) -> bool:
+        return self._send("STATUS=" + " ".join(text.split()))
+
+    def watchdog(self) -> bool:
+        now = self._clock()
+        if self._last_watchdog is not None and now - self._last_watchdog < self._watchdog_every:
+            return False
+        self._last_watchdog = now
+        return self._send("WATCHDOG=1")
+
+    def stopping(self) -> bool:
+        return self._send("STOPPING=1")
+
+
+def started_by_systemd() -> bool:
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM"))
+
+
+def _journal_handler() -> Optional[logging.Handler]:
+    try:
+        from systemd.journal import JournalHandler
+    except ImportError:
+        return None
+    handler = JournalHandler(SYSLOG_IDENTIFIER="deblurd")
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    return handler
+
+
+def setup_logging(cfg: LoggingConfig) -> logging.Handler:
+    """Route the root logger to journald (structured, with priorities) when running as a service, else stderr.
+
+    Under systemd without systemd-python, stderr still reaches the journal, so the line drops its timestamp.
+    """
+    under_systemd = started_by_systemd()
+    want_journal = cfg.journald == "on" or (cfg.journald == "auto" and under_systemd)
+    handler = _journal_handler() if want_journal else None
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)s %(name)s: %(message)s"
+        handler.setFormatter(logging.Formatter(fmt if under_systemd else "%(asctime)s " + fmt))
+    global _installed
+    root = logging.getLogger()
+    if _installed is not None:
+        root.removeHandler(_installed)
+    root.addHandler(handler)
+    _installed = handler
+    root.setLevel(cfg.level)
+    if want_journal and isinstance(handler, logging.StreamHandler):
+        log.warning("logging.journald = %s but systemd-python is not importable; logging to stderr "
+                    "(install python3-systemd, or pip install systemd-python)", cfg.journald)
+    return handler
