@@ -29,6 +29,8 @@ log = logging.getLogger("deblurd")
 
 EX_NOINPUT = 66
 EX_FAILURE = 1
+EXIT_CODES = ((ConfigError, ConfigError.exit_code), (PackError, EX_NOINPUT), (StoreError, StoreError.exit_code),
+              (CameraError, EX_FAILURE))
 
 
 @dataclass(frozen=True)
@@ -230,17 +232,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
-    except ConfigError as exc:
+    except (ConfigError, PackError, StoreError, CameraError) as exc:
         print(f"deblurd: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except PackError as exc:
-        print(f"deblurd: {exc}", file=sys.stderr)
-        return EX_NOINPUT
-    except StoreError as exc:
-        print(f"deblurd: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except CameraError as exc:
-        print(f"deblurd: {exc}", file=sys.stderr)
-        return EX_FAILURE
+        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
     except KeyboardInterrupt:
         return 130

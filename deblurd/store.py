@@ -245,10 +245,10 @@ class ResultStore:
     def _has_room(self) -> bool:
         """Prune old results until the free-space floor holds; False (and say so) when it cannot."""
         floor = self.cfg.min_free_mb
-        while self.free_mb() < floor:
-            victims = self._oldest_first()[:8]
+        while (free := self.free_mb()) < floor:
+            victims = self._oldest_first()[:max(1, len(self.entries) // 100)]
             if not victims:
-                self._set_full(f"free space {self.free_mb():.0f} MB is below output.min_free_mb = {floor}")
+                self._set_full(f"free space {free:.0f} MB is below output.min_free_mb = {floor}")
                 return False
             self._prune(victims, "free space")
         if self.full_reason is not None:

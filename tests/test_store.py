@@ -1,0 +1,200 @@
+"""Output layout, atomic files, index, retention and the full-disk guard."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deblurd.config import OutputConfig
+from deblurd.frames import Frame, Severity
+from deblurd.store import INDEX_NAME, AtomicWriter, Result, ResultStore, StoreError, read_index
+
+SEVERITY = {label: Severity(label, {"sharp": 0.1, "semi": 0.1, "heavy": 0.1} | {label: 0.8}, "photo/x@1")
+            for label in ("sharp", "semi", "heavy")}
+
+
+def _result(seq: int, label: str = "semi", kind: str = "continuous", when: float | None = None, size=(48, 64),
+            noisy: bool = False):
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    pixels = np.stack([(xx * 3 + seq * 20) % 256, (yy * 2) % 256, (xx + yy + seq) % 256], -1).astype(np.uint8)
+    if noisy:
+        pixels = np.random.default_rng(seq).integers(0, 256, pixels.shape, dtype=np.uint8)
+    frame = Frame(pixels, seq, when or time.time(), kind, {"lens_position": 1.5, "source": "test"})  # type: ignore[arg-type]
+    restored = None if label == "sharp" else 255 - pixels
+    return Result(frame, SEVERITY[label], restored, {"classify_s": 0.01}, {"temp_c": 55.0})
+
+
+def _store(tmp_path: Path, **cfg) -> ResultStore:
+    store = ResultStore(OutputConfig(dir=tmp_path / "out", min_free_mb=10, **cfg))
+    store.open()
+    return store
+
+
+def assert_consistent(out: Path) -> list[dict]:
+    """Every image decodes and every index line points at files that exist."""
+    for image in list(out.rglob("*.jpg")) + list(out.rglob("*.png")):
+        assert cv2.imread(str(image)) is not None, f"{image} does not decode"
+    entries = read_index(out)
+    for entry in entries:
+        for rel in entry["files"].values():
+            assert (out / rel).is_file(), f"index points at missing {rel}"
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    return entries
+
+
+def test_layout_sidecar_index_and_latest(tmp_path):
+    store = _store(tmp_path)
+    restored = store.save(_result(1, "heavy"))
+    sharp = store.save(_result(2, "sharp", kind="still"))
+    out = tmp_path / "out"
+    day = time.strftime("%Y-%m-%d")
+    assert restored["files"]["input"].startswith(f"{day}/") and restored["files"]["input"].endswith("-000001-input.jpg")
+    assert restored["files"]["restored"].endswith("-000001-restored.jpg")
+    assert set(sharp["files"]) == {"input", "sidecar"} and sharp["passthrough"]
+    sidecar = json.loads((out / restored["files"]["sidecar"]).read_text())
+    assert sidecar["severity"] == "heavy" and sidecar["scores"]["heavy"] == 0.8 and sidecar["model"] == "photo/x@1"
+    assert sidecar["lens_position"] == 1.5 and sidecar["thermal"] == {"temp_c": 55.0} and sidecar["kind"] == "continuous"
+    assert sidecar["timings"]["classify_s"] == 0.01 and not sidecar["passthrough"]
+    assert json.loads((out / sharp["files"]["sidecar"]).read_text())["passthrough"] is True
+    assert [e["id"] for e in assert_consistent(out)] == [1, 2]
+    latest = cv2.cvtColor(cv2.imread(str(out / "latest.jpg")), cv2.COLOR_BGR2RGB)
+    assert np.abs(latest.astype(int) - _result(2, "sharp").frame.pixels).mean() < 20
+
+
+def test_ids_continue_after_a_restart_and_png_without_input(tmp_path):
+    _store(tmp_path).save(_result(1))
+    store = _store(tmp_path, image_format="png", save_input=False)
+    entry = store.save(_result(1))
+    assert entry["id"] == 2 and set(entry["files"]) == {"restored", "sidecar"}
+    assert entry["files"]["restored"].endswith(".png")
+    restored = cv2.imread(str(tmp_path / "out" / entry["files"]["restored"]))
+    np.testing.assert_array_equal(cv2.cvtColor(restored, cv2.COLOR_BGR2RGB), _result(1).restored)
+
+
+def test_open_clears_crash_leftovers(tmp_path):
+    store = _store(tmp_path)
+    store.save(_result(1))
+    out = tmp_path / "out"
+    day = next(p for p in out.iterdir() if p.is_dir())
+    (day / ".120000-000009-input.jpg.tmp-123").write_bytes(b"half a jp")
+    with open(out / INDEX_NAME, "a") as f:
+        f.write('{"id": 2, "files": {"inp')
+    store = _store(tmp_path)
+    assert [e["id"] for e in store.entries] == [1]
+    store.save(_result(3))
+    assert [e["id"] for e in assert_consistent(out)] == [1, 2]
+
+
+def test_output_folder_not_writable(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    store = ResultStore(OutputConfig(dir=tmp_path / "a-file" / "out"))
+    with pytest.raises(StoreError, match="not writable.*--output") as err:
+        store.open()
+    assert err.value.exit_code == 73
+
+
+def test_retention_by_count_removes_continuous_before_stills(tmp_path):
+    store = _store(tmp_path, max_results=3)
+    store.save(_result(1, kind="still", when=time.time() - 50))
+    for seq in range(2, 7):
+        store.save(_result(seq, when=time.time() - 40 + seq))
+    entries = assert_consistent(tmp_path / "out")
+    assert len(entries) <= 3
+    assert entries[0]["kind"] == "still" and entries[-1]["id"] == 6
+
+
+def test_retention_by_age(tmp_path):
+    now = [time.time()]
+    store = ResultStore(OutputConfig(dir=tmp_path / "out", keep_days=1), clock=lambda: now[0])
+    store.open()
+    store.save(_result(1, when=now[0] - 3 * 86400))
+    store.save(_result(2, when=now[0] - 10))
+    now[0] += 120
+    store.save(_result(3, when=now[0]))
+    assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [2, 3]
+
+
+def test_free_space_floor_prunes_oldest_continuous_first(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    store.save(_result(1, kind="still"))
+    store.save(_result(2))
+    store.save(_result(3))
+    free = iter([5, 5, 50, 50, 50])
+    monkeypatch.setattr(store, "free_mb", lambda: next(free))
+    store.save(_result(4))
+    assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [1, 4]
+
+
+def test_below_floor_with_nothing_left_stops_writing_and_resumes(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    monkeypatch.setattr(store, "free_mb", lambda: 1.0)
+    assert store.save(_result(1)) is None
+    assert "below output.min_free_mb" in store.full_reason and store.skipped == 1
+    monkeypatch.setattr(store, "free_mb", lambda: 500.0)
+    assert store.save(_result(2))["id"] == 1 and store.full_reason is None
+
+
+class FailingWriter(AtomicWriter):
+    """The seam: the Nth write runs out of space part-way through."""
+
+    def __init__(self, fail_at: int):
+        self.calls, self.fail_at = 0, fail_at
+
+    def _write_all(self, fd, data):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            os.write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super()._write_all(fd, data)
+
+
+def test_enospc_mid_result_leaves_nothing_partial_and_resumes(tmp_path, caplog):
+    store = _store(tmp_path)
+    store.save(_result(1))
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    store.writer = FailingWriter(fail_at=2)  # input written, restored runs out of space
+    assert store.save(_result(2)) is None
+    assert "disk is full" in store.full_reason and "still running" in caplog.text
+    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before
+    store.writer = AtomicWriter()
+    assert store.save(_result(3))["id"] == 2 and store.full_reason is None
+    assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [1, 2]
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", f"deblurd-test-{uuid.uuid4().hex[:6]}",
+                           str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the ENOSPC seam test covers the logic")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_real_full_disk(tiny_fs, monkeypatch):
+    store = ResultStore(OutputConfig(dir=tiny_fs / "out", min_free_mb=10, image_format="png"))
+    store.open()
+    monkeypatch.setattr(store, "free_mb", lambda: 1e6)  # let the kernel, not the floor, say the disk is full
+    saved = [store.save(_result(i, size=(160, 200), noisy=True)) for i in range(1, 40)]
+    assert saved[0] is not None and saved[-1] is None and "disk is full" in store.full_reason
+    entries = assert_consistent(tiny_fs / "out")
+    assert len(entries) == sum(s is not None for s in saved)
+    for entry in entries:
+        img = cv2.imread(str(tiny_fs / "out" / entry["files"]["restored"]))
+        np.testing.assert_array_equal(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), _result(entry["id"], size=(160, 200), noisy=True).restored)
+    victim = tiny_fs / "out" / entries[0]["files"]["input"]
+    victim.unlink()
+    entries[0]["files"].pop("input")
+    assert store.save(_result(99, size=(32, 32))) is not None and store.full_reason is None
