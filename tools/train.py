@@ -1,0 +1,233 @@
+"""Train one model of a pack: the blur-severity classifier or a semi / heavy generator.
+
+Resumable (a tf.train.Checkpoint every --ckpt-every steps; rerun the same command to continue), seeded, with a
+progress bar, a loss/validation CSV and a loss-curve PNG in the run folder.
+
+    python -m tools.train --pack photo --role semi                      # our generator, supervised
+    python -m tools.train --pack fashion-mnist --role heavy --recipe hybrid
+    python -m tools.train --pack mnist --role classifier
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from tools import models, synth  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = REPO / "runs"
+
+
+def default_arch(pack: str, role: str) -> str:
+    if role == "classifier":
+        return "classifier"
+    return "ours-digits" if synth.is_digit_pack(pack) else f"ours-{role}"
+
+
+def build(arch: str, pack: str) -> keras.Model:
+    if arch == "classifier":
+        return models.severity_classifier(synth.CLASSIFIER_CROP[pack])
+    return models.ARCHITECTURES[arch]()
+
+
+def run_dir(args: argparse.Namespace) -> Path:
+    return Path(args.runs) / f"{args.pack}-{args.role}-{args.recipe}-{args.arch}"
+
+
+def charbonnier(pred, target, eps: float = 1e-3):
+    return tf.reduce_mean(tf.sqrt(tf.square(pred - target) + eps * eps))
+
+
+def psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(pred, 0, 1) - target) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+class Trainer:
+    """Owns the models, optimizers and checkpoint of one run; `step(batch)` returns a dict of losses."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.net = build(args.arch, args.pack)
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.02)
+        self.opt = keras.optimizers.Adam(schedule)
+        parts = {"net": self.net, "opt": self.opt}
+        if args.recipe == "hybrid":
+            self.reblur = models.ARCHITECTURES["blur-model"]()
+            self.d_sharp, self.d_blur = models.patch_discriminator(name="d_sharp"), models.patch_discriminator(name="d_blur")
+            self.opt_f = keras.optimizers.Adam(schedule)
+            self.opt_d = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr / 2, args.steps, alpha=0.02),
+                                               beta_1=0.5)
+            parts.update(reblur=self.reblur, d_sharp=self.d_sharp, d_blur=self.d_blur, opt_f=self.opt_f, opt_d=self.opt_d)
+        self.step_var = tf.Variable(0, dtype=tf.int64)
+        self.ckpt = tf.train.Checkpoint(step=self.step_var, **parts)
+        self.manager = tf.train.CheckpointManager(self.ckpt, run_dir(args) / "ckpt", max_to_keep=2)
+        self.step = tf.function(self._step_classifier if args.role == "classifier"
+                                else self._step_hybrid if args.recipe == "hybrid" else self._step_supervised)
+
+    def _step_supervised(self, blurred, sharp):
+        with tf.GradientTape() as tape:
+            loss = charbonnier(self.net(blurred, training=True), sharp)
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+    def _step_classifier(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, self.net(x, training=True)))
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+    def _step_hybrid(self, blurred, sharp):
+        """The first paper's recipe on our generator: pix2pix L1 + CycleGAN cycle consistency + LSGAN adversarial
+        losses, with a second generator (sharp -> blurred) and two PatchGAN critics."""
+        mse = lambda a, b: tf.reduce_mean(tf.square(a - b))  # noqa: E731
+        with tf.GradientTape(persistent=True) as tape:
+            fake_sharp = self.net(blurred, training=True)
+            fake_blur = self.reblur(sharp, training=True)
+            cyc_blur = self.reblur(fake_sharp, training=True)
+            cyc_sharp = self.net(fake_blur, training=True)
+            ds_fake, db_fake = self.d_sharp(fake_sharp, training=True), self.d_blur(fake_blur, training=True)
+            adv_g = mse(ds_fake, 1.0) + mse(db_fake, 1.0)
+            cycle = charbonnier(cyc_blur, blurred) + charbonnier(cyc_sharp, sharp)
+            paired = charbonnier(fake_sharp, sharp) + charbonnier(fake_blur, blurred)
+            g_loss = 100.0 * paired + 10.0 * cycle + 1.0 * adv_g
+            d_loss = 0.5 * (mse(self.d_sharp(sharp, training=True), 1.0) + mse(ds_fake, 0.0)
+                            + mse(self.d_blur(blurred, training=True), 1.0) + mse(db_fake, 0.0))
+        g_vars, f_vars = self.net.trainable_variables, self.reblur.trainable_variables
+        d_vars = self.d_sharp.trainable_variables + self.d_blur.trainable_variables
+        self.opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.opt_f.apply_gradients(zip(tape.gradient(g_loss, f_vars), f_vars))
+        self.opt_d.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        del tape
+        return {"loss": charbonnier(fake_sharp, sharp), "adv": adv_g, "cycle": cycle, "d": d_loss}
+
+
+def validate(net: keras.Model, role: str, val: tuple[np.ndarray, np.ndarray]) -> float:
+    """Validation PSNR (generators) or accuracy (classifier) on a fixed held-out batch."""
+    pred = net.predict(val[0], batch_size=32, verbose=0)
+    if role == "classifier":
+        return float(np.mean(np.argmax(pred, axis=1) == val[1]))
+    return psnr(pred, val[1])
+
+
+def plot_curve(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open()))
+    if not rows:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = [int(r["step"]) for r in rows]
+    ax[0].plot(steps, [float(r["loss"]) for r in rows])
+    ax[0].set(xlabel="step", ylabel="training loss", yscale="log")
+    val = [(int(r["step"]), float(r["val"])) for r in rows if r.get("val")]
+    if val:
+        ax[1].plot(*zip(*val), marker="o")
+    ax[1].set(xlabel="step", ylabel="validation " + ("accuracy" if "classifier" in png_path.parent.name else "PSNR (dB)"))
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def train(args: argparse.Namespace) -> Path:
+    keras.utils.set_random_seed(args.seed)
+    out = run_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "run.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"seconds": 0.0}
+    meta.update({k: v for k, v in vars(args).items() if k not in ("runs",)})
+    trainer = Trainer(args)
+    if trainer.manager.latest_checkpoint:
+        trainer.ckpt.restore(trainer.manager.latest_checkpoint)
+    start = int(trainer.step_var.numpy())
+    if args.role == "classifier":
+        source = synth.SeveritySource(args.pack, "train", args.seed + start)
+        val = synth.SeveritySource(args.pack, "validation", 12345).batch(args.val_size)
+    else:
+        source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch)
+        val = synth.PairSource(args.pack, args.role, "validation", 12345, args.patch).batch(args.val_size)
+    log_path = out / "losses.csv"
+    new_log = not log_path.exists()
+    with log_path.open("a", newline="") as log:
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "loss", "val"])
+        bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=out.name, mininterval=5)
+        t0, running = time.time(), []
+        for step in bar:
+            x, y = source.batch(args.batch)
+            losses = trainer.step(tf.constant(x), tf.constant(y))
+            trainer.step_var.assign(step + 1)
+            running.append(float(losses["loss"]))
+            done = step + 1
+            if done % args.log_every == 0 or done == args.steps:
+                score = validate(trainer.net, args.role, val) if done % args.ckpt_every == 0 or done == args.steps else None
+                writer.writerow([done, f"{np.mean(running):.6f}", "" if score is None else f"{score:.4f}"])
+                log.flush()
+                bar.set_postfix(loss=f"{np.mean(running):.4f}", val=score)
+                running = []
+            if done % args.ckpt_every == 0 or done == args.steps:
+                trainer.manager.save(checkpoint_number=done)
+                meta["seconds"] += time.time() - t0
+                t0 = time.time()
+                meta["steps_done"] = done
+                meta_path.write_text(json.dumps(meta, indent=2, default=str))
+    trainer.net.save_weights(out / "final.weights.h5")
+    meta["final_val"] = validate(trainer.net, args.role, val)
+    meta_path.write_text(json.dumps(meta, indent=2, default=str))
+    plot_curve(log_path, out / "loss.png")
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pack", required=True, choices=["photo", "mnist", "fashion-mnist"])
+    p.add_argument("--role", required=True, choices=["classifier", "semi", "heavy"])
+    p.add_argument("--recipe", default="supervised", choices=["supervised", "hybrid"])
+    p.add_argument("--arch", default=None, help="architecture (default: ours for the pack and role); see tools/models.py")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--patch", type=int, default=128, help="photo patch size for generators")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-size", type=int, default=256)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0 = all cores)")
+    p.add_argument("--runs", default=str(RUNS))
+    args = p.parse_args(argv)
+    args.arch = args.arch or default_arch(args.pack, args.role)
+    digits = synth.is_digit_pack(args.pack)
+    args.batch = args.batch or (64 if digits or args.role == "classifier" else 16)
+    args.steps = args.steps or (3000 if args.role != "classifier" else 1500)
+    if args.role == "classifier" and args.recipe != "supervised":
+        p.error("the classifier is trained with --recipe supervised")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    print(train(args))
+
+
+if __name__ == "__main__":
+    main()
