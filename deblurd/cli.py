@@ -214,6 +214,8 @@ COMMANDS: list[Command] = [
     Command("check-config", "validate a config file and print the effective settings", _check_config_arguments,
             _check_config),
     module_command("status", "deblurd.status"),
+    module_command("collect", "deblurd.collect"),
+    module_command("doctor", "deblurd.doctor"),
 ]
 
 

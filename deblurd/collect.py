@@ -1,4 +1,4 @@
-"""collect focus pairs: a sharp reference and one frame per lens position for each scene, for fine-tuning.
+"""collect focus pairs for fine-tuning: a sharp reference and one frame per lens position, per scene
 
 For each of N scenes the camera stays put: the lens goes to the reference (autofocus or a given position),
 then to each listed position, then back to the reference for a second look that shows whether anything

@@ -1,0 +1,135 @@
+"""`deblurd doctor`: each check against temporary trees, the shipped model pack, and whole runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from deblurd import doctor
+from deblurd.config import REPO_MODELS_DIR, Config, GpioConfig, ModelsConfig, OutputConfig
+
+
+def levels(checks: list[doctor.Check]) -> dict[str, str]:
+    return {c.name: c.level for c in checks}
+
+
+def pi5_tree(root: Path, throttled: int = 0) -> Path:
+    (root / "sys/class/thermal/thermal_zone0").mkdir(parents=True)
+    (root / "sys/class/thermal/thermal_zone0/temp").write_text("52300\n")
+    cdev = root / "sys/class/thermal/cooling_device0"
+    cdev.mkdir()
+    (cdev / "type").write_text("pwm-fan\n")
+    (cdev / "cur_state").write_text("1\n")
+    hwmon = root / "sys/devices/platform/cooling_fan/hwmon/hwmon2"
+    hwmon.mkdir(parents=True)
+    (hwmon / "pwm1").write_text("75\n")
+    (hwmon / "fan1_input").write_text("2900\n")
+    firmware = root / "sys/devices/platform/soc/soc:firmware"
+    firmware.mkdir(parents=True)
+    (firmware / "get_throttled").write_text(f"{throttled:x}\n")
+    return root
+
+
+def test_thermal_on_a_pi5_tree(tmp_path: Path) -> None:
+    checks = doctor.check_thermal(pi5_tree(tmp_path))
+    assert levels(checks) == {"thermal": "ok", "fan": "ok", "power": "ok"}
+    assert "52.3 °C" in checks[0].detail and "2900 rpm" in checks[1].detail
+
+
+def test_thermal_under_voltage_fails(tmp_path: Path) -> None:
+    assert levels(doctor.check_thermal(pi5_tree(tmp_path, 0x50005)))["power"] == "failed"
+
+
+def test_thermal_on_a_dev_machine_warns(tmp_path: Path) -> None:
+    checks = doctor.check_thermal(tmp_path)
+    assert levels(checks) == {"thermal": "warning", "fan": "warning", "power": "warning"}
+    assert all(c.fix for c in checks)
+
+
+def test_gpio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = GpioConfig(enabled=True, button_pin=17, led_pin=27)
+    assert levels(doctor.check_gpio(GpioConfig(button_pin=17), tmp_path)) == {"gpio": "ok"}  # disabled
+    assert levels(doctor.check_gpio(cfg, tmp_path)) == {"gpio": "failed"}  # no chip
+    (tmp_path / "gpiochip0").write_text("")
+    monkeypatch.setitem(sys.modules, "lgpio", None)
+    missing = doctor.check_gpio(cfg, tmp_path)
+    assert levels(missing) == {"gpio": "failed"} and "python3-lgpio" in missing[0].fix
+    monkeypatch.setitem(sys.modules, "lgpio", types.ModuleType("lgpio"))
+    ok = doctor.check_gpio(cfg, tmp_path)
+    assert levels(ok) == {"gpio": "ok"} and "GPIO17" in ok[0].detail and "GPIO27" in ok[0].detail
+
+
+def test_models_shipped_pack_and_a_corrupt_copy(tmp_path: Path) -> None:
+    assert levels(doctor.check_models(ModelsConfig())) == {"models": "ok"}
+    copy = tmp_path / "photo"
+    shutil.copytree(REPO_MODELS_DIR / "photo", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / manifest["models"]["semi"]["file"]).write_bytes(b"not a model")
+    bad = doctor.check_models(ModelsConfig(dir=tmp_path))
+    assert levels(bad) == {"models": "failed"} and "checksum" in bad[0].detail
+    assert levels(doctor.check_models(ModelsConfig(dir=tmp_path, pack="nope"))) == {"models": "failed"}
+
+
+def test_runtime_is_reported() -> None:
+    checks = doctor.check_runtime(ModelsConfig())
+    assert levels(checks) == {"tflite": "ok"}
+
+
+def test_output_writable_and_free_space(tmp_path: Path) -> None:
+    ok = doctor.check_output(OutputConfig(dir=tmp_path / "out" / "new", min_free_mb=10))
+    assert levels(ok) == {"output": "ok"} and "created on first run" in ok[0].detail
+    assert levels(doctor.check_output(OutputConfig(dir=tmp_path, min_free_mb=1_000_000))) == {"output": "failed"}
+
+
+def test_camera_replay_missing_and_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = Config.model_validate({"camera": {"source": "replay"}, "output": {"dir": str(tmp_path)}})
+    assert levels(doctor.check_camera(cfg)) == {"camera": "ok"}
+    monkeypatch.setattr("deblurd.picamera_source.camera_present", lambda: False)
+    auto = cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": "auto"})})
+    assert levels(doctor.check_camera(auto)) == {"camera": "warning"}
+    wanted = cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": "picamera2"})})
+    assert levels(doctor.check_camera(wanted)) == {"camera": "failed"}
+    state = {"pid": 42, "updated": time.time(), "interval_s": 5, "source": "picamera2", "lens_position": 1.5}
+    (tmp_path / "status.json").write_text(json.dumps(state))
+    in_use = doctor.check_camera(wanted)
+    assert levels(in_use) == {"camera": "ok"} and "pid 42" in in_use[0].detail
+
+
+def test_camera_opened_reports_the_lens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = Config.model_validate({"camera": {"source": "picamera2"}, "output": {"dir": str(tmp_path)}})
+    monkeypatch.setattr("deblurd.picamera_source.camera_present", lambda: True)
+    monkeypatch.setattr(doctor, "_open_camera", lambda cam: (None, (0.0, 15.0, 1.0)))
+    assert levels(doctor.check_camera(cfg)) == {"camera": "ok", "lens": "ok"}
+    monkeypatch.setattr(doctor, "_open_camera", lambda cam: (None, None))
+    assert levels(doctor.check_camera(cfg)) == {"camera": "ok", "lens": "warning"}
+    monkeypatch.setattr(doctor, "_open_camera", lambda cam: ("the camera is busy", None))
+    assert levels(doctor.check_camera(cfg)) == {"camera": "failed"}
+
+
+def write_config(tmp_path: Path, models_dir: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "deblurd.toml"
+    path.write_text(f'[camera]\nsource = "replay"\n[models]\ndir = "{models_dir}"\n'
+                    f'[output]\ndir = "{tmp_path / "out"}"\nmin_free_mb = 10\n'
+                    f'[thermal]\nsysfs_root = "{pi5_tree(tmp_path / "root")}"\n')
+    return path
+
+
+def test_run_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert doctor.run(argparse.Namespace(config=write_config(tmp_path, REPO_MODELS_DIR))) == 0
+    out = capsys.readouterr().out
+    assert "ok       models" in out and "ok       output" in out
+    assert doctor.run(argparse.Namespace(config=write_config(tmp_path / "b", tmp_path / "none"))) == 1
+    captured = capsys.readouterr()
+    assert "failed   models" in captured.out and "1 failed: models" in captured.err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[camera]\nsauce = 1\n")
+    assert doctor.run(argparse.Namespace(config=bad)) == 1
+    assert "failed   config" in capsys.readouterr().out
