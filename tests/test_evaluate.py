@@ -1,0 +1,119 @@
+"""tools/evaluate.py on the real shipped packs with a tiny --limit: the report's files and keys, finite metrics,
+blurred-input scores equal to a direct skimage computation, and a manifest update that keeps the checksums."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+pytest.importorskip("matplotlib")
+from deblurd import blur  # noqa: E402
+from deblurd.inference import ModelPack  # noqa: E402
+from deblurd.manifest import load_manifest  # noqa: E402
+from tools import data  # noqa: E402
+from tools import evaluate as ev  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+REPORT_FILES = ("report.md", "report.json", "sweep.png", "examples.png", "confusion.png")
+
+
+def shipped(pack: str) -> Path:
+    pack_dir = REPO / "models" / pack
+    if not (pack_dir / "manifest.json").exists():
+        pytest.skip(f"pack {pack} is not exported yet (tools/export.py)")
+    return pack_dir
+
+
+def finite_metrics(result: dict) -> list[float]:
+    values = [v for level in result["levels"].values() for m in level["rows"].values() for v in m.values()]
+    return values + [p[row][k] for p in result["sweep"] for row in (ev.INPUT, ev.ROUTED) for k in ev.METRICS]
+
+
+def check_report(out: Path, argv: list[str]) -> dict:
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "report.md").read_text().startswith("```sh\npython -m tools.evaluate " + " ".join(argv) + "\n")
+    result = json.loads((out / "report.json").read_text())
+    assert {"pack", "command", "levels", "sweep", "classifier", "targets", "notes", "samples"} <= result.keys()
+    assert set(result["levels"]) == {"semi", "heavy"}
+    assert all(math.isfinite(v) for v in finite_metrics(result))
+    for c in result["classifier"].values():
+        assert sum(map(sum, c["matrix"])) == c["samples"] > 0 and 0 <= c["accuracy"] <= 1
+    assert all({"target", "value", "pass"} <= t.keys() for t in result["targets"])
+    return result
+
+
+def direct_scores(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """Mean PSNR and SSIM of (blurred, truth) pairs straight from skimage."""
+    psnr = np.mean([peak_signal_noise_ratio(t, b, data_range=1) for b, t in pairs])
+    ssim = np.mean([structural_similarity(t.astype(np.float64), b.astype(np.float64), data_range=1) for b, t in pairs])
+    return float(psnr), float(ssim)
+
+
+@pytest.mark.parametrize("pack", ["mnist", "fashion-mnist"])
+def test_digit_protocol_report(pack: str, tmp_path: Path):
+    shipped(pack)
+    argv = ["--pack", pack, "--limit", "2", "--out", str(tmp_path)]
+    ev.main(argv)
+    result = check_report(tmp_path, argv)
+    assert [p["amount"] for p in result["sweep"]] == list(blur.PAPER_SWEEP_SIGMAS)
+    assert "seed paper, Table 2 (level not stated)" in result["reference"]
+    images = data.digits(pack, "test")[ev.sample_indices(len(data.digits(pack, "test")), 2, 0)]
+    for level, sigma in ev.DIGIT_LEVELS.items():
+        truths = [blur.paper_upscale(x) for x in images]
+        expected = direct_scores([(blur.paper_blur(t, sigma), t) for t in truths])
+        got = result["levels"][level]["rows"][ev.INPUT]
+        assert (got["psnr"], got["ssim"]) == pytest.approx(expected, abs=1e-5)
+        assert {ev.ROUTED, f"ours, {level} generator"} <= set(result["levels"][level]["rows"])
+
+
+@pytest.fixture(scope="module")
+def photo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    """One small photo evaluation (one photo, short grids, no paper runs) on a private copy of the shipped pack."""
+    root = tmp_path_factory.mktemp("evaluate")
+    models = root / "models"
+    shutil.copytree(shipped("photo"), models / "photo")
+    out = root / "report"
+    argv = ["--pack", "photo", "--limit", "1", "--out", str(out), "--models", str(models), "--runs",
+            str(root / "no-runs"), "--update-manifest"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev, "WIENER_BALANCES", (0.1,))
+        mp.setattr(ev, "RL_ITERATIONS", (5,))
+        mp.setattr(ev, "TUNING_PHOTOS", 1)
+        mp.setattr(ev, "PHOTO_SWEEP_RADII", (0.0, 2.0, 5.0))
+        mp.setattr(ev, "PHOTO_CLASSIFIER_DRAWS", 1)
+        ev.main(argv)
+    return out, models / "photo", argv
+
+
+def test_photo_report(photo_run):
+    out, _, argv = photo_run
+    result = check_report(out, argv)
+    rows = result["levels"]["semi"]["rows"]
+    assert {"Wiener (true PSF)", "Richardson-Lucy (true PSF)", "ours int8, semi generator",
+            "ours float, semi generator", ev.ROUTED} <= set(rows)
+    assert any("skipped, no trained run" in n for n in result["notes"])
+    _, truths = ev.photo_truths("validation", 640, 1, 0)
+    for level, radius in ev.PHOTO_LEVELS.items():
+        pairs = [(ev.photo_degrade(t, radius, (0, i, round(radius * 100)))[0], t) for i, t in enumerate(truths)]
+        got = result["levels"][level]["rows"][ev.INPUT]
+        assert (got["psnr"], got["ssim"]) == pytest.approx(direct_scores(pairs), abs=1e-5)
+
+
+def test_update_manifest_keeps_checksums(photo_run):
+    _, pack_dir, _ = photo_run
+    original, updated = load_manifest(shipped("photo")), load_manifest(pack_dir)
+    assert updated.models == original.models
+    assert {"command", "levels", "sweep", "classifier_accuracy", "targets"} <= updated.evaluation.keys()
+    ModelPack.load(pack_dir, "int8")
+
+
+def test_confusion_counts_true_rows_and_predicted_columns():
+    c = ev.confusion(["sharp", "semi", "heavy", "heavy"], ["sharp", "heavy", "heavy", "semi"])
+    assert c["matrix"] == [[1, 0, 0], [0, 0, 1], [0, 1, 1]] and c["accuracy"] == 0.5
