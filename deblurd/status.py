@@ -50,12 +50,16 @@ def format_status(state: dict[str, Any], now: float) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="config file (default /etc/deblurd/deblurd.toml)")
+    parser.add_argument("--output", type=Path, metavar="DIR", help="the --output folder the daemon was started with")
     parser.add_argument("--json", action="store_true", help="print the raw state JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     """Show the running daemon's counters, fps, last result and error, and free disk space."""
-    path = load_config(args.config).state_file
+    cfg = load_config(args.config)
+    if args.output is not None:
+        cfg.output.dir = args.output
+    path = cfg.state_file
     try:
         state = read_status(path)
     except FileNotFoundError:

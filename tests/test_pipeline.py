@@ -1,0 +1,199 @@
+"""The loop: queues, drops, stills, governor pacing, hooks; and end to end with the shipped models."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import make_config
+from deblurd.camera import CaptureTimeout, ReplaySource
+from deblurd.frames import Frame, Severity
+from deblurd.pipeline import Pipeline
+from deblurd.store import ResultStore, read_index
+from test_store import assert_consistent
+
+
+class StubPack:
+    """Routing without models, for the loop's mechanics (the model path is tested end to end below)."""
+
+    manifest = SimpleNamespace(name="stub", version="0")
+    precision, runtime = "float", "none"
+
+    def __init__(self, delay: float = 0.0, label: str = "semi"):
+        self.delay, self.label = delay, label
+
+    def route(self, rgb, timings=None):
+        time.sleep(self.delay)
+        return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, name):
+        return lambda *args: self.calls.append((name, *args))
+
+    def names(self):
+        return [c[0] for c in self.calls]
+
+
+@dataclass
+class Decision:
+    mode: str = "normal"
+    factor: float = 1.0
+    readings: dict = field(default_factory=lambda: {"temp_c": 50.0})
+
+
+class Governor:
+    def __init__(self, mode="normal"):
+        self.decision = Decision(mode)
+
+    def decide(self):
+        return self.decision
+
+
+def _pipeline(tmp_path, samples_dir, pack, governor=None, source=None, **areas):
+    cfg = make_config(tmp_path, camera={"fps": 60, **areas.pop("camera", {})}, **areas)
+    store = ResultStore(cfg.output)
+    store.open()
+    source = source or ReplaySource(samples_dir, cfg.camera.fps, (160, 120))
+    source.open()
+    notifier, indicator = Recorder(), Recorder()
+    pipe = Pipeline(source, pack, store, cfg, governor=governor, notifier=notifier, indicator=indicator)
+    return pipe, notifier, indicator
+
+
+def _run_in_thread(pipe):
+    thread = threading.Thread(target=pipe.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_runs_max_frames_and_reports(tmp_path, samples_dir):
+    pipe, notifier, indicator = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"max_frames": 5})
+    stats = pipe.run()
+    assert stats.processed == 5 and stats.frames_out == 5 and stats.routes["semi"] == {"in": 5, "out": 5, "dropped": 0}
+    assert notifier.names()[0] == "ready" and notifier.names()[-1] == "stopping"
+    assert "watchdog" in notifier.names() and any(c[0] == "status" and "fps" in c[1] for c in notifier.calls)
+    assert ("set_state", "running") in indicator.calls
+    state = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert state["frames_out"] == 5 and state["last_result"]["id"] == 5 and state["disk"]["full"] is None
+    assert len(assert_consistent(tmp_path / "out")) == 5
+
+
+def test_slow_inference_drops_oldest_continuous_frames(tmp_path, samples_dir):
+    pipe, _, _ = _pipeline(tmp_path, samples_dir, StubPack(delay=0.15), pipeline={"max_frames": 4, "queue_size": 1})
+    stats = pipe.run()
+    assert stats.dropped.get("queue_full", 0) > 0
+    seqs = [json.loads((tmp_path / "out" / e["files"]["sidecar"]).read_text())["frame_seq"]
+            for e in read_index(tmp_path / "out")]
+    assert seqs == sorted(seqs) and seqs[-1] - seqs[0] > len(seqs) - 1
+
+
+def test_stills_never_drop_and_a_full_still_queue_refuses(tmp_path, samples_dir):
+    pipe, _, indicator = _pipeline(tmp_path, samples_dir, StubPack(delay=0.05), pipeline={"still_queue_size": 3})
+    pipe.set_continuous(False)
+    assert [pipe.request_still() for _ in range(4)] == [True, True, True, False]
+    assert pipe.stats.dropped == {"still_queue_full": 1}
+    thread = _run_in_thread(pipe)
+    _wait_for(lambda: pipe.stats.frames_out == 3)
+    pipe.stop()
+    thread.join(5)
+    entries = read_index(tmp_path / "out")
+    assert [e["kind"] for e in entries] == ["still"] * 3
+    assert ("set_state", "capture") in indicator.calls and ("set_state", "paused") in indicator.calls
+
+
+def test_governor_pause_stops_continuous_but_honours_stills(tmp_path, samples_dir):
+    governor = Governor("pause")
+    pipe, notifier, indicator = _pipeline(tmp_path, samples_dir, StubPack(), governor=governor)
+    thread = _run_in_thread(pipe)
+    time.sleep(0.3)
+    assert pipe.stats.frames_in == 0
+    assert pipe.request_still()
+    _wait_for(lambda: pipe.stats.frames_out == 1)
+    governor.decision = Decision("critical")
+    assert pipe.request_still()
+    _wait_for(lambda: pipe.stats.dropped.get("critical") == 1)
+    governor.decision = Decision("normal")
+    _wait_for(lambda: pipe.stats.frames_out >= 3)
+    pipe.stop()
+    thread.join(5)
+    entries = read_index(tmp_path / "out")
+    assert entries[0]["kind"] == "still" and {e["kind"] for e in entries[1:]} == {"continuous"}
+    sidecar = json.loads((tmp_path / "out" / entries[0]["files"]["sidecar"]).read_text())
+    assert sidecar["thermal"] == {"temp_c": 50.0}
+    assert ("set_state", "paused") in indicator.calls
+
+
+def test_slow_mode_lowers_the_frame_rate(tmp_path, samples_dir):
+    governor = Governor("slow")
+    governor.decision.factor = 0.05  # 60 fps * 0.05 = 3 fps
+    pipe, _, _ = _pipeline(tmp_path, samples_dir, StubPack(), governor=governor)
+    thread = _run_in_thread(pipe)
+    time.sleep(1.0)
+    pipe.stop()
+    thread.join(5)
+    assert 2 <= pipe.stats.frames_in <= 5
+
+
+class StalledSource(ReplaySource):
+    def read(self, timeout):
+        time.sleep(0.01)
+        raise CaptureTimeout("no frame within 0.5 s: closed the camera, reopening in 1 s")
+
+
+def test_stalled_camera_reports_the_error_and_stops_watchdog_pings(tmp_path, samples_dir):
+    source = StalledSource(samples_dir, 60)
+    pipe, notifier, indicator = _pipeline(tmp_path, samples_dir, StubPack(), source=source,
+                                          service={"status_interval_s": 0.5})
+    thread = _run_in_thread(pipe)
+    time.sleep(1.2)
+    pipe.stop()
+    thread.join(5)
+    assert "watchdog" not in notifier.names()
+    assert ("set_state", "error") in indicator.calls
+    assert "reopening" in pipe.last_error["message"]
+    state = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert "reopening" in state["last_error"]["message"]
+
+
+def test_disk_full_keeps_running_without_storing(tmp_path, samples_dir, monkeypatch):
+    pipe, _, indicator = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"max_frames": 3})
+    monkeypatch.setattr(pipe.store, "free_mb", lambda: 1.0)
+    stats = pipe.run()
+    assert stats.processed == 3 and stats.frames_out == 0 and stats.dropped["disk_full"] == 3
+    assert stats.routes["semi"]["dropped"] == 3 and ("set_state", "error") in indicator.calls
+    assert read_index(tmp_path / "out") == []
+
+
+def test_end_to_end_with_shipped_models(tmp_path, samples_dir, photo_pack):
+    pipe, notifier, _ = _pipeline(tmp_path, samples_dir, photo_pack, pipeline={"max_frames": 6},
+                                  camera={"width": 640, "height": 480})
+    pipe.source.size = (640, 480)
+    stats = pipe.run()
+    assert stats.frames_out == 6
+    out = tmp_path / "out"
+    entries = assert_consistent(out)
+    assert len(entries) == 6 and (out / "latest.jpg").is_file()
+    for entry in entries:
+        sidecar = json.loads((out / entry["files"]["sidecar"]).read_text())
+        assert sidecar["severity"] in ("sharp", "semi", "heavy") and abs(sum(sidecar["scores"].values()) - 1) < 0.05
+        assert sidecar["model"].startswith("photo/classifier") and sidecar["size"] == [640, 480]
+        assert {"classify_s", "restore_s", "queue_s"} <= set(sidecar["timings"])
+        assert ("restored" in entry["files"]) == (sidecar["severity"] != "sharp") == (not sidecar["passthrough"])
+    assert "watchdog" in notifier.names()
