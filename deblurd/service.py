@@ -20,7 +20,6 @@ from deblurd.config import LoggingConfig
 log = logging.getLogger(__name__)
 
 Sender = Callable[[str], bool]
-_installed: Optional[logging.Handler] = None  # the handler setup_logging added, replaced on a second call
 
 
 def send_datagram(message: str) -> bool:
@@ -113,12 +112,10 @@ def setup_logging(cfg: LoggingConfig) -> logging.Handler:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)s %(name)s: %(message)s"
         handler.setFormatter(logging.Formatter(fmt if under_systemd else "%(asctime)s " + fmt))
-    global _installed
     root = logging.getLogger()
-    if _installed is not None:
-        root.removeHandler(_installed)
+    for old in root.handlers[:]:  # replaces basicConfig's handler too, so no line is logged twice
+        root.removeHandler(old)
     root.addHandler(handler)
-    _installed = handler
     root.setLevel(cfg.level)
     if want_journal and isinstance(handler, logging.StreamHandler):
         log.warning("logging.journald = %s but systemd-python is not importable; logging to stderr "

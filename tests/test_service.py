@@ -105,7 +105,7 @@ def test_logging_goes_to_stderr_outside_systemd(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     handler = setup_logging(LoggingConfig(level="DEBUG"))
     assert isinstance(handler, logging.StreamHandler)
-    assert logging.getLogger().handlers[-1] is handler and logging.getLogger().level == logging.DEBUG
+    assert logging.getLogger().handlers == [handler] and logging.getLogger().level == logging.DEBUG
     assert "asctime" in handler.formatter._fmt
 
 
@@ -123,10 +123,10 @@ def test_logging_goes_to_journal_under_systemd(monkeypatch: pytest.MonkeyPatch, 
 
 def test_without_systemd_python_falls_back_to_datagram_and_stderr(monkeypatch: pytest.MonkeyPatch,
                                                                   clean_root_logger,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+                                                                  capsys: pytest.CaptureFixture) -> None:
     for name in ("systemd", "systemd.daemon", "systemd.journal"):
         monkeypatch.setitem(sys.modules, name, None)  # importing them now raises ImportError
     assert default_sender() is send_datagram
     handler = setup_logging(LoggingConfig(journald="on"))
     assert isinstance(handler, logging.StreamHandler)
-    assert "systemd-python is not importable" in caplog.text
+    assert "systemd-python is not importable" in capsys.readouterr().err

@@ -182,3 +182,10 @@ def test_vcgencmd_fallback_when_sysfs_node_missing(tmp_path: Path) -> None:
     script.chmod(0o755)
     r = SysfsThermalSensor(tmp_path, vcgencmd=str(script)).read()
     assert r["freq_capped"] and r["freq_capped_occurred"] and r["throttled_raw"] == "0x20002"
+
+
+def test_from_config_reads_the_configured_root_without_vcgencmd(sysfs: Pi5Sysfs) -> None:
+    gov = ThermalGovernor.from_config(ThermalConfig(sysfs_root=sysfs.root))
+    assert gov.sensor.root == sysfs.root and gov.sensor.vcgencmd is None
+    sysfs.set_temp(76)
+    assert gov.decide().mode == "slow"
