@@ -41,7 +41,7 @@ def test_unit_has_the_required_settings() -> None:
     expected = {"Type": "notify", "NotifyAccess": "main", "Restart": "on-failure", "RestartPreventExitStatus": "78",
                 "User": "deblurd", "SupplementaryGroups": "video gpio", "StateDirectory": "deblurd",
                 "ConfigurationDirectory": "deblurd", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
-                "RestrictAddressFamilies": "AF_UNIX", "DevicePolicy": "closed", "CapabilityBoundingSet": ""}
+                "RestrictAddressFamilies": "AF_UNIX AF_NETLINK", "DevicePolicy": "closed", "CapabilityBoundingSet": ""}
     for key, value in expected.items():
         assert d.get(key) == [value], key
     assert int(d["WatchdogSec"][0]) > 0
