@@ -65,8 +65,8 @@ PHOTO_OVER_RL_DB = 1.0
 INT8_FLOAT_DB = 0.3
 PHOTO_CLASSIFIER_DRAWS = 3
 """Frames per class and validation photo for the photo classifier's confusion matrix."""
-WIENER_BALANCES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-RL_ITERATIONS = (2, 3, 5, 10, 20, 40)
+WIENER_BALANCES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+RL_ITERATIONS = (1, 2, 3, 5, 10, 20, 40)
 TUNING_PHOTOS = 2
 PAPER_ARCHS = {"autoencoder": "second paper's CNN autoencoder", "pix2pix": "first paper's pix2pix U-Net"}
 PAPER_TILE, PAPER_OVERLAP = 256, 32
@@ -138,11 +138,13 @@ def center_window(image: np.ndarray, size: Optional[int]) -> np.ndarray:
 
 def run_sweep(pack: ModelPack, truths: Sequence[np.ndarray], amounts: Sequence[float], degrade: Degrade,
               bands: blur.SeverityBands, extras: Extras, seed: int, window: Optional[int] = None) -> Sweep:
-    """Degrade every image at every amount and score the blurred input, the extra rows and the full route."""
+    """Degrade every image at every amount and score the blurred input, the extra rows and the full route.
+
+    An image's seed key is the same at every amount, so its noise draw stays put and the sweep isolates the blur."""
     out = Sweep()
     for i, truth in enumerate(tqdm(truths, desc="images x blur amounts", unit="img")):
         for amount in amounts:
-            blurred, psf = degrade(truth, amount, (seed, i, round(amount * 100)))
+            blurred, psf = degrade(truth, amount, (seed, i))
             out.tally.add(amount, INPUT, blurred, truth)
             for row, pred in extras(amount, blurred, psf).items():
                 out.tally.add(amount, row, pred, truth)
@@ -346,18 +348,19 @@ def evaluate_photo(packs: dict[str, ModelPack], precision: str, limit: Optional[
                "tuning": {"photos": train_names, **tuned},
                "notes": [f"Degradation: defocus disk of the given radius in pixels at {width} px width, with the "
                          f"pack's noise model (deblurd.blur.PHOTO_NOISE: softening, mild motion, shot and read noise, "
-                         f"sometimes JPEG), one seeded draw per photo and radius shared by every row.",
+                         f"sometimes JPEG): one seeded noise draw per photo, the same at every radius and for "
+                         f"every row.",
                          f"Wiener balance and Richardson-Lucy iterations were tuned per level on TRAIN-split photos "
                          f"({', '.join(train_names)}), not on the validation photos: {json.dumps(tuned)}. Both get "
                          f"the true PSF and a mirrored margin against FFT wrap-around.",
                          "Photos narrower than the working width are upscaled (bicubic) to it first.",
                          f"Full-route rows use the {precision} models; gain targets are checked on the full route."]
                + paper_notes}
-    result["targets"] = photo_targets(result, precision)
+    result["targets"] = photo_targets(result)
     return result
 
 
-def photo_targets(result: dict, precision: str) -> list[dict]:
+def photo_targets(result: dict) -> list[dict]:
     out = []
     for role, radius in PHOTO_LEVELS.items():
         rows = result["levels"][role]["rows"]
