@@ -1,0 +1,109 @@
+"""Data loaders: the IDX / JSON parsers on small hand-made files, the photo split, and the installed packages."""
+
+import gzip
+import json
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from tools import data, synth
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files(tmp_path):
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([4, 0, 9]))
+    x, y = data.fashion_mnist("test", root=tmp_path)
+    assert x.shape == (3, 28, 28) and x.dtype == np.float32
+    assert np.allclose(x * 255, images)
+    assert y.tolist() == [4, 0, 9]
+
+
+def test_truncated_idx_file_is_refused(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">BBBBIII", 0, 0, 8, 3, 5, 28, 28) + bytes(100))
+    with pytest.raises(ValueError, match="truncated"):
+        data._read_idx(path)
+
+
+def test_missing_dataset_says_how_to_install(tmp_path):
+    with pytest.raises(data.DataMissing, match="make data"):
+        data.fashion_mnist("train", root=tmp_path)
+    with pytest.raises(data.DataMissing, match="make data"):
+        data.mnist_digits("train", root=tmp_path)
+
+
+def test_mnist_json_split_is_per_digit(tmp_path):
+    for d in range(10):
+        flat = np.full((5, 784), d / 10.0).ravel().tolist()
+        (tmp_path / f"{d}.json").write_text(json.dumps({"data": flat}))
+    train_x, train_y = data.mnist_digits("train", root=tmp_path)
+    test_x, test_y = data.mnist_digits("test", root=tmp_path)
+    assert train_x.shape == (40, 28, 28) and test_x.shape == (10, 28, 28)
+    assert sorted(set(test_y.tolist())) == list(range(10))
+    assert np.allclose(test_x[test_y == 3], 0.3)
+
+
+def test_near_duplicates_share_a_group():
+    from pathlib import Path
+
+    assert data._group(Path("aloeL.jpg")) == data._group(Path("aloeR.jpg"))
+    assert data._group(Path("left.jpg")) == data._group(Path("right.jpg"))
+    assert data._group(Path("Elephants_3840x2160.jpg")) == data._group(Path("Elephants.jpg"))
+    assert data._group(Path("leuvenA.jpg")) == data._group(Path("leuvenB.jpg"))
+
+
+def test_user_photo_folder_is_split_by_file_and_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "OPENCV_DIR", tmp_path / "none")
+    monkeypatch.setattr(data, "MATE_DIRS", ())
+    for i in range(40):
+        cv2.imwrite(str(tmp_path / f"scene_{i:02d}x.png"), np.full((300, 400, 3), i, np.uint8))
+    train, val = data.photo_files("train", tmp_path), data.photo_files("validation", tmp_path)
+    assert not set(train) & set(val)
+    assert len(train) + len(val) == 40 and 0 < len(val) < 20
+    assert data.photo_files("validation", tmp_path) == val
+
+
+def test_load_luma_downscales_and_refuses_unreadable_files(tmp_path):
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), np.full((300, 1000, 3), 128, np.uint8))
+    luma = data.load_luma(path, 500)
+    assert luma.shape == (150, 500) and luma.dtype == np.float32
+    assert luma.mean() == pytest.approx(128 / 255, abs=1e-3)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.jpg"):
+        data.load_luma(tmp_path / "bad.jpg")
+
+
+needs_packages = pytest.mark.skipif(not (data.FASHION_DIR.exists() and data.MNIST_DIR.exists() and data.OPENCV_DIR.exists()),
+                                    reason="data packages not installed (run `make data`)")
+
+
+@needs_packages
+def test_installed_data_sets_load():
+    x, y = data.fashion_mnist("test")
+    assert x.shape == (10000, 28, 28) and set(y.tolist()) == set(range(10))
+    digits_x, _ = data.mnist_digits("test")
+    assert digits_x.shape[1:] == (28, 28) and 1500 < len(digits_x) < 2500
+    train, val = data.photo_files("train"), data.photo_files("validation")
+    assert len(train) >= 20 and len(val) >= 4 and not set(train) & set(val)
+
+
+@needs_packages
+@pytest.mark.parametrize("pack", ["photo", "fashion-mnist"])
+def test_training_batches_have_the_model_shapes(pack):
+    blurred, sharp = synth.PairSource(pack, "heavy", "validation", seed=1, patch=64).batch(4)
+    size = synth.DIGIT_TILE if pack != "photo" else 64
+    assert blurred.shape == sharp.shape == (4, size, size, 1)
+    assert np.abs(blurred - sharp).mean() > 0.005
+    crops, labels = synth.SeveritySource(pack, "validation", seed=1).batch(6)
+    assert crops.shape[1:] == (synth.CLASSIFIER_CROP[pack],) * 2 + (1,) and set(labels.tolist()) <= {0, 1, 2}
