@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+REPLAY_CACHE_BYTES = 64_000_000
+"""Decoded replay images kept in memory (a small folder loops without decoding again; a large one streams)."""
 
 
 class CameraError(Exception):
@@ -74,6 +76,8 @@ class ReplaySource:
         self._next_due = 0.0
         self._lock = threading.Lock()
         self._warned_fixed = False
+        self._cache: dict[Path, np.ndarray] = {}
+        self._cached_bytes = 0
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -105,9 +109,15 @@ class ReplaySource:
                 self._index = 0
             path = self._files[self._index]
             self._index += 1
+            if path in self._cache:
+                return self._cache[path]
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is not None:
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                if self._cached_bytes + rgb.nbytes <= REPLAY_CACHE_BYTES:
+                    self._cache[path] = rgb
+                    self._cached_bytes += rgb.nbytes
+                return rgb
             log.warning("replay: skipping unreadable image %s", path)
         raise CameraError(f"replay folder {self.path} has no more readable images")
 
@@ -129,7 +139,7 @@ class ReplaySource:
             self._last = rgb
             if self.size and (rgb.shape[1], rgb.shape[0]) != self.size:
                 rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
-            return self._frame(np.ascontiguousarray(rgb), "continuous")
+            return self._frame(rgb.copy(), "continuous")
 
     def capture_still(self) -> Frame:
         """The most recent recorded image at its own resolution (the next one if nothing was read yet)."""

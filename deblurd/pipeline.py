@@ -1,9 +1,11 @@
 """The daemon loop, in one place: source → classify → route → restore → store.
 
-A capture thread reads the source and fills two queues: continuous frames (bounded; the oldest is dropped,
-and counted, when inference falls behind) and button stills (never dropped; a request is refused only when
-the still queue is full). The calling thread runs inference and storage. The governor paces capture; the
-notifier and indicator hear about progress. All three are hooks with do-nothing defaults here; the real
+Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous
+frames (bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never
+dropped; a request is refused only when the still queue is full). The calling thread classifies and restores.
+The store thread writes results, so disk I/O overlaps with inference; its bounded queue holds inference back
+rather than dropping a processed frame. The governor paces capture; the notifier and indicator hear about
+progress. All three are hooks with do-nothing defaults here; the real
 ones (thermal, systemd, GPIO) live in their own modules.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 from deblurd.camera import CameraError, CaptureTimeout, FrameSource
 from deblurd.config import Config
@@ -95,7 +98,7 @@ class NullIndicator:
 
 @dataclass
 class Stats:
-    """Counters and per-stage timings shown by `deblurd status`."""
+    """Counters and per-stage timings shown by `deblurd status`; updated from several threads."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -104,22 +107,26 @@ class Stats:
     dropped: dict[str, int] = field(default_factory=dict)
     stage_totals: dict[str, float] = field(default_factory=dict)
     stored_at: deque[float] = field(default_factory=lambda: deque(maxlen=FPS_WINDOW))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, route: str, what: str) -> None:
-        counts = self.routes.setdefault(route, {"in": 0, "out": 0, "dropped": 0})
-        counts[what] += 1
+        with self.lock:
+            counts = self.routes.setdefault(route, {"in": 0, "out": 0, "dropped": 0})
+            counts[what] += 1
 
     def drop(self, reason: str) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        with self.lock:
+            self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def time(self, timings: dict[str, float]) -> None:
-        for stage, seconds in timings.items():
-            self.stage_totals[stage] = self.stage_totals.get(stage, 0.0) + seconds
+        with self.lock:
+            for stage, seconds in timings.items():
+                self.stage_totals[stage] = self.stage_totals.get(stage, 0.0) + seconds
 
     def fps(self) -> float:
-        if len(self.stored_at) < 2 or self.stored_at[-1] == self.stored_at[0]:
-            return 0.0
-        return (len(self.stored_at) - 1) / (self.stored_at[-1] - self.stored_at[0])
+        with self.lock:
+            span = self.stored_at[-1] - self.stored_at[0] if len(self.stored_at) > 1 else 0.0
+            return (len(self.stored_at) - 1) / span if span > 0 else 0.0
 
 
 class Pipeline:
@@ -142,6 +149,8 @@ class Pipeline:
         self._still_requests = 0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
+        self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
+        self._hook_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._continuous_on = True
@@ -174,24 +183,36 @@ class Pipeline:
         self._wake.set()
 
     def _indicate(self, state: str) -> None:
-        if state != self._indicator_state:
-            self._indicator_state = state
-            self.indicator.set_state(state)
+        with self._hook_lock:
+            if state != self._indicator_state:
+                self._indicator_state = state
+                self.indicator.set_state(state)
 
     def _error(self, message: str) -> None:
         self.last_error = {"time": time.time(), "message": message}
         self._indicate("error")
 
-    # capture thread ------------------------------------------------------------------------------------------
+    def _watchdog(self) -> None:
+        """Ping only after real work (or a deliberate pause), at most once a second: a stalled camera stops the pings."""
+        with self._hook_lock:
+            now = time.monotonic()
+            if now - self._last_watchdog >= WATCHDOG_MIN_INTERVAL_S:
+                self._last_watchdog = now
+                self.notifier.watchdog()
 
-    def _capture_loop(self) -> None:
-        try:
-            self._capture()
-        except BaseException as exc:  # noqa: BLE001 - handed to run(), which re-raises it in the main thread
-            self._fatal = exc
-            self._stop.set()
-            with self._frames:
-                self._frames.notify_all()
+    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
+        """A thread body whose fatal error is handed to run(), which re-raises it in the calling thread."""
+        def body() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                self._fatal = self._fatal or exc
+                self.stop()
+                with self._frames:
+                    self._frames.notify_all()
+        return body
+
+    # capture thread ------------------------------------------------------------------------------------------
 
     def _take_still_request(self) -> bool:
         with self._lock:
@@ -250,7 +271,7 @@ class Pipeline:
             self._stills.append(frame)
             self._frames.notify()
 
-    # inference thread ----------------------------------------------------------------------------------------
+    # inference (the calling thread) --------------------------------------------------------------------------
 
     def _next_frame(self, wait_s: float) -> Optional[Frame]:
         with self._frames:
@@ -262,52 +283,65 @@ class Pipeline:
                 return self._continuous.popleft()
             return None
 
-    def _process(self, frame: Frame) -> None:
+    def _infer(self, frame: Frame) -> None:
         timings = {"queue_s": round(max(0.0, time.time() - frame.captured_at), 4)}
         if frame.kind == "still":
             self._indicate("capture")
         severity, out = self.pack.route(frame.pixels, timings)
         self.stats.count(severity.label, "in")
-        t0 = time.perf_counter()
-        entry = self.store.save(Result(frame, severity, None if severity.label == "sharp" else out, timings,
-                                       dict(self.decision.readings)))
-        timings["store_s"] = round(time.perf_counter() - t0, 4)
         self.stats.time(timings)
         self.stats.processed += 1
-        if entry is None:
-            self.stats.count(severity.label, "dropped")
-            self.stats.drop("disk_full")
-            self._error(f"not writing results: {self.store.full_reason}")
-        else:
-            self.stats.count(severity.label, "out")
-            self.stats.frames_out += 1
-            self.stats.stored_at.append(time.monotonic())
-            self.last_result = {**entry, "scores": severity.scores}
-            self._indicate("running")
-        self._watchdog()
+        self._hand_to_store(Result(frame, severity, None if severity.label == "sharp" else out, timings,
+                                   dict(self.decision.readings)))
 
-    def _watchdog(self) -> None:
-        """Ping only after real work (or a deliberate pause), at most once a second: a stalled camera stops the pings."""
-        now = time.monotonic()
-        if now - self._last_watchdog >= WATCHDOG_MIN_INTERVAL_S:
-            self._last_watchdog = now
-            self.notifier.watchdog()
+    def _hand_to_store(self, result: Optional[Result]) -> None:
+        """Wait for room in the store queue (back-pressure, not a drop), unless the store thread has failed."""
+        while self._fatal is None:
+            try:
+                self._results.put(result, timeout=IDLE_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    # store thread --------------------------------------------------------------------------------------------
+
+    def _store(self) -> None:
+        while (result := self._results.get()) is not None:
+            t0 = time.perf_counter()
+            entry = self.store.save(result)
+            self.stats.time({"store_s": time.perf_counter() - t0})
+            label = result.severity.label
+            if entry is None:
+                self.stats.count(label, "dropped")
+                self.stats.drop("disk_full")
+                self._error(f"not writing results: {self.store.full_reason}")
+            else:
+                self.stats.count(label, "out")
+                with self.stats.lock:
+                    self.stats.frames_out += 1
+                    self.stats.stored_at.append(time.monotonic())
+                self.last_result = {**entry, "scores": result.severity.scores}
+                self._indicate("running")
+            self._watchdog()
+
+    # status --------------------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """What `deblurd status` shows."""
         now = time.time()
-        readings = dict(self.decision.readings)
         n = max(self.stats.processed, 1)
+        with self.stats.lock:
+            counters = {"frames_in": self.stats.frames_in, "frames_out": self.stats.frames_out,
+                        "routes": {k: dict(v) for k, v in self.stats.routes.items()}, "dropped": dict(self.stats.dropped),
+                        "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()}}
         return {"pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
                 "interval_s": self.cfg.service.status_interval_s,
                 "mode": self.decision.mode if self._continuous_on else "continuous off",
                 "source": self.source.name, "lens_position": self.lens_position,
                 "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
                           f"({self.pack.runtime})",
-                "fps": round(self.stats.fps(), 3), "frames_in": self.stats.frames_in,
-                "frames_out": self.stats.frames_out, "routes": self.stats.routes, "dropped": self.stats.dropped,
-                "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()},
-                "readings": readings, "last_result": self.last_result, "last_error": self.last_error,
+                "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
+                "last_result": self.last_result, "last_error": self.last_error,
                 "disk": {"dir": str(self.store.dir), "free_mb": round(self.store.free_mb(), 1),
                          "full": self.store.full_reason}}
 
@@ -326,9 +360,7 @@ class Pipeline:
         self.notifier.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
                              f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped")
 
-    def _join(self, capture: threading.Thread) -> None:
-        self.stop()
-        capture.join(self.cfg.camera.capture_timeout_s * 4)
+    # the loop ------------------------------------------------------------------------------------------------
 
     def _set_lens(self) -> None:
         lens = self.cfg.lens
@@ -337,31 +369,39 @@ class Pipeline:
         elif lens.mode == "auto":
             self.lens_position = self.source.autofocus()
 
+    def _shut_down(self, capture: threading.Thread, store: threading.Thread) -> None:
+        """Stop capture, let the store write what inference finished, then report and say goodbye."""
+        self.stop()
+        capture.join(self.cfg.camera.capture_timeout_s * 4)
+        self._hand_to_store(None)
+        store.join()
+        self._report(force=True)
+        self.notifier.stopping()
+
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal capture or store error."""
         self._set_lens()
-        capture = threading.Thread(target=self._capture_loop, name="capture", daemon=True)
+        capture = threading.Thread(target=self._guarded(self._capture), name="capture", daemon=True)
+        store = threading.Thread(target=self._guarded(self._store), name="store", daemon=True)
         capture.start()
+        store.start()
         self.notifier.ready()
         self._indicate("running")
         limit = self.cfg.pipeline.max_frames
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and (limit is None or self.stats.processed < limit):
                 frame = self._next_frame(min(IDLE_POLL_S, self.cfg.service.status_interval_s))
                 if frame is not None:
-                    self._process(frame)
+                    self._infer(frame)
                 elif self._idle_by_choice:
                     self._watchdog()
                 self._report()
-                if limit is not None and self.stats.processed >= limit:
-                    break
-            self._join(capture)
+            self.stop()
+            capture.join(self.cfg.camera.capture_timeout_s * 4)
             while self._fatal is None and self._stills:
-                self._process(self._stills.popleft())
+                self._infer(self._stills.popleft())
         finally:
-            self._join(capture)
-            self._report(force=True)
-            self.notifier.stopping()
+            self._shut_down(capture, store)
         if self._fatal is not None:
             if isinstance(self._fatal, CameraError):
                 raise CameraError(f"camera failed: {self._fatal}") from self._fatal

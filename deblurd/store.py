@@ -201,11 +201,12 @@ class ResultStore:
                    "camera": {k: v for k, v in frame.metadata.items() if k not in ("lens_position", "source")},
                    "thermal": result.readings}
         written: list[Path] = []
+        encoded = {kind: encode_image(pixels, fmt, self.cfg.jpeg_quality) for kind, pixels in images.items()}
         try:
             day.mkdir(exist_ok=True)
-            for kind, pixels in images.items():
+            for kind, data in encoded.items():
                 path = self.dir / files[kind]
-                self.writer.write(path, encode_image(pixels, fmt, self.cfg.jpeg_quality))
+                self.writer.write(path, data)
                 written.append(path)
             path = self.dir / files["sidecar"]
             self.writer.write(path, json.dumps(sidecar, indent=1, default=str).encode())
@@ -219,12 +220,14 @@ class ResultStore:
             return None
         self.entries.append(entry)
         self._next_id += 1
-        self._replace_latest(images.get("restored", frame.pixels))
+        newest = "restored" if "restored" in images else "input"
+        self._replace_latest(encoded[newest] if fmt == "jpg" else encode_image(images[newest], "jpg",
+                                                                                self.cfg.jpeg_quality))
         return entry
 
-    def _replace_latest(self, rgb: np.ndarray) -> None:
+    def _replace_latest(self, jpeg: bytes) -> None:
         try:
-            self.writer.write(self.dir / LATEST_NAME, encode_image(rgb, "jpg", self.cfg.jpeg_quality))
+            self.writer.write(self.dir / LATEST_NAME, jpeg)
         except OSError as exc:
             self._space_error(exc)
 

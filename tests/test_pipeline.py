@@ -197,3 +197,17 @@ def test_end_to_end_with_shipped_models(tmp_path, samples_dir, photo_pack):
         assert {"classify_s", "restore_s", "queue_s"} <= set(sidecar["timings"])
         assert ("restored" in entry["files"]) == (sidecar["severity"] != "sharp") == (not sidecar["passthrough"])
     assert "watchdog" in notifier.names()
+
+
+def test_a_store_failure_stops_the_daemon_with_its_error(tmp_path, samples_dir, monkeypatch):
+    from deblurd.store import StoreError
+
+    pipe, notifier, _ = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"queue_size": 1})
+
+    def broken(result):
+        raise StoreError("cannot write results to /x (EIO): check the disk")
+
+    monkeypatch.setattr(pipe.store, "save", broken)
+    with pytest.raises(StoreError, match="EIO"):
+        pipe.run()
+    assert notifier.names()[-1] == "stopping"
