@@ -129,17 +129,23 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
-def textured_crops(image: np.ndarray, size: tuple[int, int], count: int) -> list[np.ndarray]:
-    """The `count` cells of a size-sized grid with the most gradient energy (where blur shows, if anywhere)."""
+def textured_cells(image: np.ndarray, size: tuple[int, int], count: int) -> list[tuple[int, int]]:
+    """(top, left) of the `count` cells of a size-sized grid with the most gradient energy (where blur shows)."""
     ch, cw = size
-    padded, _ = reflect_pad(image, ch, cw)
-    gx = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
     energy = gx * gx + gy * gy
     cells = [(float(energy[y:y + ch, x:x + cw].mean()), y, x)
-             for y in tile_starts(padded.shape[0], ch, 0) for x in tile_starts(padded.shape[1], cw, 0)]
+             for y in tile_starts(image.shape[0], ch, 0) for x in tile_starts(image.shape[1], cw, 0)]
     cells.sort(key=lambda c: c[0], reverse=True)
-    return [padded[y:y + ch, x:x + cw] for _, y, x in cells[:count]]
+    return [(y, x) for _, y, x in cells[:count]]
+
+
+def textured_crops(image: np.ndarray, size: tuple[int, int], count: int) -> list[np.ndarray]:
+    """The most textured crops of an image, reflect-padded first if it is smaller than a crop."""
+    ch, cw = size
+    padded, _ = reflect_pad(image, ch, cw)
+    return [padded[y:y + ch, x:x + cw] for y, x in textured_cells(padded, size, count)]
 
 
 class Classifier:
