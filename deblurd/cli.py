@@ -52,8 +52,13 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
                         help="config file (default /etc/deblurd/deblurd.toml; built-in defaults when it is absent)")
 
 
-def _setup_logging(level: str) -> None:
-    logging.getLogger().setLevel(level)
+def _load(path: Optional[Path]) -> Config:
+    """Load the config and set up logging from it (journald under systemd, else stderr)."""
+    from deblurd.service import setup_logging
+
+    cfg = load_config(path)
+    setup_logging(cfg.logging)
+    return cfg
 
 
 def load_pack(cfg: Config) -> Any:
@@ -72,18 +77,14 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="DIR", help="write results here instead of output.dir")
 
 
-def hooks(cfg: Config) -> dict[str, Any]:
-    """Governor, notifier and indicator for the pipeline; the real adapters plug in here (None = do nothing)."""
-    return {"governor": None, "notifier": None, "indicator": None}
-
-
 def _run(args: argparse.Namespace) -> int:
     from deblurd.camera import open_source
     from deblurd.pipeline import Pipeline
+    from deblurd.service import Notifier
     from deblurd.store import ResultStore
+    from deblurd.thermal import ThermalGovernor
 
-    cfg = load_config(args.config)
-    _setup_logging(cfg.logging.level)
+    cfg = _load(args.config)
     if args.output is not None:
         cfg.output.dir = args.output
     if args.frames is not None:
@@ -94,8 +95,17 @@ def _run(args: argparse.Namespace) -> int:
     store.open()
     pack = load_pack(cfg)
     source = open_source(cfg.camera)
+    parts: list[Any] = [source]
     try:
-        pipeline = Pipeline(source, pack, store, cfg, **hooks(cfg))
+        led = None
+        if cfg.gpio.enabled:
+            from deblurd.gpio import CaptureButton, StatusLed
+
+            led = StatusLed.from_config(cfg.gpio)
+            parts.append(led)
+        pipeline = Pipeline(source, pack, store, cfg, ThermalGovernor.from_config(cfg.thermal), Notifier(), led)
+        if cfg.gpio.enabled:
+            parts.append(CaptureButton.from_config(cfg.gpio, pipeline.request_still, pipeline.set_continuous))
         previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             stats = pipeline.run()
@@ -103,7 +113,9 @@ def _run(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     finally:
-        source.close()
+        for part in reversed(parts):
+            if part is not None:
+                part.close()
     log.info("stopped after %d frame(s): %d stored in %s, dropped %s", stats.processed, stats.frames_out,
              store.dir, stats.dropped or "none")
     return 0
@@ -140,8 +152,7 @@ def read_rgb(path: Path) -> Any:
 def _deblur(args: argparse.Namespace) -> int:
     from deblurd.store import encode_image
 
-    cfg = load_config(args.config)
-    _setup_logging(cfg.logging.level)
+    cfg = _load(args.config)
     pack = load_pack(cfg)
     writer = AtomicWriter()
     try:

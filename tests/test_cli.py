@@ -138,3 +138,25 @@ def test_deblur_all_good_and_output_not_writable(tmp_path, samples_dir, photo_pa
     (tmp_path / "file").write_text("x")
     done = deblurd("deblur", samples_dir / "01-sharp.jpg", "-o", tmp_path / "file" / "o")
     assert done.returncode == 73 and "not writable" in done.stderr
+
+
+def test_run_tells_systemd_ready_status_watchdog_and_stopping(tmp_path, photo_pack_dir):
+    import socket
+
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(0.1)
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"}
+        done = subprocess.run([sys.executable, "-m", "deblurd", "run", "--frames", "3", "--output", tmp_path / "out"],
+                              cwd=REPO, env={k: str(v) for k, v in env.items()}, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except (TimeoutError, socket.timeout):
+                break
+    assert messages[0] == "READY=1" and messages[-1] == "STOPPING=1"
+    assert "WATCHDOG=1" in messages and any(m.startswith("STATUS=") and "fps" in m for m in messages)
