@@ -190,7 +190,9 @@ DIGIT_BANDS = SeverityBands("gaussian", sharp_max=4.0, semi_max=17.0, heavy_max=
                             train_semi=(3.0, 19.0), train_heavy=(15.0, 56.0))
 PHOTO_BANDS = SeverityBands("defocus", sharp_max=1.0, semi_max=3.0, heavy_max=7.0,
                             train_semi=(0.8, 3.4), train_heavy=(2.6, 7.0))
-PHOTO_NOISE = NoiseModel(photons=400.0, read_noise=0.004, soften=0.5, max_motion=1.5, jpeg_probability=0.2)
+# Camera frames arrive after the ISP's denoiser, so the residual noise is mild: the equivalent of ~2,000
+# photo-electrons at white (varied 0.5-2x) plus a little read noise, some motion and occasional JPEG.
+PHOTO_NOISE = NoiseModel(photons=2000.0, read_noise=0.002, soften=0.5, max_motion=1.5, jpeg_probability=0.2)
 PAPER_NOISE = NoiseModel()
 
 BANDS = {"mnist": DIGIT_BANDS, "fashion-mnist": DIGIT_BANDS, "photo": PHOTO_BANDS}
