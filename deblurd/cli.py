@@ -27,9 +27,8 @@ from deblurd.store import AtomicWriter, StoreError
 
 log = logging.getLogger("deblurd")
 
-EX_NOINPUT = 66
 EX_FAILURE = 1
-EXIT_CODES = ((ConfigError, ConfigError.exit_code), (PackError, EX_NOINPUT), (StoreError, StoreError.exit_code),
+EXIT_CODES = ((ConfigError, ConfigError.exit_code), (PackError, PackError.exit_code), (StoreError, StoreError.exit_code),
               (CameraError, EX_FAILURE))
 
 
@@ -84,13 +83,8 @@ def _run(args: argparse.Namespace) -> int:
     from deblurd.store import ResultStore
     from deblurd.thermal import ThermalGovernor
 
-    cfg = _load(args.config)
-    if args.output is not None:
-        cfg.output.dir = args.output
-    if args.frames is not None:
-        if args.frames < 1:
-            raise ConfigError(f"--frames {args.frames}: must be 1 or more")
-        cfg.pipeline.max_frames = args.frames
+    overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
+    cfg = _load(args.config).with_overrides({k: v for k, v in overrides.items() if v is not None})
     store = ResultStore(cfg.output)
     store.open()
     pack = load_pack(cfg)

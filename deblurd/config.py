@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -118,6 +118,17 @@ class Config(Area):
     @property
     def state_file(self) -> Path:
         return self.service.state_file or self.output.dir / "status.json"
+
+    def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> "Config":
+        """A validated copy with dotted keys replaced ({"output.dir": ...}), so flags obey the config's ranges."""
+        data = self.model_dump()
+        for key, value in overrides.items():
+            area, name = key.split(".", 1)
+            data[area][name] = value
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_format_errors(Path(source), exc)) from exc
 
 
 class ConfigError(Exception):

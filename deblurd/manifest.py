@@ -67,6 +67,8 @@ class Manifest(_Strict):
 class PackError(Exception):
     """A model pack that cannot be used; the message names the file and how to fix it."""
 
+    exit_code = 66
+
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
