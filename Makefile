@@ -6,7 +6,7 @@ CORE := $(VENV)/.deblurd-core
 FULL := $(VENV)/.deblurd-full
 ARGS ?=
 
-.PHONY: run test data train-all clean
+.PHONY: run test data train-all packs clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,10 @@ train-all: $(FULL)
 	$(TRAIN) --pack mnist --role classifier --steps 1000
 	$(TRAIN) --pack mnist --role heavy --steps 2500
 	$(TRAIN) --pack mnist --role semi --steps 2500
+	$(TRAIN) --pack fashion-mnist --role heavy --recipe hybrid --steps 700
+
+# Export every pack from its best runs, then evaluate and benchmark them (reports/ and the manifests).
+packs: $(FULL)
+	for p in photo fashion-mnist mnist; do $(BIN)/python -m tools.export --pack $$p || exit 1; done
+	for p in photo fashion-mnist mnist; do $(BIN)/python -m tools.evaluate --pack $$p --update-manifest || exit 1; done
+	$(BIN)/python -m tools.benchmark
