@@ -29,11 +29,12 @@ VERSION = "1.0"
 
 
 def find_run(runs: Path, pack: str, role: str) -> Path:
-    """The finished run of a role with the best validation score (PSNR or accuracy) across recipes."""
+    """The run of a role with the best validation score (PSNR or accuracy) across recipes and our architectures."""
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
-        if meta.get("pack") == pack and meta.get("role") == role and meta.get("arch") in (train.default_arch(pack, role),):
+        ours = meta.get("arch") == train.default_arch(pack, role) or str(meta.get("arch")).startswith("ours")
+        if meta.get("pack") == pack and meta.get("role") == role and ours:
             candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
     if not candidates:
         raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")

@@ -144,6 +144,7 @@ def patch_discriminator(widths: tuple[int, ...] = (16, 32, 64), name: str = "pat
 
 ARCHITECTURES = {
     "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),
+    "ours-semi-wide": lambda: restorer_unet((16, 32, 64), blocks=1, bottleneck=2, name="ours_semi_wide"),
     "ours-heavy": lambda: restorer_unet((16, 32, 64), blocks=1, bottleneck=3, name="ours_heavy"),
     "ours-digits": lambda: restorer_unet((32, 48, 64), blocks=1, bottleneck=2, unshuffle=2, name="ours_digits"),
     "autoencoder": paper_autoencoder,

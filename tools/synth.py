@@ -53,8 +53,8 @@ def pad_digits(images: np.ndarray) -> np.ndarray:
 class PairSource:
     """Endless (blurred, sharp) batches for one pack and generator role ('semi' or 'heavy')."""
 
-    def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128):
-        self.pack, self.role, self.patch = pack, role, patch
+    def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128, textured: float = 0.0):
+        self.pack, self.role, self.patch, self.textured = pack, role, patch, textured
         self.rng = np.random.default_rng(seed)
         self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
         lo_hi = self.bands.train_semi if role == "semi" else self.bands.train_heavy
@@ -70,7 +70,8 @@ class PairSource:
             sharp = self.images[self.rng.integers(0, len(self.images), size)]
             sharp = _augment_digits(sharp, self.rng)
             return pad_digits(digit_degrade(sharp, amounts, self.rng)), pad_digits(sharp)
-        pairs = [photo_pair(self.photos, self.patch, a, self.noise, self.rng) for a in amounts]
+        pairs = [photo_pair(self.photos, self.patch, a, self.noise, self.rng, textured=self.rng.random() < self.textured)
+                 for a in amounts]
         return np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None]
 
 

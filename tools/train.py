@@ -161,7 +161,7 @@ def train(args: argparse.Namespace) -> Path:
         source = synth.SeveritySource(args.pack, "train", args.seed + start)
         val = synth.SeveritySource(args.pack, "validation", 12345).batch(args.val_size)
     else:
-        source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch)
+        source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch, args.textured)
         val = synth.PairSource(args.pack, args.role, "validation", 12345, args.patch).batch(args.val_size)
     log_path = out / "losses.csv"
     new_log = not log_path.exists()
@@ -205,6 +205,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--patch", type=int, default=128, help="photo patch size for generators")
+    p.add_argument("--textured", type=float, default=0.0,
+                   help="share of photo patches picked as the most textured of 4 candidates (edges carry the signal)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=256)
