@@ -137,21 +137,25 @@ class PicameraSource:
             request = cam.wait(cam.capture_request(wait=False), timeout=timeout)
         except TimeoutError:
             raise self._drop_camera(f"no frame within {timeout:.1f} s") from None
-        try:
-            array, metadata = request.make_array("main"), request.get_metadata()
-        finally:
-            request.release()
         self._backoff = 1.0
-        return self._frame(_rgb(array), "continuous", metadata)
+        return self._frame_from(request, "continuous")
 
     def capture_still(self) -> Frame:
         timeout = self.cfg.capture_timeout_s * STILL_TIMEOUT_FACTOR
         cam = self._ensure_open(timeout)
         try:
-            array = cam.wait(cam.switch_mode_and_capture_array(self._still_config, "main", wait=False), timeout=timeout)
+            request = cam.wait(cam.switch_mode_and_capture_request(self._still_config, wait=False), timeout=timeout)
         except TimeoutError:
             raise self._drop_camera(f"no still within {timeout:.1f} s") from None
-        return self._frame(_rgb(array), "still", {})
+        return self._frame_from(request, "still")
+
+    def _frame_from(self, request: Any, kind: str) -> Frame:
+        """Pixels and metadata (exposure, gain, lens) of a completed request, which is always released."""
+        try:
+            array, metadata = request.make_array("main"), request.get_metadata()
+        finally:
+            request.release()
+        return self._frame(_rgb(array), kind, metadata)
 
     def lens_range(self) -> Optional[tuple[float, float, float]]:
         return self._range

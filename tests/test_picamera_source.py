@@ -70,9 +70,11 @@ class FakePicamera2:
         bgr[..., 0] = 255  # blue in picamera2's B, G, R byte order
         return ("request", FakeRequest(bgr, {"LensPosition": self.lens, "ExposureTime": 10000}))
 
-    def switch_mode_and_capture_array(self, config, name="main", wait=None):
+    def switch_mode_and_capture_request(self, config, wait=None):
         assert config["use_case"] == "still" and wait is False
-        return ("array", np.zeros((2592, 4608, 3), np.uint8))
+        self.still_request = FakeRequest(np.zeros((2592, 4608, 3), np.uint8), {"LensPosition": self.lens,
+                                                                               "ExposureTime": 20000})
+        return ("request", self.still_request)
 
     def wait(self, job, timeout=None):
         assert timeout is not None
@@ -138,6 +140,8 @@ def test_still_is_full_resolution():
     source.open()
     still = source.capture_still()
     assert still.kind == "still" and still.pixels.shape == (2592, 4608, 3)
+    assert still.metadata["exposure_us"] == 20000 and still.metadata["lens_position"] == 1.0
+    assert FakePicamera2.instances[0].still_request.released, "the still's buffers go back to the camera"
 
 
 def test_lens_position_is_manual_and_clamped():
