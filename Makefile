@@ -50,6 +50,15 @@ train-all: $(FULL)
 	$(TRAIN) --pack mnist --role heavy --steps 2500
 	$(TRAIN) --pack mnist --role semi --steps 2500
 	$(TRAIN) --pack fashion-mnist --role heavy --recipe hybrid --steps 700
+	# Second leg: continue from the checkpoints (the cosine schedule restarts warm).
+	$(TRAIN) --pack photo --role semi --steps 8000
+	$(TRAIN) --pack photo --role heavy --steps 8000
+	$(TRAIN) --pack fashion-mnist --role classifier --steps 3000
+	$(TRAIN) --pack fashion-mnist --role heavy --steps 10000
+	$(TRAIN) --pack mnist --role heavy --steps 8000
+	$(TRAIN) --pack fashion-mnist --role semi --steps 8000
+	$(TRAIN) --pack mnist --role classifier --steps 3000
+	$(TRAIN) --pack mnist --role semi --steps 6000
 
 # Export every pack from its best runs, then evaluate and benchmark them (reports/ and the manifests).
 packs: $(FULL)
