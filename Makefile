@@ -57,8 +57,6 @@ train-all: $(FULL)
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 10000
 	$(TRAIN) --pack mnist --role heavy --steps 8000
 	$(TRAIN) --pack fashion-mnist --role semi --steps 8000
-	$(TRAIN) --pack mnist --role classifier --steps 3000
-	$(TRAIN) --pack mnist --role semi --steps 6000
 
 # Export every pack from its best runs, then evaluate and benchmark them (reports/ and the manifests).
 packs: $(FULL)
