@@ -234,16 +234,18 @@ class ModelPack:
             restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id)
         return cls(manifest, classifier, restorers, runtime_name, precision, pack_dir)
 
+    def route_luma(self, luma: np.ndarray) -> tuple[Severity, np.ndarray]:
+        """The same route on luminance alone (float32 in [0, 1]): what the evaluation scores."""
+        severity = self.classifier.classify(luma)
+        return severity, luma if severity.label == "sharp" else self.restorers[severity.label].restore(luma)
+
     def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
         """Classify an RGB frame and restore it on its class's route; sharp frames come back untouched."""
         t0 = time.perf_counter()
         luma, ycrcb = split_luma(rgb)
         severity = self.classifier.classify(luma)
         t1 = time.perf_counter()
-        if severity.label == "sharp":
-            out = rgb
-        else:
-            out = merge_luma(self.restorers[severity.label].restore(luma), ycrcb)
+        out = rgb if severity.label == "sharp" else merge_luma(self.restorers[severity.label].restore(luma), ycrcb)
         if timings is not None:
             timings["classify_s"] = round(t1 - t0, 4)
             timings["restore_s"] = round(time.perf_counter() - t1, 4)

@@ -31,12 +31,14 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 
 
 def reflect_pad(image: np.ndarray, min_h: int, min_w: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Mirror-pad an image to at least min_h x min_w, evenly on both sides; returns it and the (top, left) offset."""
-    ph, pw = max(0, min_h - image.shape[0]), max(0, min_w - image.shape[1])
+    """Mirror-pad the last two axes to at least min_h x min_w, evenly on both sides (edge pixel not repeated, as
+    the training synthesis pads); returns the padded array and the (top, left) offset."""
+    ph, pw = max(0, min_h - image.shape[-2]), max(0, min_w - image.shape[-1])
     if not ph and not pw:
         return image, (0, 0)
     top, left = ph // 2, pw // 2
-    return np.pad(image, ((top, ph - top), (left, pw - left)), mode="symmetric"), (top, left)
+    lead = ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, lead + ((top, ph - top), (left, pw - left)), mode="reflect"), (top, left)
 
 
 def run_tiled(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: tuple[int, int], overlap: int) -> np.ndarray:

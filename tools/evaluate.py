@@ -122,12 +122,6 @@ def sample_indices(total: int, limit: Optional[int], seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, limit, replace=False))
 
 
-def route(pack: ModelPack, luma: np.ndarray) -> tuple[str, np.ndarray]:
-    """The daemon's route on luminance: classify, then the class's generator, or pass a sharp image through."""
-    label = pack.classifier.classify(luma).label
-    return label, luma if label == "sharp" else pack.restorers[label].restore(luma)
-
-
 def center_window(image: np.ndarray, size: Optional[int]) -> np.ndarray:
     """The central size x size window (the whole image for None), so example figures show detail."""
     if size is None:
@@ -148,7 +142,8 @@ def run_sweep(pack: ModelPack, truths: Sequence[np.ndarray], amounts: Sequence[f
             out.tally.add(amount, INPUT, blurred, truth)
             for row, pred in extras(amount, blurred, psf).items():
                 out.tally.add(amount, row, pred, truth)
-            label, routed = route(pack, blurred)
+            severity, routed = pack.route_luma(blurred)
+            label = severity.label
             out.tally.add(amount, ROUTED, routed, truth)
             out.true.append(bands.label(amount))
             out.predicted.append(label)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from deblurd import blur
+from deblurd.tiling import reflect_pad
 from tools import data
 
 DIGIT_TILE = 32
@@ -45,9 +46,8 @@ def digit_degrade(images: np.ndarray, sigmas: np.ndarray, rng: np.random.Generat
 
 
 def pad_digits(images: np.ndarray) -> np.ndarray:
-    """28x28 -> 32x32 by reflection, as the daemon pads an image smaller than a model tile."""
-    p = (DIGIT_TILE - DIGIT_SIZE) // 2
-    return np.pad(images, ((0, 0), (p, p), (p, p)), mode="reflect")[..., None]
+    """28x28 -> 32x32 exactly as the daemon pads an image smaller than a model tile."""
+    return reflect_pad(images, DIGIT_TILE, DIGIT_TILE)[0][..., None]
 
 
 class PairSource:
