@@ -27,6 +27,10 @@ def shipped(pack: str) -> Path:
     pack_dir = REPO / "models" / pack
     if not (pack_dir / "manifest.json").exists():
         pytest.skip(f"pack {pack} is not exported yet (tools/export.py)")
+    try:
+        data.photo_files("validation") if pack == "photo" else data.digits(pack, "test")
+    except data.DataMissing as missing:
+        pytest.skip(str(missing))
     return pack_dir
 
 
