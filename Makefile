@@ -57,9 +57,10 @@ train-all: $(FULL)
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 10000
 	$(TRAIN) --pack mnist --role heavy --steps 8000
 	$(TRAIN) --pack fashion-mnist --role semi --steps 8000
-	# Third leg (photo generators only).
+	# Third leg (photo pack only).
 	$(TRAIN) --pack photo --role semi --steps 13000
 	$(TRAIN) --pack photo --role heavy --steps 12000
+	$(TRAIN) --pack photo --role classifier --steps 4000
 
 # Export every pack from its best runs, then evaluate and benchmark them (reports/ and the manifests).
 packs: $(FULL)
