@@ -12,34 +12,32 @@ import tensorflow as tf
 from keras import layers
 
 
+class _Reshuffle(layers.Layer):
+    """Moves pixels between space and channels by `factor`; subclasses set `op` to the direction."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return self.op(x, self.factor)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
 @keras.saving.register_keras_serializable(package="deblurd")
-class PixelUnshuffle(layers.Layer):
+class PixelUnshuffle(_Reshuffle):
     """Space-to-depth: trades resolution for channels so the convolutions run at lower resolution."""
 
-    def __init__(self, factor: int, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def call(self, x):
-        return tf.nn.space_to_depth(x, self.factor)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+    op = staticmethod(tf.nn.space_to_depth)
 
 
 @keras.saving.register_keras_serializable(package="deblurd")
-class PixelShuffle(layers.Layer):
+class PixelShuffle(_Reshuffle):
     """Depth-to-space: the cheap, checkerboard-free way back up to full resolution."""
 
-    def __init__(self, factor: int, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def call(self, x):
-        return tf.nn.depth_to_space(x, self.factor)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+    op = staticmethod(tf.nn.depth_to_space)
 
 
 def _conv(x, filters: int, stride: int = 1, kernel: int = 3, act: bool = True):
