@@ -28,7 +28,24 @@ def test_each_recipe_trains_checkpoints_and_resumes(tmp_path, role, recipe):
     run = _train(tmp_path, "--role", role, "--recipe", recipe, "--steps", "4")
     rows = (run / "losses.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"], "resumed at step 3, not from scratch"
-    assert json.loads((run / "run.json").read_text())["steps_done"] == 4
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["steps_done"] == 4
+    assert [leg.split("--steps ")[1] for leg in meta["legs"]] == ["2", "4"], "each training leg is recorded"
+
+
+@needs_packages
+def test_mse_leg_continues_the_run_and_is_recorded(tmp_path):
+    _train(tmp_path, "--role", "heavy", "--steps", "2")
+    run = _train(tmp_path, "--role", "heavy", "--steps", "3", "--loss", "mse")
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["steps_done"] == 3 and np.isfinite(meta["final_val"])
+    assert meta["legs"][-1].endswith("--steps 3 --loss mse") and "--loss" not in meta["legs"][0]
+
+
+@needs_packages
+def test_wide_classifier_is_built_and_chosen_for_export(tmp_path):
+    _train(tmp_path, "--role", "classifier", "--arch", "classifier-wide", "--steps", "1")
+    assert export.find_run(tmp_path, "fashion-mnist", "classifier").name.endswith("classifier-wide")
 
 
 @needs_packages
@@ -49,6 +66,7 @@ def test_export_writes_a_verified_pack(tmp_path):
         verify_file(pack, entry.file, entry.sha256)
         verify_file(pack, entry.float_file, entry.float_sha256)
         assert entry.input_shape == ([1, 32, 32, 1])
+        assert entry.training["commands"][0].startswith("python -m tools.train --pack fashion-mnist --role " + role)
         check = entry.evaluation["export_check"]
         if role == "classifier":
             assert 0 <= check["int8_float_agreement"] <= 1

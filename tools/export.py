@@ -33,7 +33,7 @@ def find_run(runs: Path, pack: str, role: str) -> Path:
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
-        ours = meta.get("arch") == train.default_arch(pack, role) or str(meta.get("arch")).startswith("ours")
+        ours = meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
         if meta.get("pack") == pack and meta.get("role") == role and ours:
             candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
     if not candidates:
@@ -132,8 +132,7 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
         "params": int(net.count_params()),
         "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
         "training": {k: meta.get(k) for k in ("steps_done", "batch", "patch", "lr", "seed", "seconds", "final_val", "partial")
-                     if meta.get(k) is not None} | {"command": f"python -m tools.train --pack {pack} --role {role} "
-                                                                 f"--recipe {meta['recipe']} --arch {meta['arch']} --steps {meta['steps']}"},
+                     if meta.get(k) is not None} | {"commands": meta.get("legs") or [train.command(meta)]},
         "evaluation": {"export_check": check},
     }
 

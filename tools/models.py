@@ -140,6 +140,9 @@ def patch_discriminator(widths: tuple[int, ...] = (16, 32, 64), name: str = "pat
     return keras.Model(inp, out, name=name)
 
 
+CLASSIFIERS = {"classifier": (8, 16, 24, 32), "classifier-wide": (16, 24, 32, 48)}
+"""Classifier architectures by name: the widths of severity_classifier's four layers."""
+
 ARCHITECTURES = {
     "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),
     "ours-semi-wide": lambda: restorer_unet((16, 32, 64), blocks=1, bottleneck=2, name="ours_semi_wide"),

@@ -109,13 +109,20 @@ def _augment_digits(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+TRAIN_SCALES = (1.25, 1.5, 2.0)
+"""Training photos wider than the working width also serve at these multiples of it (only ever downscaled), so
+38 photos offer more content scales; validation photos are used at the working width only."""
+
+
 def load_photos(split: str) -> list[np.ndarray]:
-    """Luminance of every photo of the split at the working width, plus a 1.5x larger copy of large photos."""
+    """Luminance of every photo of the split at the working width, plus larger copies of large training photos."""
     photos = []
     for path in data.photo_files(split):
         photos.append(data.load_luma(path, PHOTO_WIDTH))
-        if split == "train" and cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2 > PHOTO_WIDTH * 1.5:
-            photos.append(data.load_luma(path, int(PHOTO_WIDTH * 1.5)))
+        if split != "train":
+            continue
+        width = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2
+        photos += [data.load_luma(path, int(PHOTO_WIDTH * s)) for s in TRAIN_SCALES if width > PHOTO_WIDTH * s]
     return photos
 
 

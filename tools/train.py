@@ -37,13 +37,22 @@ def default_arch(pack: str, role: str) -> str:
 
 
 def build(arch: str, pack: str) -> keras.Model:
-    if arch == "classifier":
-        return models.severity_classifier(synth.CLASSIFIER_CROP[pack])
+    if arch in models.CLASSIFIERS:
+        return models.severity_classifier(synth.CLASSIFIER_CROP[pack], models.CLASSIFIERS[arch])
     return models.ARCHITECTURES[arch]()
 
 
 def run_dir(args: argparse.Namespace) -> Path:
     return Path(args.runs) / f"{args.pack}-{args.role}-{args.recipe}-{args.arch}"
+
+
+def command(options: dict) -> str:
+    """The tools.train command line of one training leg (options as in run.json)."""
+    line = (f"python -m tools.train --pack {options['pack']} --role {options['role']} --recipe {options['recipe']} "
+            f"--arch {options['arch']} --steps {options['steps']}")
+    if options.get("loss", "charbonnier") != "charbonnier":
+        line += f" --loss {options['loss']}"
+    return line
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
@@ -79,7 +88,8 @@ class Trainer:
 
     def _step_supervised(self, blurred, sharp):
         with tf.GradientTape() as tape:
-            loss = charbonnier(self.net(blurred, training=True), sharp)
+            pred = self.net(blurred, training=True)
+            loss = charbonnier(pred, sharp) if self.args.loss == "charbonnier" else tf.reduce_mean(tf.square(pred - sharp))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -153,6 +163,9 @@ def train(args: argparse.Namespace) -> Path:
     meta_path = out / "run.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"seconds": 0.0}
     meta.update({k: v for k, v in vars(args).items() if k not in ("runs",)})
+    leg = command(vars(args))
+    if meta.setdefault("legs", [])[-1:] != [leg]:
+        meta["legs"].append(leg)
     trainer = Trainer(args)
     if trainer.manager.latest_checkpoint:
         trainer.ckpt.restore(trainer.manager.latest_checkpoint)
@@ -207,6 +220,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=128, help="photo patch size for generators")
     p.add_argument("--textured", type=float, default=0.0,
                    help="share of photo patches picked as the most textured of 4 candidates (edges carry the signal)")
+    p.add_argument("--loss", default="charbonnier", choices=["charbonnier", "mse"],
+                   help="supervised pixel loss: Charbonnier (robust, sharper edges) or MSE (what PSNR scores)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=256)
