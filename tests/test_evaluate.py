@@ -50,6 +50,9 @@ def check_report(out: Path, argv: list[str]) -> dict:
     for c in result["classifier"].values():
         assert sum(map(sum, c["matrix"])) == c["samples"] > 0 and 0 <= c["accuracy"] <= 1
     assert all({"target", "value", "pass"} <= t.keys() for t in result["targets"])
+    at_sweep = next(c for name, c in result["classifier"].items() if name.startswith("at the sweep"))
+    wrong = at_sweep["samples"] - int(np.trace(np.array(at_sweep["matrix"])))
+    assert (result["misroutes"]["frames"], result["misroutes"]["of"]) == (wrong, at_sweep["samples"])
     return result
 
 

@@ -113,6 +113,8 @@ class Sweep:
     predicted: list[str] = field(default_factory=list)
     routes: dict[float, Counter] = field(default_factory=lambda: defaultdict(Counter))
     examples: dict[tuple[int, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    misroute_db: list[float] = field(default_factory=list)
+    """Per misrouted frame: PSNR of the classifier's route minus that of its true class's route."""
 
 
 def sample_indices(total: int, limit: Optional[int], seed: int) -> np.ndarray:
@@ -143,9 +145,13 @@ def run_sweep(pack: ModelPack, truths: Sequence[np.ndarray], amounts: Sequence[f
             for row, pred in extras(amount, blurred, psf).items():
                 out.tally.add(amount, row, pred, truth)
             severity, routed = pack.route_luma(blurred)
-            label = severity.label
+            label, true_label = severity.label, bands.label(amount)
             out.tally.add(amount, ROUTED, routed, truth)
-            out.true.append(bands.label(amount))
+            if label != true_label:
+                right = blurred if true_label == "sharp" else pack.restorers[true_label].restore(blurred)
+                out.misroute_db.append(peak_signal_noise_ratio(truth, routed, data_range=1.0)
+                                       - peak_signal_noise_ratio(truth, right, data_range=1.0))
+            out.true.append(true_label)
             out.predicted.append(label)
             out.routes[amount][label] += 1
             if i < EXAMPLES:
@@ -398,6 +404,9 @@ def assemble(sweep: Sweep, levels: dict[str, float], amounts: Sequence[float], u
                        "routes": {n: sweep.routes[a][n] for n in SEVERITY_LABELS}} for a in amounts],
             "classifier": {f"at the sweep's {unit} values": confusion(sweep.true, sweep.predicted),
                            f"{unit} uniform within each class": confusion(*uniform)},
+            "misroutes": {"frames": len(sweep.misroute_db), "of": len(sweep.true),
+                          "mean_db_vs_true_route": round(float(np.mean(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0,
+                          "worst_db_vs_true_route": round(float(np.min(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0},
             "examples": sweep.examples}
 
 
@@ -444,7 +453,11 @@ def render(result: dict) -> str:
     for name, c in result["classifier"].items():
         parts += [f"{name}: accuracy {c['accuracy']:.4f} over {c['samples']} frames (rows true, columns predicted)",
                   md_table(["true \\ predicted"] + c["classes"], [[n] + r for n, r in zip(c["classes"], c["matrix"])])]
-    parts += ["![confusion matrices](confusion.png)", "## Targets",
+    m = result["misroutes"]
+    parts += [f"What a wrong route costs, in the sweep: {m['frames']} of {m['of']} frames took another class's route; "
+              f"their PSNR minus that of the true class's route is {m['mean_db_vs_true_route']:+.3f} dB on average "
+              f"(worst {m['worst_db_vs_true_route']:+.3f} dB; positive means the classifier's route was in fact better).",
+              "![confusion matrices](confusion.png)", "## Targets",
               md_table(["target", "value", "needed", "margin", ""],
                        [[t["target"], t["value"], f"{t['op']} {t['threshold']:g}", t["margin"],
                          "PASS" if t["pass"] else "FAIL"] for t in result["targets"]]),
@@ -522,6 +535,7 @@ def headline(result: dict, out: Path) -> dict:
                                            "input_ssim": p[INPUT]["ssim"], "ssim": p[ROUTED]["ssim"]}
                       for p in result["sweep"]},
             "classifier_accuracy": {name: c["accuracy"] for name, c in result["classifier"].items()},
+            "misroutes": result["misroutes"],
             "targets": {t["target"]: t["pass"] for t in result["targets"]}}
 
 

