@@ -61,6 +61,16 @@ train-all: $(FULL)
 	$(TRAIN) --pack photo --role semi --steps 13000
 	$(TRAIN) --pack photo --role heavy --steps 12000
 	$(TRAIN) --pack photo --role classifier --steps 4000
+	# Fourth leg: MSE fine-tuning (PSNR's own loss), longer digit runs, the wider photo classifier. The shipped photo
+	# models saw large photos also at 1.25/1.5/2x the working width (tools/synth.py TRAIN_SCALES) from this leg on;
+	# a fresh run of this target sees them from the start.
+	$(TRAIN) --pack fashion-mnist --role heavy --steps 20000
+	$(TRAIN) --pack fashion-mnist --role classifier --steps 8000
+	$(TRAIN) --pack fashion-mnist --role semi --steps 14000
+	$(TRAIN) --pack fashion-mnist --role heavy --steps 24000 --loss mse
+	$(TRAIN) --pack photo --role classifier --arch classifier-wide --steps 6000
+	$(TRAIN) --pack photo --role semi --steps 17000 --loss mse
+	$(TRAIN) --pack photo --role classifier --arch classifier-wide --steps 12000
 
 # Export every pack from its best runs, then evaluate and benchmark them (reports/ and the manifests).
 packs: $(FULL)

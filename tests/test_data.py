@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from deblurd import blur
 from tools import data, synth
 
 
@@ -107,3 +108,20 @@ def test_training_batches_have_the_model_shapes(pack):
     assert np.abs(blurred - sharp).mean() > 0.005
     crops, labels = synth.SeveritySource(pack, "validation", seed=1).batch(6)
     assert crops.shape[1:] == (synth.CLASSIFIER_CROP[pack],) * 2 + (1,) and set(labels.tolist()) <= {0, 1, 2}
+
+
+
+@needs_packages
+def test_classifier_training_puts_a_share_of_sharp_frames_exactly_in_focus():
+    """Training draws SHARP_IN_FOCUS of its sharp frames at amount 0; validation stays uniform within each class."""
+    bands = blur.BANDS["fashion-mnist"]
+
+    def sharp_amounts(split: str) -> np.ndarray:
+        amounts, labels = synth.SeveritySource("fashion-mnist", split, seed=3).amounts(6000)
+        assert np.all(amounts[labels == 1] > bands.sharp_max)
+        return amounts[labels == 0]
+
+    train = sharp_amounts("train")
+    assert np.mean(train == 0) == pytest.approx(synth.SHARP_IN_FOCUS, abs=0.03)
+    assert np.all(train <= bands.sharp_max)
+    assert np.mean(sharp_amounts("validation") == 0) == 0

@@ -75,11 +75,18 @@ class PairSource:
         return np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None]
 
 
+SHARP_IN_FOCUS = 0.25
+"""Share of training frames of the sharp class drawn exactly in focus (amount 0): the commonest real frame, and the
+one a wrong route hurts most (pass-through is exact there, any generator is not)."""
+
+
 class SeveritySource:
-    """Endless (crop, class index) batches for the blur-severity classifier, classes drawn evenly."""
+    """Endless (crop, class index) batches for the blur-severity classifier, classes drawn evenly (uniformly within
+    each class; training also puts SHARP_IN_FOCUS of its sharp frames exactly in focus)."""
 
     def __init__(self, pack: str, split: str, seed: int):
         self.pack = pack
+        self.in_focus = SHARP_IN_FOCUS if split == "train" else 0.0
         self.rng = np.random.default_rng(seed)
         self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
         self.crop = CLASSIFIER_CROP[pack]
@@ -91,7 +98,8 @@ class SeveritySource:
     def amounts(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         labels = self.rng.integers(0, 3, size)
         ranges = [self.bands.class_range(n) for n in ("sharp", "semi", "heavy")]
-        return np.array([self.rng.uniform(*ranges[c]) for c in labels], np.float32), labels
+        amounts = [0.0 if self.in_focus and c == 0 and self.rng.random() < self.in_focus else self.rng.uniform(*ranges[c]) for c in labels]
+        return np.array(amounts, np.float32), labels
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         amounts, labels = self.amounts(size)
