@@ -288,16 +288,19 @@ def tune(method: Callable[[np.ndarray, np.ndarray, float], np.ndarray], candidat
 def paper_restorers(runs: Path, role: str) -> tuple[dict[str, Callable[[np.ndarray], np.ndarray]], list[str]]:
     """Keras restorers of the seed papers' architectures trained for this role, and notes on the ones missing."""
     found, notes = {}, []
+    shown = runs.relative_to(REPO) if runs.is_absolute() and runs.is_relative_to(REPO) else runs
     for arch, title in PAPER_ARCHS.items():
         run = next(iter(sorted(runs.glob(f"photo-{role}-*-{arch}"))), None)
         if run is None or not (run / "run.json").exists():
-            notes.append(f"{title} ({arch}), {role}: skipped, no trained run under {runs}/photo-{role}-*-{arch}")
+            notes.append(f"{title} ({arch}), {role}: skipped, no trained run under {shown}/photo-{role}-*-{arch}")
             continue
         from tools.export import load_trained  # TensorFlow takes seconds to import; only these rows need it
 
         net, meta = load_trained(run)
         state = "partly trained (latest checkpoint)" if meta.get("partial") else "final weights"
-        notes.append(f"{title} ({arch}), {role}: {run.name}, {meta.get('steps_done')} steps, {state}; "
+        legs = meta.get("legs") or ["(not recorded)"]
+        notes.append(f"{title} ({arch}), {role}: {run.name}, {meta.get('steps_done')} steps in "
+                     f"{meta.get('seconds', 0) / 60:.0f} min, {state}, trained by `{'`, then `'.join(legs)}`; "
                      f"run in Keras over {PAPER_TILE}px tiles with {PAPER_OVERLAP}px overlap")
         found[f"{arch} (paper), {role}"] = _keras_tiled(net)
     return found, notes
