@@ -75,6 +75,7 @@ train-all: $(FULL)
 	$(TRAIN) --pack fashion-mnist --role semi --steps 20000
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 36000 --loss mse
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 48000 --loss mse
+	$(TRAIN) --pack fashion-mnist --role heavy --steps 60000 --loss mse
 	# Baseline for the photo report, not shipped: the second paper's autoencoder (1.35M MAC/px) on 48 px patches.
 	$(TRAIN) --pack photo --role semi --arch autoencoder --patch 48 --batch 8 --lr 5e-4 --steps 1500
 
