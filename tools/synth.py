@@ -98,7 +98,8 @@ class SeveritySource:
     def amounts(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         labels = self.rng.integers(0, 3, size)
         ranges = [self.bands.class_range(n) for n in ("sharp", "semi", "heavy")]
-        amounts = [0.0 if self.in_focus and c == 0 and self.rng.random() < self.in_focus else self.rng.uniform(*ranges[c]) for c in labels]
+        in_focus = lambda c: self.in_focus and c == 0 and self.rng.random() < self.in_focus  # noqa: E731
+        amounts = [0.0 if in_focus(c) else self.rng.uniform(*ranges[c]) for c in labels]
         return np.array(amounts, np.float32), labels
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:

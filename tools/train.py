@@ -50,10 +50,9 @@ def command(options: dict) -> str:
     """The tools.train command line of one training leg (options as in run.json)."""
     line = (f"python -m tools.train --pack {options['pack']} --role {options['role']} --recipe {options['recipe']} "
             f"--arch {options['arch']} --steps {options['steps']}")
-    defaults = {"loss": "charbonnier", "patch": 128, "lr": 2e-3, "textured": 0.0,
-                "batch": 64 if synth.is_digit_pack(options["pack"]) or options["role"] == "classifier" else 16}
-    for key, default in defaults.items():
-        if options.get(key, default) != default:
+    defaults = vars(parse_args(["--pack", options["pack"], "--role", options["role"]]))
+    for key in ("loss", "patch", "lr", "textured", "batch"):
+        if options.get(key, defaults[key]) != defaults[key]:
             line += f" --{key} {options[key]}"
     return line
 
