@@ -14,6 +14,7 @@ from typing import Literal, Optional
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 PsfKind = Literal["gaussian", "defocus"]
 _SUPERSAMPLE = 8
@@ -138,40 +139,16 @@ def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     return dec.astype(np.float32) / 255.0
 
 
-@dataclass(frozen=True)
-class SeverityBands:
-    """A pack's physical blur classes: amounts up to sharp_max are sharp, then semi, then heavy.
-
-    Generators are trained on slightly overlapping ranges (train_semi, train_heavy) so that a frame
-    near a class boundary is handled well by either route.
-    """
-
-    kind: PsfKind
-    sharp_max: float
-    semi_max: float
-    heavy_max: float
-    train_semi: tuple[float, float]
-    train_heavy: tuple[float, float]
-
-    def label(self, amount: float) -> str:
-        if amount <= self.sharp_max:
-            return "sharp"
-        return "semi" if amount <= self.semi_max else "heavy"
-
-    def class_range(self, label: str) -> tuple[float, float]:
-        return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),
-                "heavy": (self.semi_max, self.heavy_max)}[label]
-
-
-@dataclass(frozen=True)
-class NoiseModel:
+class NoiseModel(BaseModel):
     """Sensor noise at the pack's working scale; photons None means noise-free (the seed papers' protocol)."""
 
-    photons: Optional[float] = None
-    read_noise: float = 0.0
-    soften: float = 0.0
-    max_motion: float = 0.0
-    jpeg_probability: float = 0.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    photons: Optional[float] = Field(None, gt=0, title="photo-electrons at white (varied 0.5-2x per draw)")
+    read_noise: float = Field(0.0, ge=0, title="Gaussian read noise, standard deviation on [0, 1]")
+    soften: float = Field(0.0, ge=0, title="Gaussian softening of the defocus disk, in pixels")
+    max_motion: float = Field(0.0, ge=0, title="longest straight-line motion smear, in pixels")
+    jpeg_probability: float = Field(0.0, ge=0, le=1, title="share of draws that go through JPEG at quality 80-95")
 
     def spec(self, kind: PsfKind, amount: float, rng: np.random.Generator) -> BlurSpec:
         """Draw one randomised degradation of the given PSF amount."""
@@ -182,21 +159,44 @@ class NoiseModel:
         return BlurSpec(kind, float(amount), self.soften, motion, float(rng.uniform(0, 180)), photons, read, True, jpeg)
 
 
+class BlurDefinition(BaseModel):
+    """A pack's physical blur classes, in pixels at its working scale: up to sharp_max is sharp, then semi, then heavy.
+
+    Generators are trained on slightly overlapping ranges (train_semi, train_heavy) so that a frame near a class
+    boundary is handled well by either route. Written into each pack's manifest, which is where it is read from.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    psf: PsfKind
+    unit: str
+    sharp_max: float = Field(ge=0)
+    semi_max: float = Field(gt=0)
+    heavy_max: float = Field(gt=0)
+    train_semi: tuple[float, float]
+    train_heavy: tuple[float, float]
+    noise: NoiseModel = NoiseModel()
+
+    def label(self, amount: float) -> str:
+        if amount <= self.sharp_max:
+            return "sharp"
+        return "semi" if amount <= self.semi_max else "heavy"
+
+    def class_range(self, label: str) -> tuple[float, float]:
+        return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),
+                "heavy": (self.semi_max, self.heavy_max)}[label]
+
+    def train_range(self, role: str) -> tuple[float, float]:
+        return {"semi": self.train_semi, "heavy": self.train_heavy}[role]
+
+    def spec(self, amount: float, rng: np.random.Generator) -> BlurSpec:
+        """One randomised degradation of this kind of blur at the given amount, with the pack's noise."""
+        return self.noise.spec(self.psf, amount, rng)
+
+
 PAPER_SWEEP_SIGMAS: tuple[float, ...] = (0, 10, 20, 26, 30, 40, 50)
 PAPER_SCALE = 256
 """The seed paper's protocol: images resized to 256x256 and blurred with Gaussian sigma in pixels at that size."""
-
-DIGIT_BANDS = SeverityBands("gaussian", sharp_max=4.0, semi_max=17.0, heavy_max=56.0,
-                            train_semi=(3.0, 19.0), train_heavy=(15.0, 56.0))
-PHOTO_BANDS = SeverityBands("defocus", sharp_max=1.0, semi_max=3.0, heavy_max=7.0,
-                            train_semi=(0.8, 3.4), train_heavy=(2.6, 7.0))
-# Camera frames arrive after the ISP's denoiser, so the residual noise is mild: the equivalent of ~2,000
-# photo-electrons at white (varied 0.5-2x) plus a little read noise, some motion and occasional JPEG.
-PHOTO_NOISE = NoiseModel(photons=2000.0, read_noise=0.002, soften=0.5, max_motion=1.5, jpeg_probability=0.2)
-PAPER_NOISE = NoiseModel()
-
-BANDS = {"mnist": DIGIT_BANDS, "fashion-mnist": DIGIT_BANDS, "photo": PHOTO_BANDS}
-NOISE = {"mnist": PAPER_NOISE, "fashion-mnist": PAPER_NOISE, "photo": PHOTO_NOISE}
 
 
 def paper_upscale(image: np.ndarray, size: int = PAPER_SCALE) -> np.ndarray:

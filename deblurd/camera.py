@@ -1,7 +1,7 @@
-"""Where frames come from: the one FrameSource interface, the replay source, and the factory that picks one.
+"""Where frames come from: the one FrameSource interface and the replay source.
 
-The real camera adapter lives in picamera_source.py and is imported only when a camera is wanted, so this
-module (and every test) runs on a machine without picamera2.
+The real camera adapter lives in picamera_source.py (picamera2 is imported only when a camera is opened) and
+sources.py picks one of the two, so this module (and every test) runs on a machine without picamera2.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Optional, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import CameraConfig
 from deblurd.frames import Frame, FrameKind
 
@@ -24,14 +25,6 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 REPLAY_CACHE_BYTES = 64_000_000
 """Decoded replay images kept in memory (a small folder loops without decoding again; a large one streams)."""
-
-
-class CameraError(Exception):
-    """The camera cannot deliver frames; the message says why and what to do."""
-
-
-class CaptureTimeout(CameraError):
-    """No frame arrived in time; the source is recovering (reopening) and a later read may succeed."""
 
 
 @runtime_checkable
@@ -167,19 +160,3 @@ class ReplaySource:
         if self._video is not None:
             self._video.release()
             self._video = None
-
-
-def open_source(cfg: CameraConfig) -> FrameSource:
-    """Build and open the configured source; 'auto' means the camera when one is attached, else replay."""
-    from deblurd import picamera_source
-
-    size = (cfg.width, cfg.height)
-    if cfg.source == "picamera2" or (cfg.source == "auto" and picamera_source.camera_present()):
-        source: FrameSource = picamera_source.PicameraSource(cfg)
-    else:
-        path = cfg.replay_path or SAMPLES_DIR
-        if cfg.source == "auto":
-            log.info("no camera found: replaying %s", "bundled sample frames" if cfg.replay_path is None else path)
-        source = ReplaySource(path, cfg.fps, size)
-    source.open()
-    return source

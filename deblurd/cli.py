@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import cv2
 
-from deblurd.camera import CameraError
+from deblurd.camera_errors import CameraError
 from deblurd.config import Area, Config, ConfigError, load_config
 from deblurd.manifest import PackError
 from deblurd.store import AtomicWriter, StoreError
@@ -29,7 +29,7 @@ log = logging.getLogger("deblurd")
 
 EX_FAILURE = 1
 EXIT_CODES = ((ConfigError, ConfigError.exit_code), (PackError, PackError.exit_code), (StoreError, StoreError.exit_code),
-              (CameraError, EX_FAILURE))
+              (CameraError, CameraError.exit_code))
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from deblurd.camera import open_source
+    from deblurd.sources import open_source
     from deblurd.pipeline import Pipeline
     from deblurd.service import Notifier
     from deblurd.store import ResultStore
@@ -144,10 +144,11 @@ def read_rgb(path: Path) -> Any:
 
 
 def _deblur(args: argparse.Namespace) -> int:
+    from deblurd.router import Router
     from deblurd.store import encode_image
 
     cfg = _load(args.config)
-    pack = load_pack(cfg)
+    router = Router(load_pack(cfg))
     writer = AtomicWriter()
     try:
         args.output.mkdir(parents=True, exist_ok=True)
@@ -164,7 +165,7 @@ def _deblur(args: argparse.Namespace) -> int:
             print(f"deblurd: {exc}", file=sys.stderr)
             failed += 1
             continue
-        severity, out = pack.route(rgb)
+        severity, out = router.route(rgb)
         fmt = "png" if path.suffix.lower() == ".png" else "jpg"
         target = args.output / f"{path.stem}-restored.{fmt}"
         writer.write(target, encode_image(out, fmt, cfg.output.jpeg_quality))

@@ -20,23 +20,20 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from deblurd.camera import CameraError, FrameSource, open_source
+from deblurd.camera import FrameSource
+from deblurd.camera_errors import CameraError, NoFocusMotor
 from deblurd.config import load_config
 from deblurd.frames import Frame
+from deblurd.sources import open_source
 from deblurd.store import AtomicWriter, encode_image
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "deblurd-pairs/1"
-EX_UNAVAILABLE = 69
 MOVED_THRESHOLD = 0.03  # mean absolute difference (0-1) between the two reference looks
 READ_TIMEOUT_S = 5.0
 Reference = Union[str, float]
-
-
-class NoFocusMotor(CameraError):
-    """Pairs need a lens that moves; a fixed-focus camera gives the same blur at every position."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = PairCollector(source, plan, out).run()
     except NoFocusMotor as exc:
         print(f"deblurd collect: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        return exc.exit_code
     finally:
         source.close()
     moved = sum(scene["moved"] for scene in manifest["scenes"])

@@ -52,7 +52,7 @@ def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
 
 def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float, float, float]]]:
     """(error, lens range) after opening and closing the real camera once."""
-    from deblurd.camera import CameraError
+    from deblurd.camera_errors import CameraError
     from deblurd.picamera_source import PicameraSource
 
     source = PicameraSource(cfg)

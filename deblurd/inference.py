@@ -1,4 +1,4 @@
-"""Load a verified model pack and run it: classify blur severity, restore luminance, route a frame.
+"""Load a verified model pack and run its models: classify blur severity, restore luminance (router.py routes).
 
 Models are TFLite files checked against the pack manifest's sha256 before loading. Generators work on the
 Y channel of YCrCb at the pack's working scale, in overlapping tiles (tiling.py); chroma is kept.
@@ -7,95 +7,19 @@ Y channel of YCrCb at the pack's working scale, in overlapping tiles (tiling.py)
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from deblurd.frames import Severity
 from deblurd.manifest import Manifest, ModelFile, PackError, load_manifest, verify_file
+from deblurd.tflite import TfliteModel, interpreter_class
 from deblurd.tiling import reflect_pad, run_tiled, tile_starts
 
 log = logging.getLogger(__name__)
-
-
-def _litert() -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter
-
-
-def _tflite_runtime() -> Any:
-    from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
-
-    return Interpreter
-
-
-def _tensorflow() -> Any:
-    import tensorflow as tf
-
-    return tf.lite.Interpreter
-
-
-RUNTIMES: dict[str, Callable[[], Any]] = {"ai-edge-litert": _litert, "tflite-runtime": _tflite_runtime,
-                                          "tensorflow": _tensorflow}
-
-
-def interpreter_class(runtime: str = "auto") -> tuple[Any, str]:
-    """The first importable TFLite interpreter in preference order (or the one named) and its name."""
-    names = list(RUNTIMES) if runtime == "auto" else [runtime]
-    for name in names:
-        try:
-            return RUNTIMES[name](), name
-        except ImportError:
-            continue
-    raise PackError(f"no TFLite runtime could be imported (tried {', '.join(names)}): "
-                    f"install one with `pip install ai-edge-litert`, or set models.runtime = \"auto\"")
-
-
-class TfliteModel:
-    """One interpreter with float32 in and out; int8 tensors are (de)quantised with their own scale and zero point."""
-
-    def __init__(self, path: Path, interpreter: Any, threads: int) -> None:
-        self.path = Path(path)
-        try:
-            self._interp = interpreter(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise PackError(f"model file {path} cannot be loaded ({exc}): it is truncated or not a TFLite model; "
-                            f"reinstall the models folder") from exc
-        self._details()
-
-    def _details(self) -> None:
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self._in["shape"])
-
-    def resize(self, shape: tuple[int, ...]) -> None:
-        """Change the input shape (generators are fully convolutional, so any tile size works)."""
-        self._interp.resize_tensor_input(self._in["index"], list(shape))
-        self._interp.allocate_tensors()
-        self._details()
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        dtype = self._in["dtype"]
-        scale, zero = self._in["quantization"]
-        if dtype != np.float32 and scale:
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=dtype))
-        self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])
-        scale, zero = self._out["quantization"]
-        if self._out["dtype"] != np.float32 and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
 
 
 def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
@@ -233,20 +157,3 @@ class ModelPack:
             loaded, model_id = model(entry)
             restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id)
         return cls(manifest, classifier, restorers, runtime_name, precision, pack_dir)
-
-    def route_luma(self, luma: np.ndarray) -> tuple[Severity, np.ndarray]:
-        """The same route on luminance alone (float32 in [0, 1]): what the evaluation scores."""
-        severity = self.classifier.classify(luma)
-        return severity, luma if severity.label == "sharp" else self.restorers[severity.label].restore(luma)
-
-    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
-        """Classify an RGB frame and restore it on its class's route; sharp frames come back untouched."""
-        t0 = time.perf_counter()
-        luma, ycrcb = split_luma(rgb)
-        severity = self.classifier.classify(luma)
-        t1 = time.perf_counter()
-        out = rgb if severity.label == "sharp" else merge_luma(self.restorers[severity.label].restore(luma), ycrcb)
-        if timings is not None:
-            timings["classify_s"] = round(t1 - t0, 4)
-            timings["restore_s"] = round(time.perf_counter() - t1, 4)
-        return severity, out

@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deblurd.blur import BlurDefinition
+
 MANIFEST_NAME = "manifest.json"
 ROLES = ("classifier", "semi", "heavy")
 
@@ -35,19 +37,6 @@ class ModelFile(_Strict):
     macs_per_pixel: float = Field(ge=0)
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
-
-
-class BlurDefinition(_Strict):
-    """The physical blur classes, in pixels at the pack's working scale."""
-
-    psf: Literal["gaussian", "defocus"]
-    unit: str
-    sharp_max: float
-    semi_max: float
-    heavy_max: float
-    train_semi: tuple[float, float]
-    train_heavy: tuple[float, float]
-    noise: dict[str, Any] = Field(default_factory=dict)
 
 
 class Manifest(_Strict):

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
-from deblurd.camera import CameraError, CaptureTimeout
+from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import CameraConfig
 from deblurd.frames import Frame, FrameKind
 

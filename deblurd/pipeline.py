@@ -20,10 +20,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
-from deblurd.camera import CameraError, CaptureTimeout, FrameSource
+from deblurd.camera import FrameSource
+from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import Config
 from deblurd.frames import Frame
 from deblurd.inference import ModelPack
+from deblurd.router import Router
 from deblurd.status import write_status
 from deblurd.store import Result, ResultStore
 
@@ -134,8 +136,9 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
                  governor: Optional[Governor] = None, notifier: Optional[Notifier] = None,
-                 indicator: Optional[Indicator] = None) -> None:
+                 indicator: Optional[Indicator] = None, router: Optional[Router] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
+        self.router = router or Router(pack)
         self.governor = governor or NullGovernor()
         self.notifier = notifier or NullNotifier()
         self.indicator = indicator or NullIndicator()
@@ -287,7 +290,7 @@ class Pipeline:
         timings = {"queue_s": round(max(0.0, time.time() - frame.captured_at), 4)}
         if frame.kind == "still":
             self._indicate("capture")
-        severity, out = self.pack.route(frame.pixels, timings)
+        severity, out = self.router.route(frame.pixels, timings)
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
         self.stats.processed += 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deblurd import blur
+from deblurd.packs import pack_spec
 
 
 @pytest.mark.parametrize("make", [lambda: blur.gaussian_psf(2.5), lambda: blur.disk_psf(3.0, 0.5),
@@ -48,7 +49,7 @@ def test_zero_blur_is_identity():
 
 def test_synthesis_is_deterministic_for_a_seed_and_varies_across_seeds():
     img = np.random.default_rng(1).random((64, 64)).astype(np.float32)
-    spec = blur.PHOTO_NOISE.spec("defocus", 3.0, np.random.default_rng(5))
+    spec = pack_spec("photo").blur.spec(3.0, np.random.default_rng(5))
     a = spec.apply(img, np.random.default_rng(2))
     b = spec.apply(img, np.random.default_rng(2))
     c = spec.apply(img, np.random.default_rng(3))
@@ -65,10 +66,10 @@ def test_blur_preserves_mean_and_reduces_detail():
     assert np.abs(np.diff(out, axis=1)).mean() < 0.3 * np.abs(np.diff(img, axis=1)).mean()
 
 
-def test_severity_bands_label_by_amount():
-    bands = blur.PHOTO_BANDS
+def test_blur_definition_labels_by_amount():
+    bands = pack_spec("photo").blur
     assert [bands.label(a) for a in (0.0, 1.0, 1.5, 3.0, 3.1, 7.0)] == ["sharp", "sharp", "semi", "semi", "heavy", "heavy"]
-    digits = blur.DIGIT_BANDS
+    digits = pack_spec("mnist").blur
     assert digits.label(10) == "semi" and digits.label(26) == "heavy" and digits.label(0) == "sharp"
 
 

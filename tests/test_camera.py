@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.camera import CameraError, FrameSource, ReplaySource, open_source
+from deblurd.camera import FrameSource, ReplaySource
+from deblurd.camera_errors import CameraError
+from deblurd.sources import open_source
 from deblurd.config import CameraConfig
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from deblurd import collect
 from deblurd.blur import convolve, disk_psf
-from deblurd.camera import CameraError
-from deblurd.collect import CollectPlan, NoFocusMotor, PairCollector
+from deblurd.camera_errors import CameraError, NoFocusMotor
+from deblurd.collect import CollectPlan, PairCollector
 from deblurd.frames import Frame
 
 RANGE = (0.0, 15.0, 1.0)
@@ -175,7 +175,7 @@ def test_run_on_the_replay_source_reports_fixed_focus(tmp_path: Path, monkeypatc
     config = tmp_path / "deblurd.toml"
     config.write_text('[camera]\nsource = "replay"\n')
     args = parse(["--config", str(config), "--positions", "1", "--out", str(tmp_path / "p")])
-    assert collect.run(args) == collect.EX_UNAVAILABLE
+    assert collect.run(args) == NoFocusMotor.exit_code == 69
     assert "no focus motor" in capsys.readouterr().err
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd import blur
+from deblurd.packs import pack_spec
 from tools import data, synth
 
 
@@ -103,18 +103,18 @@ def test_installed_data_sets_load():
 @pytest.mark.parametrize("pack", ["photo", "fashion-mnist"])
 def test_training_batches_have_the_model_shapes(pack):
     blurred, sharp = synth.PairSource(pack, "heavy", "validation", seed=1, patch=64).batch(4)
-    size = synth.DIGIT_TILE if pack != "photo" else 64
+    size = pack_spec(pack).tile if pack != "photo" else 64
     assert blurred.shape == sharp.shape == (4, size, size, 1)
     assert np.abs(blurred - sharp).mean() > 0.005
     crops, labels = synth.SeveritySource(pack, "validation", seed=1).batch(6)
-    assert crops.shape[1:] == (synth.CLASSIFIER_CROP[pack],) * 2 + (1,) and set(labels.tolist()) <= {0, 1, 2}
+    assert crops.shape[1:] == (pack_spec(pack).classifier_crop,) * 2 + (1,) and set(labels.tolist()) <= {0, 1, 2}
 
 
 
 @needs_packages
 def test_classifier_training_puts_a_share_of_sharp_frames_exactly_in_focus():
     """Training draws SHARP_IN_FOCUS of its sharp frames at amount 0; validation stays uniform within each class."""
-    bands = blur.BANDS["fashion-mnist"]
+    bands = pack_spec("fashion-mnist").blur
 
     def sharp_amounts(split: str) -> np.ndarray:
         amounts, labels = synth.SeveritySource("fashion-mnist", split, seed=3).amounts(6000)

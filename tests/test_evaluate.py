@@ -17,7 +17,9 @@ from deblurd import blur  # noqa: E402
 from deblurd.inference import ModelPack  # noqa: E402
 from deblurd.manifest import load_manifest  # noqa: E402
 from tools import data  # noqa: E402
-from tools import evaluate as ev  # noqa: E402
+from tools import eval_digits, eval_photo  # noqa: E402
+from tools import eval_sweep as ev  # noqa: E402
+from tools.evaluate import main as evaluate_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_FILES = ("report.md", "report.json", "sweep.png", "examples.png", "confusion.png")
@@ -67,12 +69,12 @@ def direct_scores(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, fl
 def test_digit_protocol_report(pack: str, tmp_path: Path):
     shipped(pack)
     argv = ["--pack", pack, "--limit", "2", "--out", str(tmp_path)]
-    ev.main(argv)
+    evaluate_main(argv)
     result = check_report(tmp_path, argv)
     assert [p["amount"] for p in result["sweep"]] == list(blur.PAPER_SWEEP_SIGMAS)
     assert "seed paper, Table 2 (level not stated)" in result["reference"]
     images = data.digits(pack, "test")[ev.sample_indices(len(data.digits(pack, "test")), 2, 0)]
-    for level, sigma in ev.DIGIT_LEVELS.items():
+    for level, sigma in eval_digits.DIGIT_LEVELS.items():
         truths = [blur.paper_upscale(x) for x in images]
         expected = direct_scores([(blur.paper_blur(t, sigma), t) for t in truths])
         got = result["levels"][level]["rows"][ev.INPUT]
@@ -82,20 +84,14 @@ def test_digit_protocol_report(pack: str, tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def photo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
-    """One small photo evaluation (one photo, short grids, no paper runs) on a private copy of the shipped pack."""
+    """One quick photo evaluation (one photo, short grids, no paper runs) on a private copy of the shipped pack."""
     root = tmp_path_factory.mktemp("evaluate")
     models = root / "models"
     shutil.copytree(shipped("photo"), models / "photo")
     out = root / "report"
     argv = ["--pack", "photo", "--limit", "1", "--out", str(out), "--models", str(models), "--runs",
-            str(root / "no-runs"), "--update-manifest"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ev, "WIENER_BALANCES", (0.1,))
-        mp.setattr(ev, "RL_ITERATIONS", (5,))
-        mp.setattr(ev, "TUNING_PHOTOS", 1)
-        mp.setattr(ev, "PHOTO_SWEEP_RADII", (0.0, 2.0, 5.0))
-        mp.setattr(ev, "PHOTO_CLASSIFIER_DRAWS", 1)
-        ev.main(argv)
+            str(root / "no-runs"), "--update-manifest", "--quick"]
+    evaluate_main(argv)
     return out, models / "photo", argv
 
 
@@ -106,9 +102,11 @@ def test_photo_report(photo_run):
     assert {"Wiener (true PSF)", "Richardson-Lucy (true PSF)", "ours int8, semi generator",
             "ours float, semi generator", ev.ROUTED} <= set(rows)
     assert any("skipped, no trained run" in n for n in result["notes"])
-    _, truths = ev.photo_truths("validation", 640, 1, 0)
-    for level, radius in ev.PHOTO_LEVELS.items():
-        pairs = [(ev.photo_degrade(t, radius, (0, i))[0], t) for i, t in enumerate(truths)]
+    manifest = load_manifest(shipped("photo"))
+    _, truths = eval_photo.photo_truths("validation", manifest.working_width, 1, 0)
+    degrade = eval_photo.photo_degrader(manifest.blur)
+    for level, radius in eval_photo.PHOTO_LEVELS.items():
+        pairs = [(degrade(t, radius, (0, i))[0], t) for i, t in enumerate(truths)]
         got = result["levels"][level]["rows"][ev.INPUT]
         assert (got["psnr"], got["ssim"]) == pytest.approx(direct_scores(pairs), abs=1e-5)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from deblurd.inference import ModelPack, TfliteModel, interpreter_class, merge_luma, rgb_to_luma, split_luma
+from deblurd.inference import ModelPack, merge_luma, rgb_to_luma, split_luma
 from deblurd.manifest import PackError, sha256_of
+from deblurd.tflite import TfliteModel
 
 
 def _sample(samples_dir: Path, name: str = "03-heavy.jpg") -> np.ndarray:
@@ -45,7 +45,7 @@ def test_tiled_restoration_matches_an_untiled_run(photo_pack_dir, samples_dir, p
     for restorer in pack.restorers.values():
         assert luma.shape[0] > restorer.tile_h and luma.shape[1] > restorer.tile_w
         tiled = restorer.restore_working(luma)
-        whole = TfliteModel(restorer.model.path, interpreter_class()[0], 1)
+        whole = TfliteModel(restorer.model.path, threads=1)
         whole.resize((1, *luma.shape, 1))
         untiled = whole(luma[None, :, :, None])[0, :, :, 0]
         diff = np.abs(np.clip(tiled, 0, 1) - np.clip(untiled, 0, 1))
@@ -66,23 +66,6 @@ def test_restore_keeps_size_at_and_off_working_scale(photo_pack, samples_dir):
         big, (640, 480), interpolation=cv2.INTER_AREA)
     assert np.abs(correction - expected).mean() < 0.01
     assert restorer.restore(rgb_to_luma(cv2.resize(rgb, (320, 240)))).shape == (240, 320)
-
-
-def test_route_passes_sharp_through_and_restores_luminance_only(photo_pack, samples_dir, monkeypatch):
-    rgb = _sample(samples_dir)
-    real = photo_pack.classifier.classify
-    for label in ("sharp", "semi", "heavy"):
-        monkeypatch.setattr(photo_pack.classifier, "classify", lambda luma, label=label: replace(real(luma), label=label))
-        timings: dict = {}
-        severity, out = photo_pack.route(rgb, timings)
-        assert severity.label == label and set(timings) == {"classify_s", "restore_s"}
-        if label == "sharp":
-            assert out is rgb
-        else:
-            assert out.shape == rgb.shape and out.dtype == np.uint8
-            _, before = split_luma(rgb)
-            _, after = split_luma(out)
-            assert np.abs(before[..., 1:].astype(int) - after[..., 1:]).mean() < 1.5
 
 
 def test_luma_split_and_merge_round_trip(samples_dir):

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from deblurd.camera import CameraError, CaptureTimeout, FrameSource
+from deblurd.camera import FrameSource
+from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import CameraConfig
 from deblurd.picamera_source import PicameraSource, camera_present
 

@@ -28,13 +28,15 @@ from typing import Callable, Optional
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from deblurd.config import PipelineConfig  # noqa: E402
-from deblurd.inference import ModelPack, interpreter_class  # noqa: E402
+from deblurd.config import CameraConfig, PipelineConfig  # noqa: E402
+from deblurd.inference import ModelPack  # noqa: E402
 from deblurd.manifest import ROLES, PackError, load_manifest  # noqa: E402
+from deblurd.tflite import TfliteModel, interpreter_class  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REPORTS = REPO / "reports"
-FRAME = (480, 640)
+FRAME = (CameraConfig().height, CameraConfig().width)
+"""The daemon's default continuous frame (the Pi 5 targets are set for it)."""
 WARMUP = 2
 PAPER_REPEATS = 5  # a paper model takes seconds a run; against a 100x margin more runs add time, not information
 PAPER_SIZES = {"paper autoencoder": (120, 160), "paper pix2pix": (256, 256)}  # the paper pix2pix is fixed at 256
@@ -67,15 +69,11 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 def invoke_ms(path: Path, threads: int, repeats: int, shape: Optional[tuple[int, int]] = None, calls: int = 1) -> float:
     """Median ms of `calls` invokes of a .tflite file on random input, resized to 1xHxWx1 when shape is given."""
-    interpreter, _ = interpreter_class()
-    it = interpreter(model_path=str(path), num_threads=threads)
+    model = TfliteModel(path, threads=threads)
     if shape is not None:
-        it.resize_tensor_input(it.get_input_details()[0]["index"], [1, *shape, 1])
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    x = np.random.default_rng(0).random(inp["shape"], np.float32)
-    it.set_tensor(inp["index"], (x * 255 - 128).astype(np.int8) if inp["dtype"] == np.int8 else x)
-    return median_ms(lambda: [it.invoke() for _ in range(calls)], repeats)
+        model.resize((1, *shape, 1))
+    model.set_input(np.random.default_rng(0).random(model.input_shape, np.float32))
+    return median_ms(lambda: [model.invoke() for _ in range(calls)], repeats)
 
 
 def daemon_ms(pack_dir: Path, precision: str, threads: int, repeats: int, crops: int) -> dict[str, float]:

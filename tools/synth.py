@@ -13,65 +13,56 @@ import cv2
 import numpy as np
 
 from deblurd import blur
+from deblurd.frames import SEVERITY_LABELS
+from deblurd.packs import PackSpec, pack_spec
 from deblurd.tiling import reflect_pad
 from tools import data
 
-DIGIT_TILE = 32
-DIGIT_SIZE = 28
-PHOTO_WIDTH = 640
-PHOTO_TILE = 256
-PHOTO_OVERLAP = 32
-CLASSIFIER_CROP = {"photo": 128, "mnist": DIGIT_TILE, "fashion-mnist": DIGIT_TILE}
 _MARGIN = 16
 _SIGMA_STEP = 0.25
 
 
-def is_digit_pack(pack: str) -> bool:
-    return pack in ("mnist", "fashion-mnist")
-
-
 @lru_cache(maxsize=512)
-def _matrix(sigma_index: int) -> np.ndarray:
-    return blur.protocol_matrix(sigma_index * _SIGMA_STEP, DIGIT_SIZE)
+def _matrix(sigma_index: int, size: int) -> np.ndarray:
+    return blur.protocol_matrix(sigma_index * _SIGMA_STEP, size)
 
 
 def digit_degrade(images: np.ndarray, sigmas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Seed-protocol blur at the working scale for a batch of 28x28 images, with 8-bit-level noise."""
+    """Seed-protocol blur at the working scale for a batch of small square images, with 8-bit-level noise."""
     out = np.empty_like(images)
     for i, (img, s) in enumerate(zip(images, sigmas)):
-        m = _matrix(int(round(s / _SIGMA_STEP)))
+        m = _matrix(int(round(s / _SIGMA_STEP)), img.shape[0])
         out[i] = m @ img @ m.T
     out += rng.normal(0, 0.5 / 255, out.shape).astype(np.float32)
     return np.clip(out, 0, 1)
 
 
-def pad_digits(images: np.ndarray) -> np.ndarray:
-    """28x28 -> 32x32 exactly as the daemon pads an image smaller than a model tile."""
-    return reflect_pad(images, DIGIT_TILE, DIGIT_TILE)[0][..., None]
+def pad_digits(images: np.ndarray, tile: int) -> np.ndarray:
+    """Digit images padded to the model tile exactly as the daemon pads an image smaller than a tile."""
+    return reflect_pad(images, tile, tile)[0][..., None]
 
 
 class PairSource:
     """Endless (blurred, sharp) batches for one pack and generator role ('semi' or 'heavy')."""
 
     def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128, textured: float = 0.0):
-        self.pack, self.role, self.patch, self.textured = pack, role, patch, textured
+        self.spec, self.role, self.patch, self.textured = pack_spec(pack), role, patch, textured
         self.rng = np.random.default_rng(seed)
-        self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
-        lo_hi = self.bands.train_semi if role == "semi" else self.bands.train_heavy
-        self.amount_range = lo_hi
-        if is_digit_pack(pack):
+        self.amount_range = self.spec.blur.train_range(role)
+        if self.spec.protocol == "seed-paper":
             self.images = data.digits(pack, "train" if split == "train" else "test")
         else:
-            self.photos = load_photos(split)
+            self.photos = load_photos(split, self.spec.working_width)
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         amounts = self.rng.uniform(*self.amount_range, size)
-        if is_digit_pack(self.pack):
+        if self.spec.protocol == "seed-paper":
             sharp = self.images[self.rng.integers(0, len(self.images), size)]
             sharp = _augment_digits(sharp, self.rng)
-            return pad_digits(digit_degrade(sharp, amounts, self.rng)), pad_digits(sharp)
-        pairs = [photo_pair(self.photos, self.patch, a, self.noise, self.rng, textured=self.rng.random() < self.textured)
-                 for a in amounts]
+            tile = self.spec.tile
+            return pad_digits(digit_degrade(sharp, amounts, self.rng), tile), pad_digits(sharp, tile)
+        pairs = [photo_pair(self.photos, self.patch, a, self.spec.blur, self.rng,
+                            textured=self.rng.random() < self.textured) for a in amounts]
         return np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None]
 
 
@@ -85,29 +76,28 @@ class SeveritySource:
     each class; training also puts SHARP_IN_FOCUS of its sharp frames exactly in focus)."""
 
     def __init__(self, pack: str, split: str, seed: int):
-        self.pack = pack
+        self.spec: PackSpec = pack_spec(pack)
         self.in_focus = SHARP_IN_FOCUS if split == "train" else 0.0
         self.rng = np.random.default_rng(seed)
-        self.bands, self.noise = blur.BANDS[pack], blur.NOISE[pack]
-        self.crop = CLASSIFIER_CROP[pack]
-        if is_digit_pack(pack):
+        self.crop = self.spec.classifier_crop
+        if self.spec.protocol == "seed-paper":
             self.images = data.digits(pack, "train" if split == "train" else "test")
         else:
-            self.photos = load_photos(split)
+            self.photos = load_photos(split, self.spec.working_width)
 
     def amounts(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         labels = self.rng.integers(0, 3, size)
-        ranges = [self.bands.class_range(n) for n in ("sharp", "semi", "heavy")]
+        ranges = [self.spec.blur.class_range(n) for n in SEVERITY_LABELS]
         in_focus = lambda c: self.in_focus and c == 0 and self.rng.random() < self.in_focus  # noqa: E731
         amounts = [0.0 if in_focus(c) else self.rng.uniform(*ranges[c]) for c in labels]
         return np.array(amounts, np.float32), labels
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         amounts, labels = self.amounts(size)
-        if is_digit_pack(self.pack):
+        if self.spec.protocol == "seed-paper":
             sharp = _augment_digits(self.images[self.rng.integers(0, len(self.images), size)], self.rng)
-            return pad_digits(digit_degrade(sharp, amounts, self.rng)), labels
-        crops = [photo_pair(self.photos, self.crop, a, self.noise, self.rng, textured=True)[0] for a in amounts]
+            return pad_digits(digit_degrade(sharp, amounts, self.rng), self.spec.tile), labels
+        crops = [photo_pair(self.photos, self.crop, a, self.spec.blur, self.rng, textured=True)[0] for a in amounts]
         return np.stack(crops)[..., None], labels
 
 
@@ -123,15 +113,15 @@ TRAIN_SCALES = (1.25, 1.5, 2.0)
 38 photos offer more content scales; validation photos are used at the working width only."""
 
 
-def load_photos(split: str) -> list[np.ndarray]:
+def load_photos(split: str, working_width: int) -> list[np.ndarray]:
     """Luminance of every photo of the split at the working width, plus larger copies of large training photos."""
     photos = []
     for path in data.photo_files(split):
-        photos.append(data.load_luma(path, PHOTO_WIDTH))
+        photos.append(data.load_luma(path, working_width))
         if split != "train":
             continue
         width = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2
-        photos += [data.load_luma(path, int(PHOTO_WIDTH * s)) for s in TRAIN_SCALES if width > PHOTO_WIDTH * s]
+        photos += [data.load_luma(path, int(working_width * s)) for s in TRAIN_SCALES if width > working_width * s]
     return photos
 
 
@@ -139,7 +129,7 @@ def _gradient_energy(img: np.ndarray) -> float:
     return float(np.mean(np.abs(np.diff(img, axis=0))) + np.mean(np.abs(np.diff(img, axis=1))))
 
 
-def photo_pair(photos: list[np.ndarray], patch: int, amount: float, noise: blur.NoiseModel,
+def photo_pair(photos: list[np.ndarray], patch: int, amount: float, definition: blur.BlurDefinition,
                rng: np.random.Generator, textured: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One (degraded, sharp) patch: a random crop with margin, flipped/rotated, degraded, margin removed."""
     size = patch + 2 * _MARGIN
@@ -155,6 +145,6 @@ def photo_pair(photos: list[np.ndarray], patch: int, amount: float, noise: blur.
         crop = crop[:, ::-1]
     crop = np.ascontiguousarray(crop) * np.float32(rng.uniform(0.7, 1.1))
     crop = np.clip(crop, 0, 1)
-    degraded = noise.spec("defocus", amount, rng).apply(crop, rng)
+    degraded = definition.spec(amount, rng).apply(crop, rng)
     inner = (slice(_MARGIN, _MARGIN + patch),) * 2
     return degraded[inner], crop[inner].astype(np.float32)

@@ -24,6 +24,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deblurd.manifest import ROLES  # noqa: E402
+from deblurd.packs import PACKS, pack_spec  # noqa: E402
 from tools import models, synth  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,12 +35,12 @@ RUNS = REPO / "runs"
 def default_arch(pack: str, role: str) -> str:
     if role == "classifier":
         return "classifier"
-    return "ours-digits" if synth.is_digit_pack(pack) else f"ours-{role}"
+    return "ours-digits" if pack_spec(pack).protocol == "seed-paper" else f"ours-{role}"
 
 
 def build(arch: str, pack: str) -> keras.Model:
     if arch in models.CLASSIFIERS:
-        return models.severity_classifier(synth.CLASSIFIER_CROP[pack], models.CLASSIFIERS[arch])
+        return models.severity_classifier(pack_spec(pack).classifier_crop, models.CLASSIFIERS[arch])
     return models.ARCHITECTURES[arch]()
 
 
@@ -213,8 +215,8 @@ def train(args: argparse.Namespace) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pack", required=True, choices=["photo", "mnist", "fashion-mnist"])
-    p.add_argument("--role", required=True, choices=["classifier", "semi", "heavy"])
+    p.add_argument("--pack", required=True, choices=list(PACKS))
+    p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--recipe", default="supervised", choices=["supervised", "hybrid"])
     p.add_argument("--arch", default=None, help="architecture (default: ours for the pack and role); see tools/models.py")
     p.add_argument("--steps", type=int, default=None)
@@ -233,7 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", default=str(RUNS))
     args = p.parse_args(argv)
     args.arch = args.arch or default_arch(args.pack, args.role)
-    digits = synth.is_digit_pack(args.pack)
+    digits = pack_spec(args.pack).protocol == "seed-paper"
     args.batch = args.batch or (64 if digits or args.role == "classifier" else 16)
     args.steps = args.steps or (3000 if args.role != "classifier" else 1500)
     if args.role == "classifier" and args.recipe != "supervised":

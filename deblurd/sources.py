@@ -1,0 +1,29 @@
+"""Pick and open the configured frame source: the camera when one is attached, else replay.
+
+It lives apart from both sources so that the replay module never imports the camera adapter (and the adapter
+never imports replay): the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deblurd import picamera_source
+from deblurd.camera import SAMPLES_DIR, FrameSource, ReplaySource
+from deblurd.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+
+def open_source(cfg: CameraConfig) -> FrameSource:
+    """Build and open the configured source; 'auto' means the camera when one is attached, else replay."""
+    size = (cfg.width, cfg.height)
+    if cfg.source == "picamera2" or (cfg.source == "auto" and picamera_source.camera_present()):
+        source: FrameSource = picamera_source.PicameraSource(cfg)
+    else:
+        path = cfg.replay_path or SAMPLES_DIR
+        if cfg.source == "auto":
+            log.info("no camera found: replaying %s", "bundled sample frames" if cfg.replay_path is None else path)
+        source = ReplaySource(path, cfg.fps, size)
+    source.open()
+    return source
