@@ -1,14 +1,17 @@
-"""Shared fixtures: the shipped photo model pack, the bundled samples, and config builders."""
+"""Shared fixtures and helpers: the shipped photo model pack, the bundled samples, the data sets, config builders."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from deblurd.camera import SAMPLES_DIR
 from deblurd.config import Config
+from tools import data
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO_PACK = REPO / "models" / "photo"
@@ -37,6 +40,17 @@ def pack_copy(photo_pack_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def samples_dir() -> Path:
     return SAMPLES_DIR
+
+
+def read_sample(name: str = "03-heavy.jpg") -> np.ndarray:
+    """A bundled replay frame as RGB uint8."""
+    return cv2.cvtColor(cv2.imread(str(SAMPLES_DIR / name)), cv2.COLOR_BGR2RGB)
+
+
+needs_packages = pytest.mark.skipif(
+    not (data.FASHION_DIR.exists() and data.MNIST_DIR.exists() and data.OPENCV_DIR.exists()),
+    reason="data packages not installed (run `make data`)")
+"""For tests that read the training data sets, which `make data` installs."""
 
 
 def make_config(tmp_path: Path, **areas: dict) -> Config:

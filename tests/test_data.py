@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import needs_packages
 from deblurd.packs import pack_spec
 from tools import data, synth
 
@@ -84,8 +85,6 @@ def test_load_luma_downscales_and_refuses_unreadable_files(tmp_path):
         data.load_luma(tmp_path / "bad.jpg")
 
 
-needs_packages = pytest.mark.skipif(not (data.FASHION_DIR.exists() and data.MNIST_DIR.exists() and data.OPENCV_DIR.exists()),
-                                    reason="data packages not installed (run `make data`)")
 
 
 @needs_packages

@@ -10,13 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import read_sample
 from deblurd.inference import ModelPack, merge_luma, rgb_to_luma, split_luma
 from deblurd.manifest import PackError, sha256_of
 from deblurd.tflite import TfliteModel
-
-
-def _sample(samples_dir: Path, name: str = "03-heavy.jpg") -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(samples_dir / name)), cv2.COLOR_BGR2RGB)
 
 
 def test_loads_int8_with_integer_io(photo_pack):
@@ -26,8 +23,8 @@ def test_loads_int8_with_integer_io(photo_pack):
     assert photo_pack.restorers["semi"].model._out["dtype"] == np.int8
 
 
-def test_classify_scores_every_class(photo_pack, samples_dir):
-    severity = photo_pack.classifier.classify(rgb_to_luma(_sample(samples_dir)))
+def test_classify_scores_every_class(photo_pack):
+    severity = photo_pack.classifier.classify(rgb_to_luma(read_sample()))
     assert severity.label in ("sharp", "semi", "heavy") and list(severity.scores) == ["sharp", "semi", "heavy"]
     assert abs(sum(severity.scores.values()) - 1) < 0.05
     assert severity.model.startswith("photo/classifier.tflite@")
@@ -39,9 +36,9 @@ def test_classify_pads_an_image_smaller_than_a_crop(photo_pack):
 
 
 @pytest.mark.parametrize("precision", ["int8", "float"])
-def test_tiled_restoration_matches_an_untiled_run(photo_pack_dir, samples_dir, precision):
+def test_tiled_restoration_matches_an_untiled_run(photo_pack_dir, precision):
     pack = ModelPack.load(photo_pack_dir, precision, threads=1)
-    luma = rgb_to_luma(_sample(samples_dir))
+    luma = rgb_to_luma(read_sample())
     for restorer in pack.restorers.values():
         assert luma.shape[0] > restorer.tile_h and luma.shape[1] > restorer.tile_w
         tiled = restorer.restore_working(luma)
@@ -52,9 +49,9 @@ def test_tiled_restoration_matches_an_untiled_run(photo_pack_dir, samples_dir, p
         assert diff.mean() < 0.003 and np.percentile(diff, 99) < 0.02, (diff.mean(), np.percentile(diff, 99))
 
 
-def test_restore_keeps_size_at_and_off_working_scale(photo_pack, samples_dir):
+def test_restore_keeps_size_at_and_off_working_scale(photo_pack):
     restorer = photo_pack.restorers["semi"]
-    rgb = _sample(samples_dir)
+    rgb = read_sample()
     luma = rgb_to_luma(rgb)
     at_scale = restorer.restore(luma)
     assert at_scale.shape == luma.shape and at_scale.dtype == np.float32 and 0 <= at_scale.min() <= at_scale.max() <= 1
@@ -68,8 +65,8 @@ def test_restore_keeps_size_at_and_off_working_scale(photo_pack, samples_dir):
     assert restorer.restore(rgb_to_luma(cv2.resize(rgb, (320, 240)))).shape == (240, 320)
 
 
-def test_luma_split_and_merge_round_trip(samples_dir):
-    rgb = _sample(samples_dir, "01-sharp.jpg")
+def test_luma_split_and_merge_round_trip():
+    rgb = read_sample("01-sharp.jpg")
     luma, ycrcb = split_luma(rgb)
     assert np.abs(merge_luma(luma, ycrcb).astype(int) - rgb).mean() < 1.0
 

@@ -3,23 +3,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from conftest import read_sample
 from deblurd.inference import split_luma
 from deblurd.router import Router
 
 
-def _sample(samples_dir: Path, name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(samples_dir / name)), cv2.COLOR_BGR2RGB)
-
-
 @pytest.mark.parametrize("label", ["sharp", "semi", "heavy"])
-def test_forced_route_passes_sharp_through_and_restores_luminance_only(photo_pack, samples_dir, label):
-    rgb = _sample(samples_dir, "03-heavy.jpg")
+def test_forced_route_passes_sharp_through_and_restores_luminance_only(photo_pack, label):
+    rgb = read_sample("03-heavy.jpg")
     timings: dict = {}
     severity, out = Router(photo_pack, forced=label).route(rgb, timings)
     assert severity.label == label and set(timings) == {"classify_s", "restore_s"}
@@ -31,17 +26,17 @@ def test_forced_route_passes_sharp_through_and_restores_luminance_only(photo_pac
     assert np.abs(before[..., 1:].astype(int) - after[..., 1:]).mean() < 1.5
 
 
-def test_forced_route_keeps_the_classifiers_scores(photo_pack, samples_dir):
-    luma, _ = split_luma(_sample(samples_dir, "01-sharp.jpg"))
+def test_forced_route_keeps_the_classifiers_scores(photo_pack):
+    luma, _ = split_luma(read_sample("01-sharp.jpg"))
     verdict = Router(photo_pack).decide(luma)
     forced = Router(photo_pack, forced="heavy").decide(luma)
     assert forced.label == "heavy" and forced.scores == verdict.scores and forced.model == verdict.model
 
 
-def test_unforced_route_follows_the_classifier(photo_pack, samples_dir):
+def test_unforced_route_follows_the_classifier(photo_pack):
     router = Router(photo_pack)
     for name in ("01-sharp.jpg", "02-semi.jpg", "03-heavy.jpg"):
-        luma, _ = split_luma(_sample(samples_dir, name))
+        luma, _ = split_luma(read_sample(name))
         severity, restored = router.route_luma(luma)
         assert severity == photo_pack.classifier.classify(luma)
         expected = luma if severity.label == "sharp" else photo_pack.restorers[severity.label].restore(luma)

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from deblurd.manifest import load_manifest, verify_file  # noqa: E402
-from tests.test_data import needs_packages  # noqa: E402
+from conftest import needs_packages  # noqa: E402
 from tools import export, train  # noqa: E402
 
 
