@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from deblurd.camera_errors import CameraError, CaptureTimeout
-from deblurd.config import CameraConfig
 from deblurd.frames import Frame, FrameKind
 
 log = logging.getLogger(__name__)

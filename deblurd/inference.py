@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from deblurd.frames import Severity
-from deblurd.manifest import Manifest, ModelFile, PackError, load_manifest, verify_file
+from deblurd.manifest import RESTORER_ROLES, Manifest, ModelFile, PackError, load_manifest, verify_file
 from deblurd.tflite import TfliteModel, interpreter_class
 from deblurd.tiling import reflect_pad, run_tiled, tile_starts
 
@@ -152,8 +152,8 @@ class ModelPack:
         loaded, model_id = model(manifest.models["classifier"])
         classifier = Classifier(loaded, manifest, model_id, classify_crops)
         restorers = {}
-        for label in ("semi", "heavy"):
-            entry = manifest.models[label]  # type: ignore[index]
+        for label in RESTORER_ROLES:
+            entry = manifest.models[label]
             loaded, model_id = model(entry)
             restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id)
         return cls(manifest, classifier, restorers, runtime_name, precision, pack_dir)

@@ -8,14 +8,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deblurd.blur import BlurDefinition
+from deblurd.frames import SEVERITY_LABELS
 
 MANIFEST_NAME = "manifest.json"
-ROLES = ("classifier", "semi", "heavy")
+Role = Literal["classifier", "semi", "heavy"]
+ROLES: tuple[Role, ...] = get_args(Role)
+RESTORER_ROLES: tuple[Role, ...] = ROLES[1:]
+"""The generators: one per blurred class, named as the class."""
 
 
 class _Strict(BaseModel):
@@ -46,9 +50,9 @@ class Manifest(_Strict):
     colour: Literal["luminance"] = Field("luminance", title="generators restore the Y of YCrCb; chroma is kept")
     value_range: tuple[float, float] = (0.0, 1.0)
     working_width: Optional[int] = Field(None, ge=8, title="frame width the blur classes are defined at (None = any)")
-    class_names: list[str] = Field(default_factory=lambda: ["sharp", "semi", "heavy"])
+    class_names: list[str] = Field(default_factory=lambda: list(SEVERITY_LABELS))
     blur: BlurDefinition
-    models: dict[Literal["classifier", "semi", "heavy"], ModelFile]
+    models: dict[Role, ModelFile]
     data: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from deblurd.config import ModelsConfig
-from deblurd.manifest import ROLES, load_manifest
+from deblurd.manifest import RESTORER_ROLES, load_manifest
 from deblurd.packs import PACKS, pack_spec
 
 
@@ -17,7 +17,7 @@ def test_shipped_manifest_agrees_with_the_registry(name):
     assert manifest.blur == spec.blur
     assert manifest.working_width == spec.working_width
     assert manifest.models["classifier"].input_shape == [1, spec.classifier_crop, spec.classifier_crop, 1]
-    for role in ROLES[1:]:
+    for role in RESTORER_ROLES:
         assert manifest.models[role].input_shape == [1, spec.tile, spec.tile, 1]
         assert manifest.models[role].overlap == spec.overlap
 

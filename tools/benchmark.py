@@ -98,7 +98,7 @@ def bench_pack(pack_dir: Path, threads: list[int], repeats: int, crops: int,
         except PackError as exc:
             daemon, skipped = {}, f"daemon path not measured: {exc}"
         for role in roles:
-            entry = manifest.models[role]  # type: ignore[index]
+            entry = manifest.models[role]
             path = pack_dir / (entry.file if precision == "int8" else entry.float_file)
             classifier = role == "classifier"
             rows.append(Row(

@@ -27,6 +27,7 @@ from pathlib import Path
 from deblurd.camera import SAMPLES_DIR, ReplaySource
 from deblurd.cli import load_pack
 from deblurd.config import Config
+from deblurd.manifest import RESTORER_ROLES
 from deblurd.pipeline import Pipeline, SteadyDecision
 from deblurd.router import Router
 from deblurd.store import ResultStore
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--replay", type=Path, default=SAMPLES_DIR)
     parser.add_argument("--precision", choices=["int8", "float"], default="int8")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--route", choices=["auto", "semi", "heavy"], default="auto",
+    parser.add_argument("--route", choices=["auto", *RESTORER_ROLES], default="auto",
                         help="auto = the classifier decides; semi/heavy = force every frame through that generator")
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     args = parser.parse_args()
