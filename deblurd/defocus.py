@@ -94,7 +94,8 @@ class SceneLayout:
         nears = [background] + [o.nearness for o in objects]
         # Most photos focus on something: an object or the background; the rest anywhere in the depth range.
         focus = float(rng.choice(nears)) if rng.random() < 0.6 else float(rng.uniform(0.0, 1.0))
-        span = max(abs(focus - n) for n in nears + [background + sum(tilt) / 2, background - sum(tilt) / 2])
+        reach = (abs(tilt[0]) + abs(tilt[1])) / 2
+        span = max(abs(focus - n) for n in nears + [background + reach, max(0.0, background - reach)])
         target = float(math.exp(rng.uniform(math.log(1.0), math.log(max_radius))))
         return SceneLayout(background, tilt, objects, focus, target / max(span, 0.05))
 
@@ -105,7 +106,9 @@ class SceneLayout:
         if self.tilt == (0.0, 0.0):
             back: float | np.ndarray = self.scale * (self.focus - self.background)
         else:
-            back = self.scale * (self.focus - (self.background + self.tilt[0] * ys + self.tilt[1] * xs))
+            # Nearness stops at 0 (infinity): a tilted plane that runs past it becomes a sky at infinity.
+            near = np.maximum(0.0, self.background + self.tilt[0] * ys + self.tilt[1] * xs)
+            back = self.scale * (self.focus - near)
         layers = [Layer(np.ones((height, width), np.float32), back)]
         for o in self.objects:
             layers.append(Layer(o.alpha(height, width), self.scale * (self.focus - o.nearness)))

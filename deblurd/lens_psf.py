@@ -31,7 +31,7 @@ class LensProfile:
     """How one lens departs from the ideal disk; the defaults are the ideal disk."""
 
     rim: float = 0.0
-    """-0.5..1: light moved to the rim (>0) or the centre (<0) of the disk behind focus; mirrored in front."""
+    """-1..1: light moved to the rim (>0) or the centre (<0) of the disk behind focus; mirrored in front."""
     soften: float = 0.0
     """Gaussian softening of the disk edge in pixels (residual aberrations, sensor MTF); fades out near focus."""
     chroma: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -40,8 +40,8 @@ class LensProfile:
     """0..1: how strongly the aperture is clipped at the frame corners (vignetting)."""
 
     def __post_init__(self) -> None:
-        if not -0.5 <= self.rim <= 1.0:
-            raise ValueError(f"rim must be in [-0.5, 1], got {self.rim}")
+        if not -1.0 <= self.rim <= 1.0:
+            raise ValueError(f"rim must be in [-1, 1], got {self.rim}")
         if self.soften < 0 or not 0 <= self.cats_eye <= 1 or any(abs(c) >= 0.5 for c in self.chroma):
             raise ValueError(f"soften >= 0, cats_eye in [0, 1] and |chroma| < 0.5 required: {self}")
 
@@ -87,14 +87,15 @@ def _lens_psf(radius: float, lens: LensProfile, fy: float, fx: float) -> np.ndar
         psf.flags.writeable = False
         return psf
     soften = lens.soften * min(1.0, r)
-    half = int(math.ceil(r + 3 * soften)) + 1
+    half = int(math.ceil(r + 3 * soften))
     n = (2 * half + 1) * _SUPERSAMPLE
     coords = (np.arange(n) + 0.5) / _SUPERSAMPLE - (half + 0.5)
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     rho2 = (xx**2 + yy**2) / r**2
-    # 3 rho^4 - 1 averages to zero over the disk, so the rim term moves light without changing the total.
+    # 3 rho^4 - 1 averages to zero over the disk, so the rim term moves light rather than adding it; a strong
+    # centre-weighted profile reaches zero before the edge (clipped), which is how a soft ball looks.
     rim = lens.rim if radius > 0 else -lens.rim
-    weight = np.where(rho2 <= 1.0, 1.0 + rim * (3.0 * rho2**2 - 1.0), 0.0)
+    weight = np.where(rho2 <= 1.0, np.maximum(0.0, 1.0 + rim * (3.0 * rho2**2 - 1.0)), 0.0)
     field_norm = math.hypot(fy, fx)
     if lens.cats_eye > 0 and field_norm > 0:
         # The aperture seen from off-axis: the pupil cut by a second disk of the same size, shifted along the
