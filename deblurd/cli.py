@@ -76,10 +76,15 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="DIR", help="write results here instead of output.dir")
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""Each ends the daemon cleanly (final status "stopped", exit 0). SIGHUP does not reload the config: edit it,
+check it with `deblurd check-config`, then restart the service."""
+
+
 def _run(args: argparse.Namespace) -> int:
     from deblurd.sources import open_source
     from deblurd.pipeline import Pipeline
-    from deblurd.service import Notifier
+    from deblurd.service import SystemdNotifier
     from deblurd.store import ResultStore
     from deblurd.thermal import ThermalGovernor
 
@@ -97,10 +102,11 @@ def _run(args: argparse.Namespace) -> int:
 
             led = StatusLed.from_config(cfg.gpio)
             parts.append(led)
-        pipeline = Pipeline(source, pack, store, cfg, ThermalGovernor.from_config(cfg.thermal), Notifier(), led)
+        pipeline = Pipeline(source, pack, store, cfg, ThermalGovernor.from_config(cfg.thermal), SystemdNotifier(), led)
         if cfg.gpio.enabled:
             parts.append(CaptureButton.from_config(cfg.gpio, pipeline.request_still, pipeline.set_continuous))
-        previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {sig: signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))
+                    for sig in STOP_SIGNALS}
         try:
             stats = pipeline.run()
         finally:
@@ -110,8 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         for part in reversed(parts):
             if part is not None:
                 part.close()
-    log.info("stopped after %d frame(s): %d stored in %s, dropped %s", stats.processed, stats.frames_out,
-             store.dir, stats.dropped or "none")
+    log.info("stopped (%s) after %d frame(s): %d stored in %s, dropped %s, not stored by the policy %s",
+             pipeline.exit_reason, stats.processed, stats.frames_out, store.dir, stats.dropped or "none",
+             stats.not_stored or "none")
     return 0
 
 

@@ -56,7 +56,13 @@ class OutputConfig(Area):
     save_input: bool = Field(True, title="also save the captured input beside the restored image")
     keep_days: int = Field(0, ge=0, le=3650, title="delete results older than this many days (0 = keep)")
     max_results: int = Field(0, ge=0, le=10_000_000, title="keep at most this many results (0 = no limit)")
-    min_free_mb: int = Field(200, ge=10, le=1_000_000, title="free space kept on the output disk")
+    min_free_mb: int = Field(200, ge=0, le=1_000_000, title="free space kept on the output disk (MB)")
+    min_free_prune_max: int = Field(1000, ge=0, le=10_000_000,
+                                    title="most continuous results the free-space floor may remove per run")
+    store_every: int = Field(1, ge=1, le=100_000, title="store every Nth continuous frame (stills: always)")
+    max_per_minute: int = Field(3, ge=0, le=6000, title="store at most this many continuous frames a minute (0 = all)")
+    min_change: float = Field(0.0, ge=0, le=255, title="skip a continuous frame differing less from the last stored")
+    store_sharp: bool = Field(True, title="store continuous frames classified sharp")
 
 
 class ThermalConfig(Area):

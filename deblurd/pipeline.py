@@ -3,10 +3,14 @@
 Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous
 frames (bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never
 dropped; a request is refused only when the still queue is full). The calling thread classifies and restores.
-The store thread writes results, so disk I/O overlaps with inference; its bounded queue holds inference back
-rather than dropping a processed frame. The governor paces capture; the notifier and indicator hear about
-progress. All three are hooks with do-nothing defaults here; the real
-ones (thermal, systemd, GPIO) live in their own modules.
+The store thread writes results (those the storage policy keeps), so disk I/O overlaps with inference; its
+bounded queue holds inference back rather than dropping a processed frame. The governor paces capture; the
+service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
+(thermal, systemd, GPIO) live in their own modules.
+
+Stopping: a fatal error in any thread, a signal (the CLI calls stop()), or max_frames. The pipeline then gives
+itself STOP_GRACE_S to finish stills in hand and write queued results, writes a final "stopped" status with the
+reason, and returns or raises, whatever state a stuck thread is in.
 """
 
 from __future__ import annotations
@@ -17,151 +21,81 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional
 
 from deblurd.camera import FrameSource
 from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import Config
 from deblurd.frames import Frame
+from deblurd.hooks import (Decision, Governor, Indicator, NullGovernor, NullHooks, NullIndicator, ServiceHooks,
+                           SteadyDecision)
 from deblurd.inference import ModelPack
+from deblurd.log_limit import RepeatLimiter
 from deblurd.router import Router
-from deblurd.status import write_status
-from deblurd.store import Result, ResultStore
+from deblurd.state_file import RUNNING, STOPPED, write_status
+from deblurd.stats import Stats
+from deblurd.storage_policy import StoragePolicy
+from deblurd.store import Result, ResultStore, StoreError
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.5
 """How often a paused capture thread re-asks the governor; keeps idle CPU near zero."""
-WATCHDOG_MIN_INTERVAL_S = 1.0
-FPS_WINDOW = 30
+STOP_GRACE_S = 5.0
+"""After a stop request, the time allowed to finish stills in hand and write queued results; a thread still busy
+after that (a disk that hangs, a camera that never returns) is left behind and the daemon exits anyway."""
 
 
-class Decision(Protocol):
-    mode: str
-    factor: float
-    readings: dict[str, Any]
+class Pacer:
+    """When the next continuous frame is due: fps times the governor's factor, catching up at most 1 s."""
 
+    def __init__(self, fps: float, now: float) -> None:
+        self.fps, self.next_due = fps, now
 
-class Governor(Protocol):
-    """Decides the pace: mode normal | slow | pause | critical, a frame-rate factor, and the readings behind it."""
+    def wait_s(self, now: float) -> float:
+        return self.next_due - now
 
-    def decide(self) -> Decision: ...
-
-
-class Notifier(Protocol):
-    """Service manager messages (sd_notify in the real one)."""
-
-    def ready(self) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def watchdog(self) -> None: ...
-
-    def stopping(self) -> None: ...
-
-
-class Indicator(Protocol):
-    """A status light: running, capture, paused, error."""
-
-    def set_state(self, name: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class SteadyDecision:
-    mode: str = "normal"
-    factor: float = 1.0
-    readings: dict[str, Any] = field(default_factory=dict)
-
-
-class NullGovernor:
-    def decide(self) -> Decision:
-        return SteadyDecision()
-
-
-class NullNotifier:
-    def ready(self) -> None:
-        pass
-
-    def status(self, text: str) -> None:
-        pass
-
-    def watchdog(self) -> None:
-        pass
-
-    def stopping(self) -> None:
-        pass
-
-
-class NullIndicator:
-    def set_state(self, name: str) -> None:
-        pass
-
-
-@dataclass
-class Stats:
-    """Counters and per-stage timings shown by `deblurd status`; updated from several threads."""
-
-    frames_in: int = 0
-    frames_out: int = 0
-    processed: int = 0
-    routes: dict[str, dict[str, int]] = field(default_factory=dict)
-    dropped: dict[str, int] = field(default_factory=dict)
-    stage_totals: dict[str, float] = field(default_factory=dict)
-    stored_at: deque[float] = field(default_factory=lambda: deque(maxlen=FPS_WINDOW))
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, route: str, what: str) -> None:
-        with self.lock:
-            counts = self.routes.setdefault(route, {"in": 0, "out": 0, "dropped": 0})
-            counts[what] += 1
-
-    def drop(self, reason: str) -> None:
-        with self.lock:
-            self.dropped[reason] = self.dropped.get(reason, 0) + 1
-
-    def time(self, timings: dict[str, float]) -> None:
-        with self.lock:
-            for stage, seconds in timings.items():
-                self.stage_totals[stage] = self.stage_totals.get(stage, 0.0) + seconds
-
-    def fps(self) -> float:
-        with self.lock:
-            span = self.stored_at[-1] - self.stored_at[0] if len(self.stored_at) > 1 else 0.0
-            return (len(self.stored_at) - 1) / span if span > 0 else 0.0
+    def advance(self, now: float, factor: float) -> None:
+        self.next_due = max(self.next_due, now - 1.0) + 1.0 / (self.fps * max(factor, 1e-3))
 
 
 class Pipeline:
     """Wires a source, a model pack and a store; `run()` blocks until stopped or max_frames are done."""
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
-                 governor: Optional[Governor] = None, notifier: Optional[Notifier] = None,
+                 governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
                  indicator: Optional[Indicator] = None, router: Optional[Router] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
         self.router = router or Router(pack)
         self.governor = governor or NullGovernor()
-        self.notifier = notifier or NullNotifier()
+        self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
+        self.policy = StoragePolicy(cfg.output)
         self.stats = Stats()
         self.decision: Decision = SteadyDecision()
         self.last_result: Optional[dict[str, Any]] = None
         self.last_error: Optional[dict[str, Any]] = None
         self.lens_position: Optional[float] = None
+        self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
         self._stills: deque[Frame] = deque()
         self._still_requests = 0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
         self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
+        self._store_thread: Optional[threading.Thread] = None
         self._hook_lock = threading.Lock()
+        self._alerts = RepeatLimiter(log)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._stop_deadline = float("inf")
         self._continuous_on = True
         self._idle_by_choice = False
         self._fatal: Optional[BaseException] = None
+        self._stuck: Optional[str] = None
+        self._stopped = False
         self._indicator_state = ""
         self._started = time.time()
-        self._last_watchdog = 0.0
         self._last_status = 0.0
 
     def request_still(self) -> bool:
@@ -180,10 +114,17 @@ class Pipeline:
         log.info("continuous capture %s", "on" if enabled else "off")
         self._wake.set()
 
-    def stop(self) -> None:
-        """Ask the loop to finish the frame in hand and return (safe from a signal handler)."""
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to finish the frame in hand and return within STOP_GRACE_S (safe from a signal handler);
+        the first reason given is the one the final status records."""
+        if not self._stop.is_set():
+            self.exit_reason = reason
+            self._stop_deadline = time.monotonic() + STOP_GRACE_S
         self._stop.set()
         self._wake.set()
+
+    def _overdue(self) -> bool:
+        return time.monotonic() > self._stop_deadline
 
     def _indicate(self, state: str) -> None:
         with self._hook_lock:
@@ -191,26 +132,22 @@ class Pipeline:
                 self._indicator_state = state
                 self.indicator.set_state(state)
 
-    def _error(self, message: str) -> None:
+    def _error(self, message: str, log_key: Optional[str] = None) -> None:
+        """Record an error for the status and the LED; log it (rate-limited per key) unless its owner has."""
         self.last_error = {"time": time.time(), "message": message}
         self._indicate("error")
+        if log_key is not None:
+            self._alerts.log(logging.WARNING, log_key, message)
 
-    def _watchdog(self) -> None:
-        """Ping only after real work (or a deliberate pause), at most once a second: a stalled camera stops the pings."""
-        with self._hook_lock:
-            now = time.monotonic()
-            if now - self._last_watchdog >= WATCHDOG_MIN_INTERVAL_S:
-                self._last_watchdog = now
-                self.notifier.watchdog()
-
-    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
-        """A thread body whose fatal error is handed to run(), which re-raises it in the calling thread."""
+    def _guarded(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """A thread body whose fatal error stops the pipeline; run() re-raises it in the calling thread."""
         def body() -> None:
             try:
                 work()
             except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                log.error("fatal error in the %s thread: %s", name, exc, exc_info=not isinstance(exc, CameraError))
                 self._fatal = self._fatal or exc
-                self.stop()
+                self.stop(f"fatal error in the {name} thread: {exc}")
                 with self._frames:
                     self._frames.notify_all()
         return body
@@ -226,27 +163,27 @@ class Pipeline:
 
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
-        next_due = time.monotonic()
+        pacer = Pacer(self.cfg.camera.fps, time.monotonic())
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
             if self._take_still_request():
-                self._capture_still(decision.mode)
+                self._capture_still(decision)
                 continue
-            self._idle_by_choice = not self._continuous_on or decision.mode in ("pause", "critical")
+            self._idle_by_choice = not self._continuous_on or not decision.allows_continuous
             if self._idle_by_choice:
                 self._indicate("paused")
                 self._wake.wait(IDLE_POLL_S)
                 self._wake.clear()
                 continue
-            delay = next_due - time.monotonic()
+            delay = pacer.wait_s(time.monotonic())
             if delay > 0 and self._wake.wait(delay):
                 self._wake.clear()
                 continue
-            next_due = max(next_due, time.monotonic() - 1.0) + 1.0 / (self.cfg.camera.fps * max(decision.factor, 1e-3))
+            pacer.advance(time.monotonic(), decision.factor)
             try:
                 frame = self.source.read(timeout)
             except CaptureTimeout as exc:
-                self._error(str(exc))
+                self._error(str(exc), log_key="capture")
                 continue
             self._indicate("running")
             with self._frames:
@@ -257,15 +194,15 @@ class Pipeline:
                 self._continuous.append(frame)
                 self._frames.notify()
 
-    def _capture_still(self, mode: str) -> None:
-        if mode == "critical":
-            log.warning("still refused: the Pi is critically hot (%s)", self.decision.readings)
+    def _capture_still(self, decision: Decision) -> None:
+        if not decision.allows_still:
+            log.warning("still refused: the Pi is critically hot (%s)", decision.readings)
             self.stats.drop("critical")
             return
         try:
             frame = self.source.capture_still()
         except CaptureTimeout as exc:
-            self._error(str(exc))
+            self._error(str(exc), log_key="capture")
             with self._lock:
                 self._still_requests += 1
             return
@@ -297,35 +234,46 @@ class Pipeline:
         self._hand_to_store(Result(frame, severity, None if severity.label == "sharp" else out, timings,
                                    dict(self.decision.readings)))
 
-    def _hand_to_store(self, result: Optional[Result]) -> None:
-        """Wait for room in the store queue (back-pressure, not a drop), unless the store thread has failed."""
-        while self._fatal is None:
+    def _hand_to_store(self, result: Optional[Result]) -> bool:
+        """Wait for room in the store queue (back-pressure, not a drop) while the store thread lives and, once
+        stopping, until the stop deadline; False when the item could not be handed over."""
+        store = self._store_thread
+        while store is not None and store.is_alive() and not self._overdue():
             try:
                 self._results.put(result, timeout=IDLE_POLL_S)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     # store thread --------------------------------------------------------------------------------------------
 
     def _store(self) -> None:
         while (result := self._results.get()) is not None:
-            t0 = time.perf_counter()
-            entry = self.store.save(result)
-            self.stats.time({"store_s": time.perf_counter() - t0})
-            label = result.severity.label
-            if entry is None:
-                self.stats.count(label, "dropped")
-                self.stats.drop("disk_full")
-                self._error(f"not writing results: {self.store.full_reason}")
-            else:
-                self.stats.count(label, "out")
-                with self.stats.lock:
-                    self.stats.frames_out += 1
-                    self.stats.stored_at.append(time.monotonic())
-                self.last_result = {**entry, "scores": result.severity.scores}
-                self._indicate("running")
-            self._watchdog()
+            self._store_one(result)
+            self.hooks.watchdog()
+
+    def _store_one(self, result: Result) -> None:
+        label = result.severity.label
+        self.stats.done()
+        reason = self.policy.skip_reason(result)
+        if reason is not None:
+            self.stats.skip(reason)
+            return
+        t0 = time.perf_counter()
+        entry = self.store.save(result)
+        self.stats.time({"store_s": time.perf_counter() - t0})
+        if entry is None:
+            self.stats.count(label, "dropped")
+            self.stats.drop("disk_full")
+            self._error(f"not writing results: {self.store.full_reason}")
+            return
+        self.policy.stored(result)
+        self.stats.count(label, "out")
+        with self.stats.lock:
+            self.stats.frames_out += 1
+        self.last_result = {**entry, "scores": result.severity.scores}
+        self._indicate("running")
 
     # status --------------------------------------------------------------------------------------------------
 
@@ -336,17 +284,17 @@ class Pipeline:
         with self.stats.lock:
             counters = {"frames_in": self.stats.frames_in, "frames_out": self.stats.frames_out,
                         "routes": {k: dict(v) for k, v in self.stats.routes.items()}, "dropped": dict(self.stats.dropped),
+                        "not_stored": dict(self.stats.not_stored),
                         "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()}}
-        return {"pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
+        return {"state": STOPPED if self._stopped else RUNNING, "exit_reason": self.exit_reason,
+                "pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
                 "interval_s": self.cfg.service.status_interval_s,
                 "mode": self.decision.mode if self._continuous_on else "continuous off",
                 "source": self.source.name, "lens_position": self.lens_position,
                 "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
                           f"({self.pack.runtime})",
                 "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
-                "last_result": self.last_result, "last_error": self.last_error,
-                "disk": {"dir": str(self.store.dir), "free_mb": round(self.store.free_mb(), 1),
-                         "full": self.store.full_reason}}
+                "last_result": self.last_result, "last_error": self.last_error, "disk": self.store.disk_state()}
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -357,11 +305,12 @@ class Pipeline:
         try:
             write_status(self.cfg.state_file, state, self.store.writer)
         except OSError as exc:
-            log.warning("cannot update the status file %s: %s", self.cfg.state_file, exc)
+            self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
         temperature = next((f"{v:.1f} °C" for k, v in state["readings"].items()
                             if "temp" in k and isinstance(v, (int, float))), "temperature n/a")
-        self.notifier.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
-                             f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped")
+        self.hooks.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
+                          f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped"
+                          if not self._stopped else f"stopped: {self.exit_reason}")
 
     # the loop ------------------------------------------------------------------------------------------------
 
@@ -372,41 +321,62 @@ class Pipeline:
         elif lens.mode == "auto":
             self.lens_position = self.source.autofocus()
 
-    def _shut_down(self, capture: threading.Thread, store: threading.Thread) -> None:
-        """Stop capture, let the store write what inference finished, then report and say goodbye."""
+    def _loop(self) -> None:
+        limit = self.cfg.pipeline.max_frames
+        while not self._stop.is_set():
+            if limit is not None and self.stats.processed >= limit:
+                self.stop(f"max_frames = {limit} done")
+                break
+            frame = self._next_frame(min(IDLE_POLL_S, self.cfg.service.status_interval_s))
+            if frame is not None:
+                self._infer(frame)
+            elif self._idle_by_choice:
+                self.hooks.watchdog()
+            self._report()
+
+    def _shut_down(self, capture: threading.Thread) -> None:
+        """Stop capture, restore stills in hand, let the store write what inference finished, all within the
+        stop deadline; then write the final status and say goodbye."""
         self.stop()
-        capture.join(self.cfg.camera.capture_timeout_s * 4)
-        self._hand_to_store(None)
-        store.join()
+        capture.join(max(0.0, self._stop_deadline - time.monotonic()))
+        while self._fatal is None and self._stills and not self._overdue():
+            self._infer(self._stills.popleft())
+        if self._stills:
+            log.error("%d still(s) not restored: the stop deadline passed", len(self._stills))
+        store = self._store_thread
+        if store is not None:
+            self._hand_to_store(None)
+            store.join(max(0.0, self._stop_deadline - time.monotonic()))
+            if store.is_alive():
+                self._stuck = (f"the store thread was still writing to {self.store.dir} {STOP_GRACE_S:.0f} s after "
+                               f"the stop ({self._results.qsize()} result(s) not written): the disk is stalled; "
+                               f"check it (dmesg) before restarting")
+                log.error("%s", self._stuck)
+                self._error(self._stuck)
+        self._stopped = True
         self._report(force=True)
-        self.notifier.stopping()
+        self.hooks.stopping()
 
     def run(self) -> Stats:
-        """Run until stop() or pipeline.max_frames; re-raises a fatal capture or store error."""
+        """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
         self._set_lens()
-        capture = threading.Thread(target=self._guarded(self._capture), name="capture", daemon=True)
-        store = threading.Thread(target=self._guarded(self._store), name="store", daemon=True)
+        capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
+        self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
         capture.start()
-        store.start()
-        self.notifier.ready()
+        self._store_thread.start()
+        self.hooks.ready()
         self._indicate("running")
-        limit = self.cfg.pipeline.max_frames
         try:
-            while not self._stop.is_set() and (limit is None or self.stats.processed < limit):
-                frame = self._next_frame(min(IDLE_POLL_S, self.cfg.service.status_interval_s))
-                if frame is not None:
-                    self._infer(frame)
-                elif self._idle_by_choice:
-                    self._watchdog()
-                self._report()
-            self.stop()
-            capture.join(self.cfg.camera.capture_timeout_s * 4)
-            while self._fatal is None and self._stills:
-                self._infer(self._stills.popleft())
+            self._loop()
+        except BaseException as exc:
+            self.stop(f"fatal error in the inference thread: {exc}")
+            raise
         finally:
-            self._shut_down(capture, store)
+            self._shut_down(capture)
         if self._fatal is not None:
             if isinstance(self._fatal, CameraError):
                 raise CameraError(f"camera failed: {self._fatal}") from self._fatal
             raise self._fatal
+        if self._stuck is not None:
+            raise StoreError(self._stuck)
         return self.stats

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from typing import Callable, Optional
 
@@ -58,16 +59,18 @@ def watchdog_interval_s() -> Optional[float]:
         return None
 
 
-class Notifier:
-    """Tells systemd how the daemon is doing. watchdog() may be called per frame: it sends at most four times
-    per WatchdogSec, so a stalled pipeline (no frames, no calls) is what lets systemd restart the service."""
+class SystemdNotifier:
+    """Tells systemd how the daemon is doing; the pipeline's ServiceHooks. watchdog() may be called per frame,
+    from any thread: this is the one place that rate-limits it, to four pings per WatchdogSec (none when no
+    watchdog is armed), so a stalled pipeline (no frames, no calls) is what lets systemd restart the service."""
 
     def __init__(self, send: Optional[Sender] = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send or default_sender()
         self._clock = clock
         interval = watchdog_interval_s()
-        self._watchdog_every = interval / 4 if interval else 0.0
+        self._watchdog_every = interval / 4 if interval else None
         self._last_watchdog: Optional[float] = None
+        self._lock = threading.Lock()
 
     def ready(self) -> bool:
         return self._send("READY=1")
@@ -76,10 +79,13 @@ class Notifier:
         return self._send("STATUS=" + " ".join(text.split()))
 
     def watchdog(self) -> bool:
-        now = self._clock()
-        if self._last_watchdog is not None and now - self._last_watchdog < self._watchdog_every:
+        if self._watchdog_every is None:
             return False
-        self._last_watchdog = now
+        with self._lock:
+            now = self._clock()
+            if self._last_watchdog is not None and now - self._last_watchdog < self._watchdog_every:
+                return False
+            self._last_watchdog = now
         return self._send("WATCHDOG=1")
 
     def stopping(self) -> bool:

@@ -1,50 +1,49 @@
 """show the running daemon's counters, fps, last result, last error and free disk space
 
-`deblurd status` reads the small JSON state file that the daemon replaces atomically every few seconds.
+`deblurd status` reads the state file (state_file.py) that the daemon replaces atomically every few seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from deblurd.config import load_config
-from deblurd.store import AtomicWriter
-
-STALE_FACTOR = 3
-"""A state file older than this many status intervals means the daemon is not running (or is stuck)."""
+from deblurd.state_file import STALE_FACTOR, STOPPED, is_stale, read_status  # noqa: F401 - doctor imports these
 
 
-def write_status(path: Path, state: dict[str, Any], writer: AtomicWriter) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.write(path, json.dumps(state, indent=1, default=str).encode())
-
-
-def read_status(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def _headline(state: dict[str, Any], now: float) -> str:
+    age = now - state.get("updated", now)
+    if state.get("state") == STOPPED:
+        return (f"deblurd stopped ({state.get('exit_reason') or 'no reason recorded'}) {age:.0f} s ago, "
+                f"pid {state.get('pid')}, ran {state.get('uptime_s', 0):.0f} s")
+    return (f"deblurd {state.get('mode', '?')}, pid {state.get('pid')}, up {state.get('uptime_s', 0):.0f} s, "
+            f"updated {age:.0f} s ago" + (" (STALE: is the daemon running?)" if is_stale(state, now) else ""))
 
 
 def format_status(state: dict[str, Any], now: float) -> str:
     """The state as a few human lines."""
-    age = now - state.get("updated", now)
-    stale = age > STALE_FACTOR * state.get("interval_s", 5)
-    lines = [f"deblurd {state.get('mode', '?')}, pid {state.get('pid')}, up {state.get('uptime_s', 0):.0f} s, "
-             f"updated {age:.0f} s ago" + (" (STALE: is the daemon running?)" if stale else ""),
+    lines = [_headline(state, now),
              f"source {state.get('source')}, models {state.get('models')}",
              f"fps {state.get('fps', 0):.2f}, frames in {state.get('frames_in', 0)}, out {state.get('frames_out', 0)}"]
     for route, counts in sorted(state.get("routes", {}).items()):
         lines.append(f"  {route:<8} in {counts.get('in', 0):>7}  out {counts.get('out', 0):>7}  "
                      f"dropped {counts.get('dropped', 0):>5}")
-    for key in ("dropped", "readings", "last_result", "last_error"):
+    for key in ("dropped", "not_stored", "readings", "last_result", "last_error"):
         if state.get(key):
             lines.append(f"{key.replace('_', ' ')}: {json.dumps(state[key], default=str)}")
     disk = state.get("disk", {})
     lines.append(f"output {disk.get('dir')}: {disk.get('free_mb', 0):.0f} MB free"
+                 + (f" (floor {disk['min_free_mb']} MB)" if "min_free_mb" in disk else "")
                  + (f", NOT WRITING: {disk['full']}" if disk.get("full") else ""))
+    if disk.get("removed_for_space"):
+        lines.append(f"removed for space this run: {disk['removed_for_space']} result(s), last "
+                     f"{json.dumps(disk.get('last_space_removal'))}")
     return "\n".join(lines)
 
 
@@ -52,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="config file (default /etc/deblurd/deblurd.toml)")
     parser.add_argument("--output", type=Path, metavar="DIR", help="the --output folder the daemon was started with")
     parser.add_argument("--json", action="store_true", help="print the raw state JSON")
+
+
+def _print(text: str) -> None:
+    """Print, and treat a reader that stopped reading (`deblurd status | head -1`) as done, not as an error."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"deblurd: cannot read the status file {path} ({exc}): restart the daemon to rewrite it", file=sys.stderr)
         return 1
-    print(json.dumps(state, indent=1) if args.json else format_status(state, time.time()))
+    _print(json.dumps(state, indent=1) if args.json else format_status(state, time.time()))
     return 0

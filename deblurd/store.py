@@ -1,13 +1,13 @@
 """The output folder: whole files only, a sidecar and an index line per result, retention and a free-space guard.
 
-Layout (what users copy off with rsync):
+Layout (what users copy off; README gives the copy recipe):
   <output>/index.jsonl                      one line per result, appended after its files are in place
   <output>/latest.jpg                       the newest result, replaced atomically
   <output>/YYYY-MM-DD/HHMMSS-<id>-input.jpg and -restored.jpg, HHMMSS-<id>.json (the sidecar)
 
-A file appears complete or not at all: AtomicWriter writes a hidden temporary name in the same folder,
-fsyncs, renames and fsyncs the folder. When the disk fills, the store stops writing, says so, and resumes
-once space returns; the daemon keeps running.
+A result's files are written whole under hidden temporary names and renamed; the day folder is fsynced once,
+then the index line is appended. Ids are never reused (recovery.py). When the disk fills, the store stops
+writing, says so once (then a count), retries every few seconds, and the daemon keeps running.
 """
 
 from __future__ import annotations
@@ -26,68 +26,29 @@ from typing import Any, Callable, Optional
 import cv2
 import numpy as np
 
+from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir  # noqa: F401 - AtomicWriter, TMP_MARK re-exported
 from deblurd.config import OutputConfig
 from deblurd.frames import Frame, Severity
+from deblurd.log_limit import RepeatLimiter
+from deblurd.recovery import recover
+from deblurd.retention import MB, FreeSpaceGuard, by_age, by_count, size_on_disk
 
 log = logging.getLogger(__name__)
 
 EX_CANTCREAT = 73
 INDEX_NAME = "index.jsonl"
 LATEST_NAME = "latest.jpg"
-TMP_MARK = ".tmp-"
 SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 AGE_CHECK_INTERVAL_S = 60.0
+SPACE_RETRY_S = 5.0
+"""While the disk is full, try again at most this often (not on every frame)."""
+FULL = "disk-full"
 
 
 class StoreError(Exception):
     """The output folder cannot be used; the message names it and the fix."""
 
     exit_code = EX_CANTCREAT
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class AtomicWriter:
-    """Writes whole files or nothing, and appends whole lines."""
-
-    def _write_all(self, fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-
-    def write(self, path: Path, data: bytes) -> None:
-        """Temp name in the same folder, flush, fsync, rename over `path`, fsync the folder."""
-        tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            self._write_all(fd, data)
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-
-    def append_line(self, path: Path, line: str) -> None:
-        """Append one line in a single write; on failure the file is cut back to where it was."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        size = os.fstat(fd).st_size
-        try:
-            self._write_all(fd, (line.rstrip("\n") + "\n").encode())
-            os.fsync(fd)
-        except BaseException:
-            os.ftruncate(fd, size)
-            raise
-        finally:
-            os.close(fd)
 
 
 def encode_image(rgb: np.ndarray, fmt: str, jpeg_quality: int = 92) -> bytes:
@@ -128,19 +89,22 @@ class ResultStore:
     """Owns the output folder: writes results, keeps the index, applies retention and the free-space floor."""
 
     def __init__(self, cfg: OutputConfig, writer: Optional[AtomicWriter] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, retry_s: float = SPACE_RETRY_S) -> None:
         self.cfg = cfg
         self.dir = Path(cfg.dir)
         self.writer = writer or AtomicWriter()
         self.clock = clock
+        self.retry_s = retry_s
         self.entries: list[dict[str, Any]] = []
         self.full_reason: Optional[str] = None
-        self.skipped = 0
+        self.guard = FreeSpaceGuard(cfg.min_free_mb, cfg.min_free_prune_max)
+        self._alerts = RepeatLimiter(log)
         self._next_id = 1
+        self._retry_at = 0.0
         self._last_age_check = 0.0
 
     def open(self) -> None:
-        """Create the folder, prove it is writable, clear temp files a crash left, and load the index."""
+        """Create the folder, prove it is writable, recover from a crash, and load the index."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.writer.write(self.dir / ".write-test", b"ok")
@@ -148,11 +112,27 @@ class ResultStore:
         except OSError as exc:
             raise StoreError(f"output folder {self.dir} is not writable ({exc.strerror or exc}): choose another "
                              f"folder with --output or output.dir, or fix its permissions") from exc
-        for tmp in [*self.dir.glob(f".*{TMP_MARK}*"), *self.dir.glob(f"*/.*{TMP_MARK}*")]:
-            tmp.unlink(missing_ok=True)
         self._repair_index()
         self.entries = read_index(self.dir)
-        self._next_id = max((int(e.get("id", 0)) for e in self.entries), default=0) + 1
+        found = recover(self.dir, {int(e.get("id", 0)) for e in self.entries})
+        if found.entries:
+            self.writer.append_lines(self.dir / INDEX_NAME, [json.dumps(e) for e in found.entries])
+            self.entries.extend(found.entries)
+            log.warning("recovered %d result(s) whose index line a crash had cut off (ids %s)", len(found.entries),
+                        ", ".join(str(e["id"]) for e in found.entries))
+        cut_short = [p for p in found.removed if TMP_MARK not in p.name]
+        if cut_short:
+            log.warning("removed %d file(s) of result(s) a crash had cut short: %s", len(cut_short),
+                        ", ".join(p.name for p in cut_short))
+        self._next_id = max(found.highest_id, *(int(e.get("id", 0)) for e in self.entries), 0) + 1
+        self._warn_if_floor_unreachable()
+
+    def _warn_if_floor_unreachable(self) -> None:
+        total = shutil.disk_usage(self.dir).total
+        if self.guard.floor_bytes >= total:
+            log.warning("config: output.min_free_mb = %d MB is more than the whole disk holding %s (%.1f MB): "
+                        "nothing will be written; set output.min_free_mb well below %.1f (0 turns the floor off)",
+                        self.cfg.min_free_mb, self.dir, total / MB, total / MB)
 
     def _repair_index(self) -> None:
         """Cut a torn last line (a crash mid-append) so the next append starts on a fresh line."""
@@ -166,7 +146,16 @@ class ResultStore:
                 os.fsync(f.fileno())
 
     def free_mb(self) -> float:
-        return shutil.disk_usage(self.dir).free / 1e6
+        return self.free_bytes() / MB
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.dir).free
+
+    def disk_state(self) -> dict[str, Any]:
+        """The output disk as `deblurd status` shows it."""
+        return {"dir": str(self.dir), "free_mb": round(self.free_mb(), 1), "min_free_mb": self.cfg.min_free_mb,
+                "full": self.full_reason, "removed_for_space": self.guard.removed,
+                "last_space_removal": self.guard.last}
 
     def _name(self, entry_id: int, captured_at: float) -> tuple[Path, str]:
         stamp = datetime.fromtimestamp(captured_at)
@@ -180,7 +169,6 @@ class ResultStore:
         except OSError as exc:
             room = self._space_error(exc)
         if not room:
-            self.skipped += 1
             return None
         frame, entry_id = result.frame, self._next_id
         day, base = self._name(entry_id, frame.captured_at)
@@ -190,6 +178,7 @@ class ResultStore:
             images["input"] = frame.pixels
         if result.restored is not None:
             images["restored"] = result.restored
+        encoded = {kind: encode_image(pixels, fmt, self.cfg.jpeg_quality) for kind, pixels in images.items()}
         files = {kind: f"{day.name}/{base}-{kind}.{fmt}" for kind in images}
         files["sidecar"] = f"{day.name}/{base}.json"
         entry = {"id": entry_id, "time": round(frame.captured_at, 3), "kind": frame.kind,
@@ -200,34 +189,44 @@ class ResultStore:
                    "lens_position": frame.metadata.get("lens_position"), "source": frame.metadata.get("source"),
                    "camera": {k: v for k, v in frame.metadata.items() if k not in ("lens_position", "source")},
                    "thermal": result.readings}
+        sidecar_bytes = json.dumps(sidecar, indent=1, default=str).encode()
+        self._next_id += 1  # burnt even if the write fails: a half-written id is never handed out again
         written: list[Path] = []
-        encoded = {kind: encode_image(pixels, fmt, self.cfg.jpeg_quality) for kind, pixels in images.items()}
         try:
-            day.mkdir(exist_ok=True)
-            for kind, data in encoded.items():
+            if not day.is_dir():
+                day.mkdir()
+                fsync_dir(self.dir)
+            for kind, data in [*encoded.items(), ("sidecar", sidecar_bytes)]:
                 path = self.dir / files[kind]
-                self.writer.write(path, data)
+                self.writer.write(path, data, sync_dir=False)
                 written.append(path)
-            path = self.dir / files["sidecar"]
-            self.writer.write(path, json.dumps(sidecar, indent=1, default=str).encode())
-            written.append(path)
+            fsync_dir(day)
             self.writer.append_line(self.dir / INDEX_NAME, json.dumps(entry))
         except OSError as exc:
-            for path in written:
+            for path in reversed(written):
                 path.unlink(missing_ok=True)
             self._space_error(exc)
-            self.skipped += 1
             return None
         self.entries.append(entry)
-        self._next_id += 1
+        if self.full_reason is not None:
+            self.full_reason = None
+            self._alerts.clear(FULL, f"writing results to {self.dir} again ({self.free_mb():.0f} MB free)")
         newest = "restored" if "restored" in images else "input"
-        self._replace_latest(encoded[newest] if fmt == "jpg" else encode_image(images[newest], "jpg",
-                                                                                self.cfg.jpeg_quality))
+        self._replace_latest(self.dir / files[newest], images[newest])
         return entry
 
-    def _replace_latest(self, jpeg: bytes) -> None:
+    def _replace_latest(self, newest: Path, pixels: np.ndarray) -> None:
+        """latest.jpg: a hard link to the newest JPEG (no extra write), else a re-encoded copy."""
         try:
-            self.writer.write(self.dir / LATEST_NAME, jpeg)
+            if newest.suffix == ".jpg":
+                try:
+                    self.writer.link(newest, self.dir / LATEST_NAME)
+                    return
+                except OSError as exc:
+                    if exc.errno in SPACE_ERRORS:
+                        raise
+            self.writer.write(self.dir / LATEST_NAME, encode_image(pixels, "jpg", self.cfg.jpeg_quality),
+                              sync_dir=False)
         except OSError as exc:
             self._space_error(exc)
 
@@ -235,58 +234,63 @@ class ResultStore:
         """A full disk pauses writing (returns False); any other write error is fatal."""
         if exc.errno not in SPACE_ERRORS:
             raise StoreError(f"cannot write results to {self.dir} ({exc}): check the disk and its permissions") from exc
-        self._set_full(f"the disk is full ({exc.strerror})")
+        try:
+            fs = os.statvfs(self.dir)
+            detail = f"{fs.f_bavail * fs.f_frsize / MB:.1f} MB and {fs.f_favail} inodes free"
+        except OSError:
+            detail = "free space unknown"
+        self._set_full(f"the disk is full ({exc.strerror}; {detail}): delete or copy off old results, or set "
+                       f"output.keep_days or output.max_results")
         return False
 
     def _set_full(self, reason: str) -> None:
-        if self.full_reason is None:
-            log.error("not writing results to %s: %s; still running, writing resumes once %d MB are free "
-                      "(delete or copy off old results, or lower output.min_free_mb)", self.dir, reason,
-                      self.cfg.min_free_mb)
         self.full_reason = reason
+        self._retry_at = time.monotonic() + self.retry_s
+        self._alerts.log(logging.ERROR, FULL, f"not writing results to {self.dir}: {reason}; still running, "
+                                              f"retrying every {self.retry_s:.0f} s")
 
     def _has_room(self) -> bool:
-        """Prune old results until the free-space floor holds; False (and say so) when it cannot."""
-        floor = self.cfg.min_free_mb
-        while (free := self.free_mb()) < floor:
-            victims = self._oldest_first()[:max(1, len(self.entries) // 100)]
-            if not victims:
-                self._set_full(f"free space {free:.0f} MB is below output.min_free_mb = {floor}")
-                return False
-            self._prune(victims, "free space")
-        if self.full_reason is not None:
-            log.info("space is back on %s (%.0f MB free): writing results again", self.dir, self.free_mb())
-            self.full_reason = None
+        """Restore the free-space floor if the guard may; False (and say why) when writing must wait."""
+        if self.full_reason is not None and time.monotonic() < self._retry_at:
+            self._alerts.log(logging.ERROR, FULL, f"not writing results to {self.dir}: {self.full_reason}")
+            return False
+        victims, freed, refusal = self.guard.plan(self.entries, self.free_bytes(), self.clock(),
+                                                  lambda entry: size_on_disk(self.dir, entry))
+        if refusal is not None:
+            self._set_full(refusal)
+            return False
+        if victims:
+            self._prune(victims, f"free space was below output.min_free_mb = {self.cfg.min_free_mb} MB "
+                                 f"(freed {freed / MB:.1f} MB)")
+            self.guard.note(victims, freed, self.clock())
         return True
-
-    def _oldest_first(self) -> list[dict[str, Any]]:
-        """Deletion order: continuous results oldest first, then stills oldest first."""
-        return sorted(self.entries, key=lambda e: (e.get("kind") == "still", e.get("time", 0)))
 
     def _apply_retention(self) -> None:
         now = self.clock()
         if self.cfg.keep_days and now - self._last_age_check >= AGE_CHECK_INTERVAL_S:
             self._last_age_check = now
-            cutoff = now - self.cfg.keep_days * 86400
-            old = [e for e in self.entries if e.get("time", 0) < cutoff]
+            old = by_age(self.entries, now, self.cfg.keep_days)
             if old:
-                self._prune(old, f"older than {self.cfg.keep_days} days")
-        limit = self.cfg.max_results
-        if limit and len(self.entries) >= limit:
-            excess = len(self.entries) - limit + 1 + limit // 20
-            self._prune(self._oldest_first()[:excess], f"more than {limit} results")
+                self._prune(old, f"older than output.keep_days = {self.cfg.keep_days}")
+        if self.cfg.max_results:
+            excess = by_count(self.entries, now, self.cfg.max_results)
+            if excess:
+                self._prune(excess, f"more than output.max_results = {self.cfg.max_results}")
 
     def _prune(self, victims: list[dict[str, Any]], why: str) -> None:
-        """Drop entries from the index first (rewritten atomically), then delete their files."""
+        """Drop entries from the index first (rewritten atomically), then delete their files, sidecar first (a
+        kill part-way leaves a sidecar that recovery indexes again, or images it removes: never a dangling line)."""
         gone = {id(e) for e in victims}
         self.entries = [e for e in self.entries if id(e) not in gone]
         self.writer.write(self.dir / INDEX_NAME, "".join(json.dumps(e) + "\n" for e in self.entries).encode())
         days = set()
         for entry in victims:
-            for rel in entry.get("files", {}).values():
-                (self.dir / rel).unlink(missing_ok=True)
-                days.add(self.dir / Path(rel).parent)
+            files = entry.get("files", {})
+            for kind in sorted(files, key=lambda k: k != "sidecar"):
+                (self.dir / files[kind]).unlink(missing_ok=True)
+                days.add(self.dir / Path(files[kind]).parent)
         for day in days:
             if day.is_dir() and not any(day.iterdir()):
                 day.rmdir()
-        log.info("removed %d old result(s): %s", len(victims), why)
+        ids = [e.get("id") for e in victims]
+        log.info("removed %d result(s) (ids %s to %s): %s", len(victims), min(ids), max(ids), why)

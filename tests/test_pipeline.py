@@ -5,22 +5,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from conftest import make_config
-from deblurd.camera import CaptureTimeout, ReplaySource
-from deblurd.frames import Frame, Severity
-from deblurd.pipeline import Pipeline
+from deblurd.camera import ReplaySource
+from deblurd.camera_errors import CaptureTimeout
+from deblurd.frames import Severity
+from deblurd.hooks import SteadyDecision
+from deblurd.pipeline import Pacer, Pipeline
 from deblurd.store import ResultStore, read_index
+from deblurd.thermal import ThermalDecision
 from test_store import assert_consistent
 
 
 class StubPack:
-    """Routing without models, for the loop's mechanics (the model path is tested end to end below)."""
+    """Routing without models, for the loop's mechanics (the model path is tested end to end below); it is both
+    the pack (its facts for the status) and the router."""
 
     manifest = SimpleNamespace(name="stub", version="0")
     precision, runtime = "float", "none"
@@ -44,11 +46,8 @@ class Recorder:
         return [c[0] for c in self.calls]
 
 
-@dataclass
-class Decision:
-    mode: str = "normal"
-    factor: float = 1.0
-    readings: dict = field(default_factory=lambda: {"temp_c": 50.0})
+def Decision(mode: str = "normal", factor: float = 1.0) -> SteadyDecision:
+    return SteadyDecision(mode, factor, {"temp_c": 50.0})
 
 
 class Governor:
@@ -60,13 +59,16 @@ class Governor:
 
 
 def _pipeline(tmp_path, samples_dir, pack, governor=None, source=None, **areas):
-    cfg = make_config(tmp_path, camera={"fps": 60, **areas.pop("camera", {})}, **areas)
+    """A pipeline on the replay samples at 60 fps that stores every frame (no storage policy) unless told."""
+    output = {"max_per_minute": 0, **areas.pop("output", {})}
+    cfg = make_config(tmp_path, camera={"fps": 60, **areas.pop("camera", {})}, output=output, **areas)
     store = ResultStore(cfg.output)
     store.open()
     source = source or ReplaySource(samples_dir, cfg.camera.fps, (160, 120))
     source.open()
     notifier, indicator = Recorder(), Recorder()
-    pipe = Pipeline(source, pack, store, cfg, governor=governor, notifier=notifier, indicator=indicator)
+    router = pack if isinstance(pack, StubPack) else None
+    pipe = Pipeline(source, pack, store, cfg, governor=governor, hooks=notifier, indicator=indicator, router=router)
     return pipe, notifier, indicator
 
 
@@ -122,7 +124,7 @@ def test_governor_pause_stops_continuous_but_honours_stills(tmp_path, samples_di
     governor = Governor("pause")
     pipe, notifier, indicator = _pipeline(tmp_path, samples_dir, StubPack(), governor=governor)
     thread = _run_in_thread(pipe)
-    time.sleep(0.3)
+    _wait_for(lambda: ("set_state", "paused") in indicator.calls)
     assert pipe.stats.frames_in == 0
     assert pipe.request_still()
     _wait_for(lambda: pipe.stats.frames_out == 1)
@@ -140,41 +142,56 @@ def test_governor_pause_stops_continuous_but_honours_stills(tmp_path, samples_di
     assert ("set_state", "paused") in indicator.calls
 
 
-def test_slow_mode_lowers_the_frame_rate(tmp_path, samples_dir):
-    governor = Governor("slow")
-    governor.decision.factor = 0.05  # 60 fps * 0.05 = 3 fps
-    pipe, _, _ = _pipeline(tmp_path, samples_dir, StubPack(), governor=governor)
-    thread = _run_in_thread(pipe)
-    time.sleep(1.0)
-    pipe.stop()
-    thread.join(5)
-    assert 2 <= pipe.stats.frames_in <= 5
+@pytest.mark.parametrize("decision,allows", [
+    (ThermalDecision("normal", 1.0, {}), (True, True)), (ThermalDecision("slow", 0.5, {}), (True, True)),
+    (ThermalDecision("pause", 0.0, {}), (False, True)), (ThermalDecision("critical", 0.0, {}), (False, False)),
+    (SteadyDecision(), (True, True)), (SteadyDecision("pause"), (False, True)),
+    (SteadyDecision("critical"), (False, False))])
+def test_the_pipeline_asks_the_decision_what_it_allows(decision, allows):
+    assert (decision.allows_continuous, decision.allows_still) == allows
+
+
+def test_slow_mode_lowers_the_frame_rate():
+    """The pacing itself, on a virtual clock: 60 fps at factor 0.05 is one frame every 1/3 s."""
+    pacer = Pacer(60.0, now=100.0)
+    due = []
+    now = 100.0
+    for _ in range(6):
+        now += max(0.0, pacer.wait_s(now))
+        due.append(round(now - 100.0, 4))
+        pacer.advance(now, 0.05)
+    assert due == [0.0, 0.3333, 0.6667, 1.0, 1.3333, 1.6667]
+    pacer.advance(now + 10.0, 1.0)  # a long stall is not caught up with a burst of frames
+    assert pacer.wait_s(now + 10.0) == pytest.approx(-1.0 + 1 / 60)
 
 
 class StalledSource(ReplaySource):
+    reads = 0
+
     def read(self, timeout):
+        self.reads += 1
         time.sleep(0.01)
         raise CaptureTimeout("no frame within 0.5 s: closed the camera, reopening in 1 s")
 
 
-def test_stalled_camera_reports_the_error_and_stops_watchdog_pings(tmp_path, samples_dir):
+def test_stalled_camera_reports_the_error_and_stops_watchdog_pings(tmp_path, samples_dir, caplog):
     source = StalledSource(samples_dir, 60)
     pipe, notifier, indicator = _pipeline(tmp_path, samples_dir, StubPack(), source=source,
                                           service={"status_interval_s": 0.5})
     thread = _run_in_thread(pipe)
-    time.sleep(1.2)
+    status = tmp_path / "out" / "status.json"
+    _wait_for(lambda: status.exists() and "reopening" in status.read_text() and source.reads >= 20)
     pipe.stop()
     thread.join(5)
     assert "watchdog" not in notifier.names()
     assert ("set_state", "error") in indicator.calls
     assert "reopening" in pipe.last_error["message"]
-    state = json.loads((tmp_path / "out" / "status.json").read_text())
-    assert "reopening" in state["last_error"]["message"]
+    assert caplog.text.count("reopening") == 1  # one line, not one per failed read
 
 
 def test_disk_full_keeps_running_without_storing(tmp_path, samples_dir, monkeypatch):
     pipe, _, indicator = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"max_frames": 3})
-    monkeypatch.setattr(pipe.store, "free_mb", lambda: 1.0)
+    monkeypatch.setattr(pipe.store, "free_bytes", lambda: 1_000_000)
     stats = pipe.run()
     assert stats.processed == 3 and stats.frames_out == 0 and stats.dropped["disk_full"] == 3
     assert stats.routes["semi"]["dropped"] == 3 and ("set_state", "error") in indicator.calls

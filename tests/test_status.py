@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from deblurd.status import format_status, read_status, write_status
-from deblurd.store import AtomicWriter
+from deblurd.atomic import AtomicWriter
+from deblurd.state_file import read_status, write_status
+from deblurd.status import format_status
 
 
 def test_status_round_trip_and_text(tmp_path):
