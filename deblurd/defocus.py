@@ -166,42 +166,68 @@ def _coarse_fill(image: np.ndarray) -> np.ndarray:
 def _blur_layer(stack: np.ndarray, radius: float | np.ndarray, lens: LensProfile,
                 field: tuple[float, float]) -> np.ndarray:
     """Blur [colour * visible (3), visible, alpha] at one radius, or a per-pixel radius by gathering a ladder."""
-    support = stack[..., 4] > 0
-    if np.isscalar(radius) or np.ndim(radius) == 0:
-        return _convolve_region(stack, float(radius), lens, field, support)
-    ladder = radius_ladder(float(radius.min()), float(radius.max()))
     out = np.zeros_like(stack)
-    for i, level in enumerate(ladder):
-        lo = ladder[i - 1] if i > 0 else level - 1.0
-        hi = ladder[i + 1] if i + 1 < len(ladder) else level + 1.0
-        hat = np.where(radius <= level, (radius - lo) / (level - lo), (hi - radius) / (hi - level))
-        hat = np.clip(hat, 0.0, 1.0).astype(np.float32)
-        if hat.any():
-            out += hat[..., None] * _convolve_region(stack, float(level), lens, field, support & (hat > 0))
+    support = _box(stack[..., 4] > 0)
+    if support is None:
+        return out
+    if np.isscalar(radius) or np.ndim(radius) == 0:
+        reach = max(p.shape[0] for p in lens_psf_rgb(float(radius), lens, field)) // 2
+        box = _grow(support, reach, stack.shape)
+        out[box] = _convolve_box(stack, float(radius), lens, field, box)
+        return out
+    ladder = radius_ladder(float(radius.min()), float(radius.max()))
+    # Gathered output reaches beyond the layer's own pixels by its widest PSF (its blurred alpha spreads there).
+    reach = max(p.shape[0] for r in (ladder[0], ladder[-1]) for p in lens_psf_rgb(float(r), lens, field)) // 2
+    support = _grow(support, reach, stack.shape)
+    position = np.interp(radius, ladder, np.arange(len(ladder))).astype(np.float32)
+    row_lo, row_hi = position.min(axis=1), position.max(axis=1)
+    col_lo, col_hi = position.min(axis=0), position.max(axis=0)
+    for k, level in enumerate(ladder):
+        # The rows and columns where this level's hat (1 at k, 0 at k +- 1) is non-zero: a band for a ramp.
+        rows = np.flatnonzero((row_lo < k + 1) & (row_hi > k - 1))
+        cols = np.flatnonzero((col_lo < k + 1) & (col_hi > k - 1))
+        if rows.size == 0 or cols.size == 0:
+            continue
+        box = (slice(max(rows[0], support[0].start), min(rows[-1] + 1, support[0].stop)),
+               slice(max(cols[0], support[1].start), min(cols[-1] + 1, support[1].stop)))
+        if box[0].start >= box[0].stop or box[1].start >= box[1].stop:
+            continue
+        hat = np.clip(1.0 - np.abs(position[box] - k), 0.0, 1.0)
+        out[box] += hat[..., None] * _convolve_box(stack, float(level), lens, field, box)
     return out
 
 
-def _convolve_region(stack: np.ndarray, radius: float, lens: LensProfile, field: tuple[float, float],
-                     needed: np.ndarray) -> np.ndarray:
-    """Per-channel convolution, computed only over the bounding box of the needed pixels plus the PSF reach."""
+def _box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box of a mask's true pixels."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else None
+
+
+def _grow(box: tuple[slice, slice], reach: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    return (slice(max(0, box[0].start - reach), min(shape[0], box[0].stop + reach)),
+            slice(max(0, box[1].start - reach), min(shape[1], box[1].stop + reach)))
+
+
+def _convolve_box(stack: np.ndarray, radius: float, lens: LensProfile, field: tuple[float, float],
+                  box: tuple[slice, slice]) -> np.ndarray:
+    """Per-channel convolution of the stack, computed for the output box only (reading the PSF's reach around it).
+
+    Reflection at the image border is as for the whole image: the read window only ends early at that border.
+    """
     psfs = lens_psf_rgb(radius, lens, field)
-    out = np.zeros_like(stack)
-    reach = max(p.shape[0] for p in psfs) // 2
-    rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
-    if rows.size == 0:
-        return out
-    y0, y1 = max(0, rows[0] - reach), min(stack.shape[0], rows[-1] + reach + 1)
-    x0, x1 = max(0, cols[0] - reach), min(stack.shape[1], cols[-1] + reach + 1)
-    part = stack[y0:y1, x0:x1]
+    window = _grow(box, max(p.shape[0] for p in psfs) // 2, stack.shape)
+    part = stack[window]
     groups = [(psfs[0], [0]), (psfs[1], [1, 3, 4]), (psfs[2], [2])]
     if psfs[0] is psfs[1] is psfs[2]:
         groups = [(psfs[1], [0, 1, 2, 3, 4])]
+    result = np.empty_like(part)
     for psf, channels in groups:
         src = np.ascontiguousarray(part[..., channels])
         if psf.shape != (1, 1):
             src = cv2.filter2D(src, -1, np.ascontiguousarray(psf[::-1, ::-1]), borderType=cv2.BORDER_REFLECT101)
-        out[y0:y1, x0:x1, channels] = src.reshape(src.shape[:2] + (len(channels),))
-    return out
+        result[..., channels] = src.reshape(src.shape[:2] + (len(channels),))
+    y, x = box[0].start - window[0].start, box[1].start - window[1].start
+    return result[y : y + box[0].stop - box[0].start, x : x + box[1].stop - box[1].start]
 
 
 @dataclass(frozen=True)
