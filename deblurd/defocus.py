@@ -79,6 +79,9 @@ class SceneLayout:
     focus: float
     scale: float
     """Blur radius in pixels per unit of nearness away from the focal plane."""
+    highlights: float = 1.0
+    """Linear gain on the photo's saturated pixels: real highlights are brighter than the white they were clipped
+    to, and their bokeh balls show it. In focus they clip back to white, so the in-focus region is unchanged."""
 
     @staticmethod
     def draw(rng: np.random.Generator, max_radius: float = 20.0) -> SceneLayout:
@@ -97,7 +100,12 @@ class SceneLayout:
         reach = (abs(tilt[0]) + abs(tilt[1])) / 2
         span = max(abs(focus - n) for n in nears + [background + reach, max(0.0, background - reach)])
         target = float(math.exp(rng.uniform(math.log(1.0), math.log(max_radius))))
-        return SceneLayout(background, tilt, objects, focus, target / max(span, 0.05))
+        highlights = float(math.exp(rng.uniform(0.0, math.log(8.0))))
+        return SceneLayout(background, tilt, objects, focus, target / max(span, 0.05), highlights)
+
+    def light(self, linear: np.ndarray) -> np.ndarray:
+        """The scene's light: the photo in linear light with its clipped highlights restored to their gain."""
+        return np.where(linear >= 0.99, linear * self.highlights, linear).astype(np.float32)
 
     def layers(self, height: int, width: int) -> list[Layer]:
         """Back-to-front layers at this frame size (the background covers the whole frame)."""
@@ -232,7 +240,8 @@ def _convolve_box(stack: np.ndarray, radius: float, lens: LensProfile, field: tu
 
 @dataclass(frozen=True)
 class Degraded:
-    """A synthesised training sample: the camera's output and the truth it came from (sRGB floats in [0, 1])."""
+    """A synthesised sample: the camera's output (sRGB float in [0, 1]), the per-pixel blur radius (the blur map's
+    truth) and the draws that made them. The restorer's target is the photo that went in."""
 
     image: np.ndarray
     radius: np.ndarray
@@ -249,5 +258,5 @@ def degrade(photo: np.ndarray, rng: np.random.Generator, max_radius: float = 20.
     """
     layout, lens, sensor = SceneLayout.draw(rng, max_radius), LensProfile.draw(rng), SensorProfile.draw(rng)
     where = field if field is not None else (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
-    linear, radius = render(srgb_to_linear(photo), layout.layers(*photo.shape[:2]), lens, where)
+    linear, radius = render(layout.light(srgb_to_linear(photo)), layout.layers(*photo.shape[:2]), lens, where)
     return Degraded(capture(linear, sensor, rng), radius, layout, lens, sensor)

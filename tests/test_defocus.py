@@ -118,3 +118,13 @@ def test_in_focus_region_of_a_layered_scene_stays_close_before_the_sensor():
     core = cv2.erode((layers[1].alpha > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     assert core.sum() > 300 and np.abs(out[core] - image[core]).max() < 1e-4
     assert _detail(out * ~core[..., None]) < _detail(image * ~core[..., None])
+
+
+def test_clipped_highlights_make_brighter_bokeh_but_stay_white_in_focus():
+    image = np.full((64, 64, 3), 0.05, np.float32)
+    image[30:34, 30:34] = 1.0  # a saturated highlight
+    dim, bright = SceneLayout(0.0, (0.0, 0.0), (), 0.5, 16.0), SceneLayout(0.0, (0.0, 0.0), (), 0.5, 16.0, 6.0)
+    blurred = [render(layout.light(image), layout.layers(64, 64))[0] for layout in (dim, bright)]
+    assert blurred[1][32, 32].mean() > 3 * blurred[0][32, 32].mean()
+    in_focus = SceneLayout(0.0, (0.0, 0.0), (), 0.0, 16.0, 6.0)
+    assert np.array_equal(np.clip(render(in_focus.light(image), in_focus.layers(64, 64))[0], 0, 1), image)
