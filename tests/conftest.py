@@ -59,3 +59,91 @@ def make_config(tmp_path: Path, **areas: dict) -> Config:
     for area, values in areas.items():
         data.setdefault(area, {}).update(values)
     return Config.model_validate(data)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """A factory of small real filesystems (tmpfs, so ENOSPC and inode exhaustion come from the kernel);
+    unmounted after the test. Skips where mounting is not allowed (not root, or in a container without it)."""
+    import subprocess
+    import uuid
+
+    mounts: list[Path] = []
+
+    def mount(size: str = "1m", inodes: int | None = None) -> Path:
+        path = tmp_path / f"fs{len(mounts)}"
+        path.mkdir()
+        options = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, f"deblurd-test-{uuid.uuid4().hex[:6]}",
+                               str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): run the suite as root")
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounts):
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+class Daemon:
+    """`deblurd run` as a real subprocess with a config written from per-area overrides (replay at 160x120,
+    no storage policy, a 0.5 s status interval unless told), so fault tests exercise the real process."""
+
+    defaults = {"camera": {"source": "replay", "width": 160, "height": 120, "fps": 30.0},
+                "models": {"threads": 1}, "output": {"max_per_minute": 0, "min_free_mb": 0},
+                "thermal": {"enabled": False}, "service": {"status_interval_s": 0.5}}
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list = []
+
+    def config(self, out: Path, **areas: dict) -> Path:
+        data = {area: dict(values) for area, values in self.defaults.items()}
+        data["output"]["dir"] = out
+        for area, values in areas.items():
+            data.setdefault(area, {}).update(values)
+        lines = []
+        for area, values in data.items():
+            lines.append(f"[{area}]")
+            lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, (int, float)) else repr(str(value))}"
+                      for key, value in values.items()]
+        path = self.tmp_path / f"deblurd-{len(self.procs)}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, out: Path, *args: str, env: dict | None = None, **areas: dict):
+        import os
+        import subprocess
+        import sys
+
+        proc = subprocess.Popen([sys.executable, "-m", "deblurd", "run", "--config", str(self.config(out, **areas)),
+                                 *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, photo_pack_dir: Path):
+    runner = Daemon(tmp_path)
+    yield runner
+    runner.close()
+
+
+def wait_until(predicate, proc=None, timeout: float = 60.0, what: str = "the daemon") -> None:
+    """Poll until `predicate()`; the timeout only catches a hang (it is not a speed assertion)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}: {proc.communicate()[1][-2000:]}")
+        assert time.monotonic() < deadline, f"{what}: still waiting after {timeout} s (a hang?)"
+        time.sleep(0.05)
