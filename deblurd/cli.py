@@ -65,7 +65,7 @@ def load_pack(cfg: Config) -> Any:
     from deblurd.inference import ModelPack
 
     return ModelPack.load(cfg.models.dir / cfg.models.pack, cfg.models.precision, cfg.models.runtime,
-                          cfg.models.threads, cfg.pipeline.classify_crops)
+                          cfg.models.threads)
 
 
 # run -----------------------------------------------------------------------------------------------------------
@@ -133,6 +133,8 @@ def _deblur_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG or PNG files to restore")
     parser.add_argument("-o", "--output", type=Path, default=Path("deblurred"), metavar="DIR",
                         help="folder for the restored images (default ./deblurred)")
+    parser.add_argument("--save-map", action="store_true",
+                        help="also write <name>-map.png: the input tinted by the route of each region (blur map)")
 
 
 def read_rgb(path: Path) -> Any:
@@ -151,6 +153,7 @@ def read_rgb(path: Path) -> Any:
 
 
 def _deblur(args: argparse.Namespace) -> int:
+    from deblurd.map_overlay import render
     from deblurd.router import Router
     from deblurd.store import encode_image
 
@@ -177,7 +180,12 @@ def _deblur(args: argparse.Namespace) -> int:
         target = args.output / f"{path.stem}-restored.{fmt}"
         writer.write(target, encode_image(out, fmt, cfg.output.jpeg_quality))
         note = "sharp, passed through" if severity.label == "sharp" else f"{severity.label} blur, restored"
-        print(f"{path}: {note} (scores {json.dumps(severity.scores)}) -> {target}")
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in severity.scores.items())
+        print(f"{path}: {note} (blur map: {shares}) -> {target}")
+        if args.save_map and severity.map is not None:
+            overlay = args.output / f"{path.stem}-map.png"
+            writer.write(overlay, encode_image(render(rgb, severity.map), "png", cfg.output.jpeg_quality))
+            print(f"{path}: blur map -> {overlay}")
     if failed:
         print(f"deblurd: {failed} of {len(args.images)} image(s) could not be processed (see above)", file=sys.stderr)
         return EX_FAILURE

@@ -45,7 +45,6 @@ class ModelsConfig(Area):
 class PipelineConfig(Area):
     queue_size: int = Field(4, ge=1, le=64, title="continuous frames buffered before the oldest is dropped")
     still_queue_size: int = Field(8, ge=1, le=64, title="button stills buffered (never dropped while room remains)")
-    classify_crops: int = Field(3, ge=1, le=9, title="crops averaged by the blur-severity classifier")
     max_frames: Optional[int] = Field(None, ge=1, title="stop after this many frames (empty = run until stopped)")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 
@@ -29,8 +29,10 @@ class Frame:
 
 @dataclass(frozen=True)
 class Severity:
-    """The classifier's verdict: which route a frame takes, how sure it was, and which model decided."""
+    """A frame's verdict: its label (stats, index, LED), the share of it on each route, the model that decided,
+    and the blur map behind it (coarse grid, for the sidecar)."""
 
     label: SeverityLabel
     scores: dict[str, float]
     model: str
+    map: Optional[dict[str, Any]] = None

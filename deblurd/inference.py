@@ -1,4 +1,6 @@
-"""Load a verified model pack and run its models: classify blur severity, restore luminance (router.py routes).
+"""Load a verified model pack and run its models: score blur severity of a crop, restore luminance.
+
+blur_map.py maps a frame with the classifier and router.py restores each region on its route.
 
 Models are TFLite files checked against the pack manifest's sha256 before loading. Generators work on the
 Y channel of YCrCb at the pack's working scale, in overlapping tiles (tiling.py); chroma is kept.
@@ -14,10 +16,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from deblurd.frames import Severity
+from deblurd.frames import SEVERITY_LABELS
 from deblurd.manifest import RESTORER_ROLES, Manifest, ModelFile, PackError, load_manifest, verify_file
 from deblurd.tflite import TfliteModel, interpreter_class
-from deblurd.tiling import reflect_pad, run_tiled, tile_starts
+from deblurd.tiling import run_tiled
 
 log = logging.getLogger(__name__)
 
@@ -48,47 +50,27 @@ def working_size(shape: tuple[int, int], working_width: Optional[int]) -> tuple[
     return working_width, max(1, int(round(h * working_width / w)))
 
 
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (width, height): area-averaged when shrinking (no aliasing), cubic when enlarging."""
     shrinking = size[0] < image.shape[1]
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
-def textured_cells(image: np.ndarray, size: tuple[int, int], count: int) -> list[tuple[int, int]]:
-    """(top, left) of the `count` cells of a size-sized grid with the most gradient energy (where blur shows)."""
-    ch, cw = size
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    energy = gx * gx + gy * gy
-    cells = [(float(energy[y:y + ch, x:x + cw].mean()), y, x)
-             for y in tile_starts(image.shape[0], ch, 0) for x in tile_starts(image.shape[1], cw, 0)]
-    cells.sort(key=lambda c: c[0], reverse=True)
-    return [(y, x) for _, y, x in cells[:count]]
-
-
-def textured_crops(image: np.ndarray, size: tuple[int, int], count: int) -> list[np.ndarray]:
-    """The most textured crops of an image, reflect-padded first if it is smaller than a crop."""
-    ch, cw = size
-    padded, _ = reflect_pad(image, ch, cw)
-    return [padded[y:y + ch, x:x + cw] for y, x in textured_cells(padded, size, count)]
-
-
 class Classifier:
-    """Blur severity of a luminance image: softmax scores averaged over its most textured crops."""
+    """The pack's blur-severity classifier: class probabilities of one crop at the working scale (blur_map.py runs
+    it over a frame)."""
 
-    def __init__(self, model: TfliteModel, manifest: Manifest, model_id: str, crops: int) -> None:
+    def __init__(self, model: TfliteModel, manifest: Manifest, model_id: str) -> None:
+        if manifest.class_names != list(SEVERITY_LABELS):
+            raise PackError(f"pack {manifest.name} names its classes {manifest.class_names}; this deblurd routes "
+                            f"{list(SEVERITY_LABELS)}: install a pack made for this version")
         self.model = model
-        self.class_names = manifest.class_names
         self.working_width = manifest.working_width
         self.model_id = model_id
-        self.crops = crops
 
-    def classify(self, luma: np.ndarray) -> Severity:
-        work = _resize(luma, working_size(luma.shape, self.working_width))
-        _, ch, cw, _ = self.model.input_shape
-        scores = np.mean([self.model(crop[None, :, :, None])[0] for crop in textured_crops(work, (ch, cw), self.crops)],
-                         axis=0)
-        label = self.class_names[int(np.argmax(scores))]
-        return Severity(label, {n: round(float(s), 4) for n, s in zip(self.class_names, scores)}, self.model_id)  # type: ignore[arg-type]
+    def scores(self, crop: np.ndarray) -> np.ndarray:
+        """Probabilities of sharp, semi and heavy for one crop of the model's input size."""
+        return self.model(crop[None, :, :, None])[0]
 
 
 class Restorer:
@@ -112,12 +94,12 @@ class Restorer:
         size = working_size((h, w), self.working_width)
         if size == (w, h):
             return np.clip(self.restore_working(luma), 0.0, 1.0)
-        work = _resize(luma, size)
+        work = resize_to(luma, size)
         restored = self.restore_working(work)
         if w > size[0]:
             correction = cv2.resize(restored - work, (w, h), interpolation=cv2.INTER_CUBIC)
             return np.clip(luma + correction, 0.0, 1.0)
-        return np.clip(_resize(restored, (w, h)), 0.0, 1.0)
+        return np.clip(resize_to(restored, (w, h)), 0.0, 1.0)
 
 
 @dataclass
@@ -132,8 +114,7 @@ class ModelPack:
     pack_dir: Path
 
     @classmethod
-    def load(cls, pack_dir: Path, precision: str = "int8", runtime: str = "auto", threads: int = 2,
-             classify_crops: int = 3) -> "ModelPack":
+    def load(cls, pack_dir: Path, precision: str = "int8", runtime: str = "auto", threads: int = 2) -> "ModelPack":
         """Verify every file against the manifest, then load it; raises PackError naming the file and the fix."""
         pack_dir = Path(pack_dir)
         manifest = load_manifest(pack_dir)
@@ -150,7 +131,7 @@ class ModelPack:
             return loaded, f"{manifest.name}/{name}@{manifest.version}"
 
         loaded, model_id = model(manifest.models["classifier"])
-        classifier = Classifier(loaded, manifest, model_id, classify_crops)
+        classifier = Classifier(loaded, manifest, model_id)
         restorers = {}
         for label in RESTORER_ROLES:
             entry = manifest.models[label]

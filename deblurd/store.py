@@ -185,7 +185,7 @@ class ResultStore:
                  "severity": result.severity.label, "passthrough": result.restored is None, "files": files}
         sidecar = {**entry, "frame_seq": frame.seq, "captured": datetime.fromtimestamp(frame.captured_at).isoformat(),
                    "size": [int(frame.pixels.shape[1]), int(frame.pixels.shape[0])], "scores": result.severity.scores,
-                   "model": result.severity.model, "timings": result.timings,
+                   "blur_map": result.severity.map, "model": result.severity.model, "timings": result.timings,
                    "lens_position": frame.metadata.get("lens_position"), "source": frame.metadata.get("source"),
                    "camera": {k: v for k, v in frame.metadata.items() if k not in ("lens_position", "source")},
                    "thermal": result.readings}

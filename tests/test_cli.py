@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
 from test_store import assert_consistent
@@ -138,6 +139,27 @@ def test_deblur_all_good_and_output_not_writable(tmp_path, samples_dir, photo_pa
     (tmp_path / "file").write_text("x")
     done = deblurd("deblur", samples_dir / "01-sharp.jpg", "-o", tmp_path / "file" / "o")
     assert done.returncode == 73 and "not writable" in done.stderr
+
+
+def test_deblur_save_map_writes_the_map_beside_the_result(tmp_path, samples_dir, photo_pack_dir):
+    done = deblurd("deblur", samples_dir / "05-heavy.jpg", "--save-map", "-o", tmp_path / "o")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["05-heavy-map.png", "05-heavy-restored.jpg"]
+    assert "heavy blur, restored (blur map: sharp" in done.stdout
+    overlay = cv2.imread(str(tmp_path / "o" / "05-heavy-map.png"))
+    assert overlay.shape == cv2.imread(str(samples_dir / "05-heavy.jpg")).shape
+
+
+def test_run_records_the_blur_map_in_each_sidecar(tmp_path, photo_pack_dir):
+    out = tmp_path / "out"
+    done = deblurd("run", "--frames", "3", "--output", out)
+    assert done.returncode == 0, done.stderr
+    sidecars = [json.loads(p.read_text()) for p in out.glob("*/*.json")]
+    assert sidecars, sorted(p.name for p in out.rglob("*"))
+    for sidecar in sidecars:
+        blur_map = sidecar["blur_map"]
+        assert len(blur_map["rows"]) == len(blur_map["starts"]["y"]) and blur_map["legend"]["h"] == "heavy"
+        assert abs(sum(sidecar["scores"].values()) - 1) < 0.01
 
 
 def test_run_tells_systemd_ready_status_watchdog_and_stopping(tmp_path, photo_pack_dir):

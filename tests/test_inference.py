@@ -23,16 +23,19 @@ def test_loads_int8_with_integer_io(photo_pack):
     assert photo_pack.restorers["semi"].model._out["dtype"] == np.int8
 
 
-def test_classify_scores_every_class(photo_pack):
-    severity = photo_pack.classifier.classify(rgb_to_luma(read_sample()))
-    assert severity.label in ("sharp", "semi", "heavy") and list(severity.scores) == ["sharp", "semi", "heavy"]
-    assert abs(sum(severity.scores.values()) - 1) < 0.05
-    assert severity.model.startswith("photo/classifier.tflite@")
+def test_classifier_scores_every_class_of_a_crop(photo_pack):
+    crop = rgb_to_luma(read_sample())[:128, :128]
+    scores = photo_pack.classifier.scores(crop)
+    assert scores.shape == (3,) and abs(scores.sum() - 1) < 0.05
+    assert photo_pack.classifier.model_id.startswith("photo/classifier.tflite@")
 
 
-def test_classify_pads_an_image_smaller_than_a_crop(photo_pack):
+def test_blur_map_scales_a_small_image_to_the_working_width(photo_pack):
+    from deblurd.blur_map import BlurMapper
+
     tiny = np.random.default_rng(0).random((40, 50), np.float32)
-    assert photo_pack.classifier.classify(tiny).label in ("sharp", "semi", "heavy")
+    blur_map = BlurMapper(photo_pack.classifier).map(tiny)
+    assert blur_map.work_shape == (512, 640) and blur_map.label() in ("sharp", "semi", "heavy")
 
 
 @pytest.mark.parametrize("precision", ["int8", "float"])

@@ -1,15 +1,27 @@
-"""The Router on the shipped photo pack: the classifier's verdict picks the route, a forced route overrides it
-(what benchmarks use instead of patching the classifier), sharp frames come back untouched, chroma is kept."""
+"""The blur map and the Router on the shipped photo pack: each region takes its own route, in-focus regions and
+sharp frames come back exactly as they went in, a forced route overrides the map (what benchmarks use instead of
+patching the classifier), chroma is kept."""
 
 from __future__ import annotations
-
 
 import numpy as np
 import pytest
 
 from conftest import read_sample
+from deblurd import blur
+from deblurd.blur_map import MAP_LETTERS, BlurMapper
 from deblurd.inference import split_luma
 from deblurd.router import Router
+
+
+def half_defocused(radius: float = 5.0) -> np.ndarray:
+    """A sharp sample whose right half is defocused by a disk of `radius` px (an in-focus subject, a blurred
+    background)."""
+    sharp = read_sample("06-sharp.jpg").astype(np.float32) / 255.0
+    blurred = blur.BlurSpec("defocus", radius).apply(sharp, np.random.default_rng(0))
+    out = sharp.copy()
+    out[:, sharp.shape[1] // 2:] = blurred[:, sharp.shape[1] // 2:]
+    return np.round(out * 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("label", ["sharp", "semi", "heavy"])
@@ -26,21 +38,50 @@ def test_forced_route_passes_sharp_through_and_restores_luminance_only(photo_pac
     assert np.abs(before[..., 1:].astype(int) - after[..., 1:]).mean() < 1.5
 
 
-def test_forced_route_keeps_the_classifiers_scores(photo_pack):
+def test_forced_route_keeps_the_maps_shares(photo_pack):
     luma, _ = split_luma(read_sample("01-sharp.jpg"))
-    verdict = Router(photo_pack).decide(luma)
-    forced = Router(photo_pack, forced="heavy").decide(luma)
-    assert forced.label == "heavy" and forced.scores == verdict.scores and forced.model == verdict.model
+    verdict, _ = Router(photo_pack).decide(luma)
+    forced, weights = Router(photo_pack, forced="heavy").decide(luma)
+    assert forced.label == "heavy" and forced.scores == verdict.scores and forced.map == verdict.map
+    assert set(weights) == {"heavy"} and np.all(weights["heavy"] == 1)
 
 
-def test_unforced_route_follows_the_classifier(photo_pack):
-    router = Router(photo_pack)
-    for name in ("01-sharp.jpg", "02-semi.jpg", "03-heavy.jpg"):
-        luma, _ = split_luma(read_sample(name))
-        severity, restored = router.route_luma(luma)
-        assert severity == photo_pack.classifier.classify(luma)
-        expected = luma if severity.label == "sharp" else photo_pack.restorers[severity.label].restore(luma)
-        assert np.array_equal(restored, expected)
+def test_in_focus_half_is_untouched_and_defocused_half_is_restored(photo_pack):
+    rgb = half_defocused()
+    severity, out = Router(photo_pack).route(rgb)
+    rows = severity.map["rows"]
+    left = "".join(r[: len(r) // 2] for r in rows)
+    right = "".join(r[-(len(r) // 2):] for r in rows)
+    assert left.count("s") >= 0.8 * len(left) and right.count("h") >= 0.8 * len(right), rows
+    assert severity.label == "heavy" and 0.3 < severity.scores["heavy"] < 0.7
+    changed = np.abs(out.astype(int) - rgb).max(axis=2) > 0
+    w = rgb.shape[1]
+    assert not changed[:, : w // 3].any(), "the in-focus subject must come back exactly"
+    assert changed[:, 2 * w // 3:].mean() > 0.5
+
+
+def test_the_restored_half_is_sharper_not_only_different(photo_pack):
+    rgb = half_defocused()
+    _, out = Router(photo_pack).route(rgb)
+    truth = read_sample("06-sharp.jpg")
+    right = (slice(None), slice(3 * rgb.shape[1] // 4, None))
+    error = lambda x: np.abs(x[right].astype(float) - truth[right]).mean()  # noqa: E731
+    assert error(out) < 0.9 * error(rgb)
+
+
+def test_a_flat_frame_is_passed_through_as_the_same_array(photo_pack):
+    flat = np.full((480, 640, 3), 120, np.uint8)
+    severity, out = Router(photo_pack).route(flat)
+    assert severity.label == "sharp" and out is flat
+
+
+def test_map_record_describes_the_grid(photo_pack):
+    luma, _ = split_luma(read_sample("03-heavy.jpg"))
+    record = BlurMapper(photo_pack.classifier).map(luma).record()
+    assert len(record["rows"]) == len(record["starts"]["y"]) and all(
+        len(r) == len(record["starts"]["x"]) and set(r) <= set(MAP_LETTERS) for r in record["rows"])
+    assert record["working_size"] == [640, 480] and record["tile_px"] == 128
+    assert np.array(record["confidence"]).shape == (len(record["rows"]), len(record["rows"][0]))
 
 
 def test_an_unknown_forced_route_is_refused(photo_pack):

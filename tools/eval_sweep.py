@@ -116,7 +116,7 @@ def classify_uniform(router: Router, truths: Sequence[np.ndarray], degrade: Degr
                 amount = float(rng.uniform(*bands.class_range(label)))
                 blurred, _ = degrade(truth, amount, (seed, i, SEVERITY_LABELS.index(label), d))
                 true.append(label)
-                predicted.append(router.decide(blurred).label)
+                predicted.append(router.decide(blurred)[0].label)
     return true, predicted
 
 

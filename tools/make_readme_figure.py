@@ -18,7 +18,9 @@ import numpy as np
 
 from deblurd.camera import SAMPLES_DIR
 from deblurd.config import REPO_MODELS_DIR
-from deblurd.inference import ModelPack, merge_luma, split_luma, textured_cells
+from deblurd.blur_map import mean_gradient
+from deblurd.inference import ModelPack, merge_luma, split_luma
+from deblurd.tiling import tile_starts
 
 CROP = (280, 210)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -31,6 +33,11 @@ def _label(rgb: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def most_textured(luma: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
+    """(top, left) of the crop of size (width, height) on a half-overlapping grid with the most texture."""
+    w, h = size
+    cells = [(y, x) for y in tile_starts(luma.shape[0], h, h // 2) for x in tile_starts(luma.shape[1], w, w // 2)]
+    return max(cells, key=lambda c: mean_gradient(luma[c[0]:c[0] + h, c[1]:c[1] + w]))
 
 
 def main() -> None:
@@ -47,7 +54,7 @@ def main() -> None:
         rgb = cv2.cvtColor(cv2.imread(str(SAMPLES_DIR / name)), cv2.COLOR_BGR2RGB)
         luma, ycrcb = split_luma(rgb)
         restored = merge_luma(pack.restorers[info["label"]].restore(luma), ycrcb)
-        (y, x), = textured_cells(luma, CROP[::-1], 1)
+        y, x = most_textured(luma, CROP)
         crop = (slice(y, y + CROP[1]), slice(x, x + CROP[0]))
         rows.append(np.hstack([_label(rgb[crop], f"input: {info['label']} blur, disk r={info['radius_px']} px"),
                                _label(restored[crop], f"restored: {info['label']} generator")]))

@@ -1,0 +1,153 @@
+"""Where a frame is blurred, and how much: the severity classifier on a grid of overlapping tiles.
+
+A real lens blurs a scene by depth: an in-focus subject stays sharp while the background is defocused, so one label
+per frame either leaves the background blurred or runs a generator over the subject. The map classifies every tile
+at the pack's working scale, and the Router restores each region on its own route.
+
+A flat tile (sky, a wall) looks the same sharp or blurred, so the classifier's verdict there is no evidence: each
+tile's scores are weighted by how much texture it has, and the map is smoothed by normalised convolution, so flat
+tiles take the verdict of their textured neighbours, or the sharp prior (pass-through) when there are none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
+from deblurd.inference import Classifier, resize_to, working_size
+from deblurd.tiling import blend_window, reflect_pad, tile_starts
+
+MAP_OVERLAP = 32
+"""Overlap of neighbouring classifier tiles, in pixels at the working scale (35 tiles on a 640x480 frame)."""
+FLAT_GRADIENT = 0.002
+"""Mean gradient magnitude (on [0, 1] luminance, per pixel) at or below which a tile is flat: sensor noise alone."""
+TEXTURED_FRACTION = 0.8
+"""A tile with this fraction of the frame's 90th-percentile texture counts fully as evidence; below, its weight
+falls with the square of its texture (the classifier was trained on textured crops only)."""
+SHARP_PRIOR = 0.05
+"""Weight of the pass-through prior in the smoothing: it decides only where no textured tile is near."""
+MIN_ROUTE_WEIGHT = 0.2
+"""A generator's blend weight below this is set to 0, so that sharp regions come back exactly as they went in."""
+MIN_RESTORED_SHARE = 0.1
+"""A frame is labelled sharp (and passed through whole) unless at least this share of it is restored."""
+MAP_LETTERS = "smh"
+"""One letter per class in SEVERITY_LABELS order (sharp, semi = medium, heavy) for the sidecar's grid."""
+_SMOOTH = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BlurMap:
+    """Per-tile class probabilities (smoothed) and texture confidence, on the tile grid of the working-scale frame."""
+
+    scores: np.ndarray
+    """rows x cols x classes, each row summing to 1, in SEVERITY_LABELS order."""
+    confidence: np.ndarray
+    """rows x cols in [0, 1]: how much texture (blur evidence) each tile had."""
+    starts: tuple[tuple[int, ...], tuple[int, ...]]
+    """Tile top and left offsets at the working scale."""
+    tile: int
+    work_shape: tuple[int, int]
+    model: str
+
+    def labels(self) -> np.ndarray:
+        """rows x cols indices into SEVERITY_LABELS."""
+        return self.scores.argmax(axis=-1)
+
+    def shares(self) -> dict[str, float]:
+        """Share of the frame's area routed to each class (tiles weighted by the area they cover)."""
+        area = self._pixel_scores()
+        total = area.sum(axis=(0, 1))
+        return {n: round(float(v / total.sum()), 4) for n, v in zip(SEVERITY_LABELS, total)}
+
+    def label(self) -> SeverityLabel:
+        """The frame-level label (stats, index, LED): sharp unless enough of it is restored, else the larger
+        of the semi and heavy shares."""
+        shares = self.shares()
+        if shares["semi"] + shares["heavy"] < MIN_RESTORED_SHARE:
+            return "sharp"
+        return "semi" if shares["semi"] >= shares["heavy"] else "heavy"
+
+    def weights(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Per-pixel blend weights of the semi and heavy routes for an image of `shape` (HxW); the rest of each
+        pixel is the input. Weights under MIN_ROUTE_WEIGHT are 0, so confidently sharp regions stay untouched;
+        a sharp frame gets none at all."""
+        if self.label() == "sharp":
+            return {}
+        pixel = self._pixel_scores()
+        out = {}
+        for index, name in enumerate(SEVERITY_LABELS[1:], start=1):
+            w = cv2.resize(pixel[:, :, index], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            w[w < MIN_ROUTE_WEIGHT] = 0.0
+            if w.any():
+                out[name] = w
+        return out
+
+    def severity(self) -> Severity:
+        """The frame-level verdict, scored by area shares, with the map recorded for the sidecar."""
+        return Severity(self.label(), self.shares(), self.model, self.record())
+
+    def record(self) -> dict[str, Any]:
+        """The map on its coarse grid, for the sidecar: a class letter per tile, confidence, tile geometry."""
+        letters = np.array(list(MAP_LETTERS))[self.labels()]
+        return {"rows": ["".join(r) for r in letters], "legend": dict(zip(MAP_LETTERS, SEVERITY_LABELS)),
+                "confidence": np.round(self.confidence, 2).tolist(), "tile_px": self.tile,
+                "starts": {"y": list(self.starts[0]), "x": list(self.starts[1])},
+                "working_size": [self.work_shape[1], self.work_shape[0]]}
+
+    def _pixel_scores(self) -> np.ndarray:
+        """Scores blended over the working-scale frame with the same raised-cosine windows the restorers use."""
+        h, w = max(self.work_shape[0], self.tile), max(self.work_shape[1], self.tile)
+        acc = np.zeros((h, w, len(SEVERITY_LABELS)), np.float32)
+        weight = np.zeros((h, w, 1), np.float32)
+        window = np.outer(blend_window(self.tile, MAP_OVERLAP), blend_window(self.tile, MAP_OVERLAP))[:, :, None]
+        for i, y in enumerate(self.starts[0]):
+            for j, x in enumerate(self.starts[1]):
+                acc[y:y + self.tile, x:x + self.tile] += window * self.scores[i, j]
+                weight[y:y + self.tile, x:x + self.tile] += window
+        return (acc / weight)[:self.work_shape[0], :self.work_shape[1]]
+
+
+class BlurMapper:
+    """Runs a pack's classifier over every tile of a frame and builds its BlurMap."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+        _, self.tile, _, _ = classifier.model.input_shape
+
+    def map(self, luma: np.ndarray) -> BlurMap:
+        """The blur map of a luminance image (float32 in [0, 1], any size)."""
+        work = resize_to(luma, working_size(luma.shape, self.classifier.working_width))
+        padded, _ = reflect_pad(work, self.tile, self.tile)
+        ys = tuple(tile_starts(padded.shape[0], self.tile, MAP_OVERLAP))
+        xs = tuple(tile_starts(padded.shape[1], self.tile, MAP_OVERLAP))
+        crops = [padded[y:y + self.tile, x:x + self.tile] for y in ys for x in xs]
+        raw = np.stack([self.classifier.scores(c) for c in crops]).reshape(len(ys), len(xs), -1)
+        confidence = texture_confidence(np.array([mean_gradient(c) for c in crops]).reshape(len(ys), len(xs)))
+        return BlurMap(smooth(raw, confidence), confidence, (ys, xs), self.tile, work.shape, self.classifier.model_id)
+
+
+def mean_gradient(tile: np.ndarray) -> float:
+    """Mean gradient magnitude per pixel (Sobel, normalised to a unit step)."""
+    gx = cv2.Sobel(tile, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(tile, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.sqrt(gx * gx + gy * gy).mean() / 8.0)
+
+
+def texture_confidence(gradient: np.ndarray) -> np.ndarray:
+    """0 for flat tiles, rising (quadratically) to 1 at TEXTURED_FRACTION of the frame's 90th-percentile texture."""
+    full = max(TEXTURED_FRACTION * float(np.percentile(gradient, 90)), 2 * FLAT_GRADIENT)
+    return (np.clip((gradient - FLAT_GRADIENT) / (full - FLAT_GRADIENT), 0.0, 1.0) ** 2).astype(np.float32)
+
+
+def smooth(scores: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Normalised convolution of the tile scores weighted by confidence, with a weak pass-through prior."""
+    prior = np.zeros(scores.shape[-1], np.float32)
+    prior[0] = 1.0
+    weighted = np.stack([cv2.filter2D(scores[:, :, k] * confidence, -1, _SMOOTH, borderType=cv2.BORDER_REPLICATE)
+                         for k in range(scores.shape[-1])], axis=-1)
+    mass = cv2.filter2D(confidence, -1, _SMOOTH, borderType=cv2.BORDER_REPLICATE)[:, :, None]
+    return ((weighted + SHARP_PRIOR * prior) / (mass + SHARP_PRIOR)).astype(np.float32)

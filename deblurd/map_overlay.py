@@ -1,0 +1,40 @@
+"""A picture of a blur map: the image with each tile tinted by its route, for `deblurd deblur --save-map` and the
+gallery. Drawn from the map's sidecar record, so a map can be shown again from the output folder alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+COLOURS = {"sharp": (40, 200, 80), "semi": (250, 200, 20), "heavy": (230, 40, 40)}
+"""RGB tint per class: sharp green, semi amber, heavy red."""
+TINT = 0.35
+
+
+def render(rgb: np.ndarray, record: dict[str, Any]) -> np.ndarray:
+    """The image (RGB uint8) tinted tile by tile with its class, tile borders drawn, and a legend."""
+    h, w = rgb.shape[:2]
+    work_w, work_h = record["working_size"]
+    sx, sy = w / work_w, h / work_h
+    tile = record["tile_px"]
+    tint = np.zeros_like(rgb, dtype=np.float32)
+    count = np.zeros((h, w, 1), np.float32)
+    boxes = []
+    for i, y in enumerate(record["starts"]["y"]):
+        for j, x in enumerate(record["starts"]["x"]):
+            box = (int(round(x * sx)), int(round(y * sy)), int(round((x + tile) * sx)), int(round((y + tile) * sy)))
+            tint[box[1]:box[3], box[0]:box[2]] += COLOURS[record["legend"][record["rows"][i][j]]]
+            count[box[1]:box[3], box[0]:box[2]] += 1
+            boxes.append(box)
+    tint /= np.maximum(count, 1)
+    out = np.clip((1 - TINT) * rgb + TINT * tint, 0, 255).astype(np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(out, (x0, y0), (min(x1, w) - 1, min(y1, h) - 1), (255, 255, 255), 1)
+    for k, (letter, name) in enumerate(record["legend"].items()):
+        y = 8 + 18 * k
+        cv2.rectangle(out, (8, y), (22, y + 14), COLOURS[name], -1)
+        cv2.putText(out, name, (28, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
