@@ -59,7 +59,7 @@ class OutputConfig(Area):
     min_free_prune_max: int = Field(1000, ge=0, le=10_000_000,
                                     title="most continuous results the free-space floor may remove per run")
     store_every: int = Field(1, ge=1, le=100_000, title="store every Nth continuous frame (stills: always)")
-    max_per_minute: int = Field(3, ge=0, le=6000, title="store at most this many continuous frames a minute (0 = all)")
+    max_per_minute: int = Field(2, ge=0, le=6000, title="store at most this many continuous frames a minute (0 = all)")
     min_change: float = Field(0.0, ge=0, le=255, title="skip a continuous frame differing less from the last stored")
     store_sharp: bool = Field(True, title="store continuous frames classified sharp")
 
