@@ -228,3 +228,35 @@ def test_a_store_failure_stops_the_daemon_with_its_error(tmp_path, samples_dir, 
     with pytest.raises(StoreError, match="EIO"):
         pipe.run()
     assert notifier.names()[-1] == "stopping"
+
+
+class DeadSource(ReplaySource):
+    def read(self, timeout):
+        from deblurd.camera_errors import CameraError
+
+        raise CameraError("the camera is gone (unplugged?)")
+
+
+def test_a_fatal_capture_error_stops_the_pipeline_with_a_final_status(tmp_path, samples_dir):
+    pipe, notifier, _ = _pipeline(tmp_path, samples_dir, StubPack(), source=DeadSource(samples_dir, 60))
+    with pytest.raises(Exception, match="camera failed: the camera is gone"):
+        pipe.run()  # before: the store thread never got its end marker and run() waited for ever
+    state = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert state["state"] == "stopped" and state["exit_reason"].startswith("fatal error in the capture thread")
+    assert notifier.names()[-1] == "stopping"
+
+
+def test_final_status_says_stopped_and_why(tmp_path, samples_dir):
+    pipe, notifier, _ = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"max_frames": 3})
+    pipe.run()
+    state = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert state["state"] == "stopped" and state["exit_reason"] == "max_frames = 3 done"
+    assert ("status", "stopped: max_frames = 3 done") in notifier.calls
+
+
+def test_the_storage_policy_counts_what_it_did_not_store(tmp_path, samples_dir):
+    pipe, _, _ = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"max_frames": 9},
+                           output={"store_every": 3})
+    stats = pipe.run()
+    assert stats.processed == 9 and stats.frames_out == 3 and stats.not_stored == {"store_every": 6}
+    assert len(read_index(tmp_path / "out")) == 3 and pipe.state()["not_stored"] == {"store_every": 6}

@@ -163,3 +163,103 @@ def test_enospc_mid_result_leaves_nothing_partial_and_resumes(tmp_path, caplog):
     store._retry_at = 0
     assert store.save(_result(4))["id"] == 3 and store.full_reason is None  # id 2 was burnt by the failed write
     assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [1, 3]
+
+
+def test_a_result_costs_one_fsync_per_file_plus_its_folder_and_index(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    store.save(_result(1, "heavy"))  # a new day folder: its parent is fsynced once too
+    calls.clear()
+    store.save(_result(2, "heavy"))
+    assert len(calls) == 5  # input, restored, sidecar, the day folder, the index (was 9)
+    calls.clear()
+    store.save(_result(3, "sharp"))
+    assert len(calls) == 4  # was 7
+    out = tmp_path / "out"
+    assert (out / "latest.jpg").samefile(out / store.entries[-1]["files"]["input"])  # a link, not a copy
+
+
+def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path, caplog):
+    store = _store(tmp_path)
+    for seq in (1, 2, 3):
+        store.save(_result(seq, "heavy"))
+    out = tmp_path / "out"
+    lines = (out / INDEX_NAME).read_text().splitlines()
+    (out / INDEX_NAME).write_text(lines[0] + "\n")  # the kill came before results 2 and 3 got their lines
+    day = out / store.entries[0]["files"]["sidecar"].split("/")[0]
+    (day / "120000-000007-input.jpg").write_bytes((out / store.entries[0]["files"]["input"]).read_bytes())
+    store = _store(tmp_path)  # and result 7 had only its input written
+    assert [e["id"] for e in assert_consistent(out)] == [1, 2, 3]
+    assert not (day / "120000-000007-input.jpg").exists()
+    assert "recovered 2 result(s)" in caplog.text and "120000-000007-input.jpg" in caplog.text
+    assert store.save(_result(4))["id"] == 8  # past the highest id on disk, not only in the index
+
+
+def test_status_file_shows_what_the_floor_removed(tmp_path):
+    from deblurd.status import format_status
+
+    state = {"updated": 10.0, "state": "running", "interval_s": 5,
+             "disk": {"dir": "/o", "free_mb": 90.0, "min_free_mb": 100, "full": None, "removed_for_space": 3,
+                      "last_space_removal": {"removed": 3, "freed_mb": 0.3, "ids": [4, 6]}}}
+    text = format_status(state, now=11.0)
+    assert "(floor 100 MB)" in text and "removed for space this run: 3 result(s)" in text
+
+
+def _policy_result(seq: int, label: str = "semi", kind: str = "continuous", noisy: bool = True):
+    return _result(seq, label, kind=kind, noisy=noisy)
+
+
+def test_storage_policy_every_nth_sharp_and_unchanged():
+    from deblurd.storage_policy import StoragePolicy
+
+    def kept(policy, results):
+        out = []
+        for r in results:
+            if policy.skip_reason(r) is None:
+                policy.stored(r)
+                out.append(r.frame.seq)
+        return out
+
+    every_third = StoragePolicy(OutputConfig(store_every=3, max_per_minute=0))
+    assert kept(every_third, [_policy_result(i) for i in range(1, 8)]) == [1, 4, 7]
+    no_sharp = StoragePolicy(OutputConfig(store_sharp=False, max_per_minute=0))
+    assert kept(no_sharp, [_policy_result(1, "sharp"), _policy_result(2), _policy_result(3, "sharp", "still")]) == [2, 3]
+    still = _result(5, noisy=False)
+    changed = StoragePolicy(OutputConfig(min_change=4.0, max_per_minute=0))
+    assert kept(changed, [still, _result(5, noisy=False), _result(6, noisy=True)]) == [5, 6]
+
+
+def test_storage_policy_rate_limit_on_a_virtual_clock():
+    from deblurd.storage_policy import BURST_MINUTES, StoragePolicy
+
+    now = [0.0]
+    policy = StoragePolicy(OutputConfig(max_per_minute=2), clock=lambda: now[0])
+    stored = 0
+    for second in range(3600):  # an hour at 10 fps
+        now[0] = float(second)
+        for sub in range(10):
+            result = _policy_result(second * 10 + sub, noisy=False)
+            if policy.skip_reason(result) is None:
+                policy.stored(result)
+                stored += 1
+    assert stored == 2 * BURST_MINUTES + 2 * 60 - 1  # the allowance at start, then 2 a minute
+    assert policy.skip_reason(_policy_result(1, kind="still")) is None  # stills are never limited
+
+
+def test_repeat_limiter_logs_once_then_a_count(caplog):
+    import logging as logging_
+
+    from deblurd.log_limit import RepeatLimiter
+
+    caplog.set_level(logging_.INFO)
+    now = [0.0]
+    limiter = RepeatLimiter(logging_.getLogger("test.limiter"), interval_s=60, clock=lambda: now[0])
+    for second in range(130):
+        now[0] = float(second)
+        limiter.log(logging_.ERROR, "disk", "disk full")
+    limiter.clear("disk", "writing again")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["disk full", "disk full (60 time(s) in the last 60 s)", "disk full (60 time(s) in the last 60 s)",
+                        "writing again (9 repeat(s) since the last line)"]
