@@ -27,11 +27,13 @@ class StubPack:
     manifest = SimpleNamespace(name="stub", version="0")
     precision, runtime = "float", "none"
 
-    def __init__(self, delay: float = 0.0, label: str = "semi"):
-        self.delay, self.label = delay, label
+    def __init__(self, delay: float = 0.0, label: str = "semi", gate=None):
+        self.delay, self.label, self.gate = delay, label, gate
 
     def route(self, rgb, timings=None):
         time.sleep(self.delay)
+        if self.gate is not None:
+            _wait_for(self.gate)  # inference is "slow" until the test's condition holds, however busy the machine
         return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
 
 
@@ -98,7 +100,9 @@ def test_runs_max_frames_and_reports(tmp_path, samples_dir):
 
 
 def test_slow_inference_drops_oldest_continuous_frames(tmp_path, samples_dir):
-    pipe, _, _ = _pipeline(tmp_path, samples_dir, StubPack(delay=0.15), pipeline={"max_frames": 4, "queue_size": 1})
+    pack = StubPack()
+    pipe, _, _ = _pipeline(tmp_path, samples_dir, pack, pipeline={"max_frames": 4, "queue_size": 1})
+    pack.gate = lambda: pipe.stats.dropped.get("queue_full", 0) >= pipe.stats.processed + 1
     stats = pipe.run()
     assert stats.dropped.get("queue_full", 0) > 0
     seqs = [json.loads((tmp_path / "out" / e["files"]["sidecar"]).read_text())["frame_seq"]
