@@ -54,13 +54,14 @@ def soak(frames: int, fps: float, size: tuple[int, int]) -> None:
         stderr = proc.stderr.read() if proc.stderr else ""
         if proc.returncode != 0 or not samples:
             sys.exit(f"deblurd run failed ({proc.returncode}): {stderr[-2000:]}")
-    warm = next((s for n, s in samples if n >= frames * WARMUP_FRACTION), samples[0][1])
-    end = samples[-1][1]
+    after = [s for n, s in samples if n >= frames * WARMUP_FRACTION] or [samples[0][1]]
+    warm, end = after[0], after[-1]
     print(f"soak: {frames} frames at {size[0]}x{size[1]} in {took:.0f} s ({frames / took:.1f} fps), "
-          f"{len(samples)} samples")
+          f"{len(samples)} samples, the first after {frames * WARMUP_FRACTION:.0f} stored frames as the baseline")
     for key in ("rss_mb", "fds", "threads"):
         growth = (end[key] - warm[key]) / warm[key] * 100 if warm[key] else 0.0
-        print(f"  {key:<8} after warm-up {warm[key]:8.1f}   end {end[key]:8.1f}   growth {growth:+.1f} %")
+        print(f"  {key:<8} after warm-up {warm[key]:7.1f}   end {end[key]:7.1f}   most {max(s[key] for s in after):7.1f}"
+              f"   growth {end[key] - warm[key]:+.1f} ({growth:+.1f} %)")
 
 
 def storage(results: int) -> None:
