@@ -170,15 +170,24 @@ def photo_files(split: str, extra_dir: Path | None = None) -> list[Path]:
     return [p for p in files if split_of(p) == split]
 
 
-def load_luma(path: Path, max_width: int | None = None) -> np.ndarray:
-    """A photo's luminance (Y of YCrCb) as float32 in [0, 1], downscaled (area) to at most max_width."""
+def _load_bgr(path: Path, max_width: int | None) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot decode image {path}")
     if max_width and bgr.shape[1] > max_width:
         h = int(round(bgr.shape[0] * max_width / bgr.shape[1]))
         bgr = cv2.resize(bgr, (max_width, h), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32) / 255.0
+    return bgr
+
+
+def load_luma(path: Path, max_width: int | None = None) -> np.ndarray:
+    """A photo's luminance (Y of YCrCb) as float32 in [0, 1], downscaled (area) to at most max_width."""
+    return cv2.cvtColor(_load_bgr(path, max_width), cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32) / 255.0
+
+
+def load_rgb(path: Path, max_width: int | None = None) -> np.ndarray:
+    """A photo as RGB uint8, downscaled (area) to at most max_width (the realistic synthesis works in colour)."""
+    return cv2.cvtColor(_load_bgr(path, max_width), cv2.COLOR_BGR2RGB)
 
 
 def megapixels(path: Path) -> float:

@@ -16,6 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -45,7 +46,8 @@ def build(arch: str, pack: str) -> keras.Model:
 
 
 def run_dir(args: argparse.Namespace) -> Path:
-    return Path(args.runs) / f"{args.pack}-{args.role}-{args.recipe}-{args.arch}"
+    suffix = "-realistic" if args.synthesis == "realistic" else ""
+    return Path(args.runs) / f"{args.pack}-{args.role}-{args.recipe}-{args.arch}{suffix}"
 
 
 def command(options: dict) -> str:
@@ -53,9 +55,9 @@ def command(options: dict) -> str:
     line = (f"python -m tools.train --pack {options['pack']} --role {options['role']} --recipe {options['recipe']} "
             f"--arch {options['arch']} --steps {options['steps']}")
     defaults = vars(parse_args(["--pack", options["pack"], "--role", options["role"]]))
-    for key in ("loss", "patch", "lr", "textured", "batch"):
+    for key in ("loss", "patch", "lr", "textured", "batch", "synthesis", "init_from"):
         if options.get(key, defaults[key]) != defaults[key]:
-            line += f" --{key} {options[key]}"
+            line += f" --{key.replace('_', '-')} {options[key]}"
     return line
 
 
@@ -84,6 +86,10 @@ class Trainer:
             self.opt_d = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr / 2, args.steps, alpha=0.02),
                                                beta_1=0.5)
             parts.update(reblur=self.reblur, d_sharp=self.d_sharp, d_blur=self.d_blur, opt_f=self.opt_f, opt_d=self.opt_d)
+        if args.init_from:
+            from tools.warm_start import load_from_tflite
+
+            load_from_tflite(self.net, Path(args.init_from) / f"{args.role}.float.tflite")
         self.step_var = tf.Variable(0, dtype=tf.int64)
         self.ckpt = tf.train.Checkpoint(step=self.step_var, **parts)
         self.manager = tf.train.CheckpointManager(self.ckpt, run_dir(args) / "ckpt", max_to_keep=2)
@@ -174,12 +180,7 @@ def train(args: argparse.Namespace) -> Path:
     if trainer.manager.latest_checkpoint:
         trainer.ckpt.restore(trainer.manager.latest_checkpoint)
     start = int(trainer.step_var.numpy())
-    if args.role == "classifier":
-        source = synth.SeveritySource(args.pack, "train", args.seed + start)
-        val = synth.SeveritySource(args.pack, "validation", 12345).batch(args.val_size)
-    else:
-        source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch, args.textured)
-        val = synth.PairSource(args.pack, args.role, "validation", 12345, args.patch).batch(args.val_size)
+    batches, val = sources(args, start)
     log_path = out / "losses.csv"
     new_log = not log_path.exists()
     with log_path.open("a", newline="") as log:
@@ -189,7 +190,7 @@ def train(args: argparse.Namespace) -> Path:
         bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=out.name, mininterval=5)
         t0, running = time.time(), []
         for step in bar:
-            x, y = source.batch(args.batch)
+            x, y = batches(args.batch)
             losses = trainer.step(tf.constant(x), tf.constant(y))
             trainer.step_var.assign(step + 1)
             running.append(float(losses["loss"]))
@@ -213,6 +214,25 @@ def train(args: argparse.Namespace) -> Path:
     return out
 
 
+def sources(args: argparse.Namespace, start: int) -> tuple[Callable[[int], tuple[np.ndarray, np.ndarray]],
+                                                           tuple[np.ndarray, np.ndarray]]:
+    """The run's training batches (seeded by where it resumes) and its fixed validation batch."""
+    if args.synthesis == "realistic":
+        from tools.synth_realistic import RealisticSource
+
+        train_source = RealisticSource(args.pack, "train", args.seed + start)
+        val_source = RealisticSource(args.pack, "validation", 12345)
+        if args.role == "classifier":
+            return train_source.severity, val_source.severity(args.val_size)
+        return (lambda n: train_source.pairs(args.role, n, args.patch),
+                val_source.pairs(args.role, args.val_size, args.patch))
+    if args.role == "classifier":
+        return (synth.SeveritySource(args.pack, "train", args.seed + start).batch,
+                synth.SeveritySource(args.pack, "validation", 12345).batch(args.val_size))
+    source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch, args.textured)
+    return source.batch, synth.PairSource(args.pack, args.role, "validation", 12345, args.patch).batch(args.val_size)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pack", required=True, choices=list(PACKS))
@@ -226,6 +246,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of photo patches picked as the most textured of 4 candidates (edges carry the signal)")
     p.add_argument("--loss", default="charbonnier", choices=["charbonnier", "mse"],
                    help="supervised pixel loss: Charbonnier (robust, sharper edges) or MSE (what PSNR scores)")
+    p.add_argument("--synthesis", default="disk", choices=["disk", "realistic"],
+                   help="photo packs: uniform defocus disk plus noise, or the realistic layered-depth lens and camera "
+                        "synthesis (deblurd.defocus)")
+    p.add_argument("--init-from", default=None, metavar="PACK_DIR",
+                   help="start a new run from the weights of a pack's float model of this role (e.g. models/photo)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=256)

@@ -1,0 +1,66 @@
+"""Training on the realistic synthesis: batches of the right shape and classes from real photos, a warm start that
+rebuilds the shipped networks exactly from their float TFLite files, and a short realistic fine-tuning leg."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from conftest import needs_packages  # noqa: E402
+from deblurd.manifest import ROLES, load_manifest  # noqa: E402
+from tools import train, warm_start  # noqa: E402
+from tools.synth_realistic import RealisticSource  # noqa: E402
+
+PHOTO = Path(__file__).resolve().parent.parent / "models" / "photo"
+
+
+@pytest.fixture(scope="module")
+def source():
+    return RealisticSource("photo", "validation", seed=4)
+
+
+@needs_packages
+def test_generator_pairs_are_luminance_patches_degraded_by_the_camera(source):
+    blurred, sharp = source.pairs("heavy", 3, 64)
+    assert blurred.shape == sharp.shape == (3, 64, 64, 1) and blurred.dtype == np.float32
+    assert 0 <= blurred.min() and blurred.max() <= 1 and np.abs(blurred - sharp).mean() > 0.002
+
+
+@needs_packages
+def test_classifier_batches_label_by_the_median_radius(source):
+    crops, labels = source.severity(6)
+    assert crops.shape == (6, 128, 128, 1) and set(labels.tolist()) <= {0, 1, 2}
+    flat = np.full((128, 128), 0.5, np.float32)
+    assert source.label(flat, np.full((128, 128), 9.0)) == 0, "no texture: passing it through is right"
+    texture = np.random.default_rng(0).random((128, 128)).astype(np.float32)
+    assert [source.label(texture, np.full((128, 128), r)) for r in (0.5, 2.0, 9.0)] == [0, 1, 2]
+
+
+def test_realistic_synthesis_refuses_a_digit_pack():
+    with pytest.raises(ValueError, match="realistic synthesis is for photo packs"):
+        RealisticSource("mnist", "validation", 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_warm_start_rebuilds_the_shipped_network(role):
+    arch = load_manifest(PHOTO).models[role].architecture
+    net = warm_start.load_from_tflite(train.build(arch, "photo"), PHOTO / f"{role}.float.tflite")
+    assert net.count_params() == load_manifest(PHOTO).models[role].params
+
+
+def test_warm_start_refuses_another_architecture():
+    with pytest.raises(ValueError, match="not the same architecture"):
+        warm_start.load_from_tflite(train.build("ours-semi", "photo"), PHOTO / "heavy.float.tflite")
+
+
+@needs_packages
+def test_realistic_leg_from_the_shipped_pack_is_recorded(tmp_path):
+    args = train.parse_args(["--pack", "photo", "--role", "semi", "--runs", str(tmp_path), "--batch", "2",
+                             "--patch", "64", "--val-size", "4", "--log-every", "1", "--ckpt-every", "2",
+                             "--steps", "2", "--synthesis", "realistic", "--init-from", str(PHOTO)])
+    meta = json.loads((train.train(args) / "run.json").read_text())
+    assert meta["steps_done"] == 2 and np.isfinite(meta["final_val"])
+    assert meta["legs"][-1].endswith(f"--synthesis realistic --init-from {PHOTO}")
