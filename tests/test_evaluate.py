@@ -17,7 +17,7 @@ from deblurd import blur  # noqa: E402
 from deblurd.inference import ModelPack  # noqa: E402
 from deblurd.manifest import load_manifest  # noqa: E402
 from tools import data  # noqa: E402
-from tools import eval_digits, eval_photo  # noqa: E402
+from tools import eval_digits, eval_photo, eval_realistic  # noqa: E402
 from tools import eval_sweep as ev  # noqa: E402
 from tools.evaluate import main as evaluate_main  # noqa: E402
 
@@ -102,6 +102,11 @@ def test_photo_report(photo_run):
     assert {"Wiener (true PSF)", "Richardson-Lucy (true PSF)", "ours int8, semi generator",
             "ours float, semi generator", ev.ROUTED} <= set(rows)
     assert any("skipped, no trained run" in n for n in result["notes"])
+    realistic = result["realistic"]
+    assert realistic["frames"] == 1 and set(realistic["rows"]) == set(eval_realistic.ROWS)
+    assert all(set(areas) <= {"defocused", "in focus"} and areas for areas in realistic["rows"].values())
+    assert "## Realistic defocus" in (out / "report.md").read_text()
+    assert any(t["target"].startswith("realistic: ") for t in result["targets"])
     manifest = load_manifest(shipped("photo"))
     _, truths = eval_photo.photo_truths("validation", manifest.working_width, 1, 0)
     degrade = eval_photo.photo_degrader(manifest.blur)

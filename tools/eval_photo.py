@@ -42,10 +42,12 @@ class PhotoGrid:
     wiener_balances: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     rl_iterations: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40)
     tuning_photos: int = 2
+    realistic_draws: int = 2
+    """Realistic degradations per validation photo (tools/eval_realistic.py)."""
 
 
 QUICK_GRID = PhotoGrid(sweep_radii=(0.0, 2.0, 5.0), classifier_draws=1, wiener_balances=(0.1,), rl_iterations=(5,),
-                       tuning_photos=1)
+                       tuning_photos=1, realistic_draws=1)
 """A fast look (tests, iterating): three radii, one draw, no tuning."""
 
 

@@ -31,12 +31,38 @@ def metric_row(name: str, m: dict[str, float], base: Optional[dict[str, float]] 
     return [name, f"{m['psnr']:.2f}", gain, f"{m['ssim']:.4f}", f"{m['l1']:.4g}", f"{m['l2']:.4g}"]
 
 
+def realistic_section(r: dict) -> list[str]:
+    """The realistic defocus table: PSNR on the defocused and the in-focus area, and the map's tile accuracy."""
+    base = r["rows"]["blurred input"]
+    def cell(name: str, m: dict, area: str) -> str:
+        if area not in m:
+            return "—"
+        return f"{m[area]:.2f}" + ("" if name == "blurred input" else f" ({m[area] - base[area]:+.2f})")
+
+    rows = [[name] + [cell(name, m, a) for a in ("defocused", "in focus")] for name, m in r["rows"].items()]
+    c = r["tile_confusion"]
+    worst = r["worst_in_focus_change_db"]
+    parts = [f"## Realistic defocus: {r['frames']} frames of {r['photos']} validation photos (main table)",
+             f"Layered depth, real-lens PSFs and the camera's pipeline (deblurd.defocus), radius up to "
+             f"{r['max_radius_px']:g} px; {r['mean_defocused_share']:.0%} of the area defocused on average. PSNR (dB) "
+             f"on luminance, change against the input in brackets; worst in-focus change of one frame through the "
+             f"full route: {'no in-focus area' if worst is None else f'{worst:+.3f} dB'}.",
+             md_table(["", "defocused area", "in-focus area"], rows)]
+    if c["samples"]:
+        parts += [f"Blur map tiles against the true median radius (away from class edges): accuracy "
+                  f"{c['accuracy']:.3f} over {c['samples']} tiles (rows true, columns the map).",
+                  md_table(["true \\ map"] + c["classes"], [[n] + m for n, m in zip(c["classes"], c["matrix"])])]
+    return parts
+
+
 def render(result: dict) -> str:
     """The Markdown report; it starts with the command that produced it."""
     unit, header = result["unit"], ["", "PSNR dB", "vs input", "SSIM", "L1", "L2"]
     parts = [f"```sh\n{result['command']}\n```", f"# Evaluation of the {result['pack']} pack",
              f"Pack version {result['version']} ({result['created']}), {result['precision']} models on "
              f"{result['runtime']}; evaluated {result['date']}. Data: {result['split']}."]
+    if "realistic" in result:
+        parts += realistic_section(result["realistic"])
     for role, level in result["levels"].items():
         rows = level["rows"]
         table = [metric_row(n, m, rows[INPUT] if n != INPUT else None) for n, m in rows.items()]
@@ -135,6 +161,10 @@ def headline(result: dict, out: Path) -> dict:
                       for p in result["sweep"]},
             "classifier_accuracy": {name: c["accuracy"] for name, c in result["classifier"].items()},
             "misroutes": result["misroutes"],
+            **({"realistic": {k: result["realistic"][k] for k in ("frames", "rows", "full_route_gain_db",
+                                                                 "worst_in_focus_change_db")}
+                | {"tile_accuracy": result["realistic"]["tile_confusion"]["accuracy"]}}
+               if "realistic" in result else {}),
             "targets": {t["target"]: t["pass"] for t in result["targets"]}}
 
 

@@ -1,8 +1,8 @@
 """Evaluate a model pack: a Markdown and a JSON report plus PNG figures under reports/<pack>/.
 
 The protocol follows the pack's blur definition in its manifest: Gaussian packs (mnist, fashion-mnist) the first
-seed paper's (tools/eval_digits.py), defocus packs the photo protocol with classical baselines
-(tools/eval_photo.py). Every model of the pack runs through deblurd's own Router (the daemon's scaling, tiling and
+seed paper's (tools/eval_digits.py), defocus packs the realistic defocus set as their main table
+(tools/eval_realistic.py) and the uniform disk protocol with classical baselines (tools/eval_photo.py). Every model of the pack runs through deblurd's own Router (the daemon's scaling, tiling and
 routing).
 
     python -m tools.evaluate --pack fashion-mnist --limit 500
@@ -25,6 +25,7 @@ from deblurd.packs import PACKS
 from deblurd.router import Router
 from tools.eval_digits import evaluate_digits
 from tools.eval_photo import QUICK_GRID, PhotoGrid, evaluate_photo
+from tools.eval_realistic import RealisticGrid, evaluate_realistic
 from tools.eval_report import headline, update_manifest, write_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +38,9 @@ def evaluate(pack_name: str, models: Path, precision: str, limit: Optional[int],
     if load_manifest(pack_dir).blur.psf == "defocus":
         routers = {p: Router(ModelPack.load(pack_dir, p, threads=2)) for p in ("int8", "float")}
         result = evaluate_photo(routers, precision, limit, seed, runs, grid)
+        realistic = evaluate_realistic(routers[precision], limit, seed, RealisticGrid(draws=grid.realistic_draws))
+        result |= {"realistic": realistic, "targets": realistic["targets"] + result["targets"],
+                   "notes": realistic["notes"] + result["notes"]}
     else:
         routers = {precision: Router(ModelPack.load(pack_dir, precision, threads=2))}
         result = evaluate_digits(routers[precision], limit, seed)
