@@ -116,8 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         for part in reversed(parts):
             if part is not None:
                 part.close()
-    log.info("stopped (%s) after %d frame(s): %d stored in %s, dropped %s, not stored by the policy %s",
-             pipeline.exit_reason, stats.processed, stats.frames_out, store.dir, stats.dropped or "none",
+    log.info("stopped after %d frame(s) (%s): %d stored in %s, dropped %s, not stored by the policy %s",
+             stats.processed, pipeline.exit_reason, stats.frames_out, store.dir, stats.dropped or "none",
              stats.not_stored or "none")
     return 0
 
