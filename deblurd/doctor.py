@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional
 
 from deblurd.config import CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig, load_config
 from deblurd.manifest import PackError, load_manifest, verify_file
-from deblurd.status import STALE_FACTOR, read_status
+from deblurd.state_file import RUNNING, is_stale, read_status
 from deblurd.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
 
 Level = Literal["ok", "warning", "failed"]
@@ -41,13 +41,12 @@ class Check:
 
 
 def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
-    """The daemon's state when its status file is fresh, else None."""
+    """The daemon's state while it runs (a fresh status that does not say stopped), else None."""
     try:
         state = read_status(cfg.state_file)
     except (OSError, ValueError):
         return None
-    fresh = time.time() - state.get("updated", 0) <= STALE_FACTOR * state.get("interval_s", 5)
-    return state if fresh else None
+    return state if state.get("state", RUNNING) == RUNNING and not is_stale(state, time.time()) else None
 
 
 def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float, float, float]]]:

@@ -29,6 +29,10 @@ class PackSpec:
     """Overlap of neighbouring generator tiles when restoring."""
     classifier_crop: int
     blur: BlurDefinition
+    version: str = "1.0"
+    """Written into the manifest at export; bumped when a pack's models or blur classes change meaning."""
+    synthesis: Literal["disk", "realistic"] = "disk"
+    """What the shipped models' last training legs saw (tools/train.py --synthesis); export takes runs of it."""
 
 
 _SEED_PAPER_BLUR = BlurDefinition(psf="gaussian", unit="Gaussian sigma in pixels at 256x256 (seed paper protocol)",

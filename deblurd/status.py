@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deblurd.config import load_config
-from deblurd.state_file import STALE_FACTOR, STOPPED, is_stale, read_status  # noqa: F401 - doctor imports these
+from deblurd.state_file import STOPPED, is_stale, read_status
 
 
 def _headline(state: dict[str, Any], now: float) -> str:

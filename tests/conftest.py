@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,8 @@ import pytest
 
 from deblurd.camera import SAMPLES_DIR
 from deblurd.config import Config
+from deblurd.frames import Frame, Severity
+from deblurd.store import Result, read_index
 from tools import data
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,3 +150,31 @@ def wait_until(predicate, proc=None, timeout: float = 60.0, what: str = "the dae
             raise AssertionError(f"{what} exited with {proc.returncode}: {proc.communicate()[1][-2000:]}")
         assert time.monotonic() < deadline, f"{what}: still waiting after {timeout} s (a hang?)"
         time.sleep(0.05)
+
+
+SEVERITY = {label: Severity(label, {"sharp": 0.1, "semi": 0.1, "heavy": 0.1} | {label: 0.8}, "photo/x@1")
+            for label in ("sharp", "semi", "heavy")}
+
+
+def make_result(seq: int, label: str = "semi", kind: str = "continuous", when: float | None = None, size=(48, 64),
+                noisy: bool = False) -> Result:
+    """A result for the store: a patterned (or noisy) frame, its "restoration" the negative unless sharp."""
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    pixels = np.stack([(xx * 3 + seq * 20) % 256, (yy * 2) % 256, (xx + yy + seq) % 256], -1).astype(np.uint8)
+    if noisy:
+        pixels = np.random.default_rng(seq).integers(0, 256, pixels.shape, dtype=np.uint8)
+    frame = Frame(pixels, seq, when or time.time(), kind, {"lens_position": 1.5, "source": "test"})  # type: ignore[arg-type]
+    restored = None if label == "sharp" else 255 - pixels
+    return Result(frame, SEVERITY[label], restored, {"classify_s": 0.01}, {"temp_c": 55.0})
+
+
+def assert_consistent(out: Path) -> list[dict]:
+    """Every image decodes and every index line points at files that exist."""
+    for image in list(out.rglob("*.jpg")) + list(out.rglob("*.png")):
+        assert cv2.imread(str(image)) is not None, f"{image} does not decode"
+    entries = read_index(out)
+    for entry in entries:
+        for rel in entry["files"].values():
+            assert (out / rel).is_file(), f"index points at missing {rel}"
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    return entries

@@ -11,7 +11,7 @@ from tools import benchmark
 
 
 def test_pack_rows_table_ratios_and_targets(photo_pack_dir: Path) -> None:
-    rows = benchmark.bench_pack(photo_pack_dir, threads=[1], repeats=1, crops=2, roles=("semi",))
+    rows = benchmark.bench_pack(photo_pack_dir, threads=[1], repeats=1, roles=("semi",))
     assert [(r.model, r.precision) for r in rows] == [("photo/semi", "int8"), ("photo/semi", "float")]
     for r in rows:
         assert r.tile == (256, 256) and r.params > 0 and r.macs_per_pixel > 0 and r.size_mb > 0

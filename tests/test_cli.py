@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from test_store import assert_consistent
+from conftest import assert_consistent
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import numpy as np
 from deblurd.config import OutputConfig
 from deblurd.frames import Frame, Severity
 from deblurd.store import Result, ResultStore
-from test_store import assert_consistent
+from conftest import assert_consistent
 
 KILLS = 25
 SIZE = (120, 160)

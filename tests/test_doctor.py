@@ -100,6 +100,8 @@ def test_camera_replay_missing_and_in_use(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "status.json").write_text(json.dumps(state))
     in_use = doctor.check_camera(wanted)
     assert levels(in_use) == {"camera": "ok"} and "pid 42" in in_use[0].detail
+    (tmp_path / "status.json").write_text(json.dumps({**state, "state": "stopped", "exit_reason": "SIGTERM"}))
+    assert levels(doctor.check_camera(wanted)) == {"camera": "failed"}, "a stopped daemon holds no camera"
 
 
 def test_camera_opened_reports_the_lens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

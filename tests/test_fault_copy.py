@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, wait_until
 from deblurd.config import OutputConfig
 from deblurd.store import ResultStore
-from test_store import _result
+from conftest import make_result
 
 ROUNDS = 12
 SCRIPT = REPO / "deploy" / "copy-results.sh"
@@ -40,7 +40,7 @@ def test_copy_recipe_is_consistent_against_a_running_daemon(tmp_path, daemon):
     old = ResultStore(OutputConfig(dir=out, min_free_mb=0))
     old.open()
     for seq in range(1, 121):  # yesterday's results: old enough for retention to prune while we copy
-        old.save(_result(seq, when=time.time() - 86400 + seq))
+        old.save(make_result(seq, when=time.time() - 86400 + seq))
     proc = daemon.start(out, output={"max_results": 100}, camera={"fps": 30.0})
     index = out / "index.jsonl"
     wait_until(lambda: json.loads(index.read_text().splitlines()[0])["id"] > 1, proc, what="the daemon pruning")

@@ -13,7 +13,7 @@ import pytest
 
 from deblurd.config import OutputConfig
 from deblurd.store import ResultStore
-from test_store import _result, assert_consistent
+from conftest import assert_consistent, make_result
 
 OLD = time.time() - 86400  # retention never touches results younger than a few minutes
 
@@ -25,7 +25,7 @@ def _open(out: Path, **cfg) -> ResultStore:
 
 
 def _fill(store: ResultStore, count: int, **kw) -> list:
-    return [store.save(_result(i, size=(100, 120), noisy=True, **kw)) for i in range(1, count + 1)]
+    return [store.save(make_result(i, size=(100, 120), noisy=True, **kw)) for i in range(1, count + 1)]
 
 
 @pytest.mark.parametrize("limit", ["bytes", "inodes"])
@@ -45,7 +45,7 @@ def test_real_enospc_stops_writing_quietly_and_resumes(tmpfs, caplog, limit):
     for rel in entries[0]["files"].values():
         (fs / "out" / rel).unlink()  # another program frees space (the index line goes stale: we wrote it so)
     store.entries = store.entries[1:]
-    assert store.save(_result(99, size=(32, 32))) is not None and store.full_reason is None
+    assert store.save(make_result(99, size=(32, 32))) is not None and store.full_reason is None
     assert "writing results to" in caplog.text and "again" in caplog.text
 
 
@@ -53,13 +53,13 @@ def test_floor_removes_only_the_oldest_continuous_results_it_must(tmpfs, caplog)
     caplog.set_level(logging.INFO)
     fs = tmpfs("3m")
     store = _open(fs / "out", min_free_mb=1)
-    store.save(_result(1, kind="still", size=(100, 120), noisy=True, when=OLD))
+    store.save(make_result(1, kind="still", size=(100, 120), noisy=True, when=OLD))
     for seq in range(2, 12):
-        store.save(_result(seq, size=(100, 120), noisy=True, when=OLD + seq))
+        store.save(make_result(seq, size=(100, 120), noisy=True, when=OLD + seq))
     before = [e["id"] for e in store.entries]
     filler = fs / "another-program.bin"
     filler.write_bytes(b"x" * (store.free_bytes() - 1_000_000 + 60_000))  # 60 kB below the floor
-    entry = store.save(_result(50, size=(100, 120), noisy=True))
+    entry = store.save(make_result(50, size=(100, 120), noisy=True))
     after = [e["id"] for e in assert_consistent(fs / "out")]
     removed = [i for i in before if i not in after]
     print(f"\nfloor: removed ids {removed} for a 60 kB shortfall; {store.guard.last}")
@@ -72,11 +72,11 @@ def test_floor_out_of_reach_removes_nothing_and_says_why(tmpfs, caplog):
     fs = tmpfs("3m")
     store = _open(fs / "out", min_free_mb=1)
     for seq in range(1, 6):
-        store.save(_result(seq, kind="still" if seq == 1 else "continuous", size=(100, 120), noisy=True,
+        store.save(make_result(seq, kind="still" if seq == 1 else "continuous", size=(100, 120), noisy=True,
                            when=OLD + seq))
     (fs / "another-program.bin").write_bytes(b"x" * (store.free_bytes() - 200_000))  # 800 kB short
     before = assert_consistent(fs / "out")
-    assert [store.save(_result(9)) for _ in range(20)] == [None] * 20
+    assert [store.save(make_result(9)) for _ in range(20)] == [None] * 20
     assert assert_consistent(fs / "out") == before  # nothing deleted
     assert "would free only" in store.full_reason and "so none were removed" in store.full_reason
     assert caplog.text.count("not writing results") == 1
@@ -86,12 +86,12 @@ def test_floor_stops_at_its_per_run_cap(tmpfs):
     fs = tmpfs("3m")
     store = _open(fs / "out", min_free_mb=1, min_free_prune_max=2)
     for seq in range(1, 12):
-        store.save(_result(seq, size=(100, 120), noisy=True, when=OLD + seq))
+        store.save(make_result(seq, size=(100, 120), noisy=True, when=OLD + seq))
     count = len(store.entries)
     for _ in range(4):  # another program keeps eating the space the floor frees
         with open(fs / "another-program.bin", "ab") as filler:
             filler.write(b"x" * max(0, store.free_bytes() - 1_000_000 + 30_000))
-        store.save(_result(99, size=(32, 32)))
+        store.save(make_result(99, size=(32, 32)))
     assert store.guard.removed == 2 and len(store.entries) >= count - 2
     assert "min_free_prune_max = 2" in store.full_reason
 

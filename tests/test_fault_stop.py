@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import REPO, wait_until
 from deblurd.pipeline import STOP_GRACE_S
-from test_store import assert_consistent
+from conftest import assert_consistent
 
 
 def _lines(path: Path) -> int:

@@ -17,7 +17,7 @@ from deblurd.hooks import SteadyDecision
 from deblurd.pipeline import Pacer, Pipeline
 from deblurd.store import ResultStore, read_index
 from deblurd.thermal import ThermalDecision
-from test_store import assert_consistent
+from conftest import assert_consistent
 
 
 class StubPack:

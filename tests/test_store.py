@@ -14,23 +14,8 @@ import numpy as np
 import pytest
 
 from deblurd.config import OutputConfig
-from deblurd.frames import Frame, Severity
-from deblurd.store import INDEX_NAME, AtomicWriter, Result, ResultStore, StoreError, read_index
-
-SEVERITY = {label: Severity(label, {"sharp": 0.1, "semi": 0.1, "heavy": 0.1} | {label: 0.8}, "photo/x@1")
-            for label in ("sharp", "semi", "heavy")}
-
-
-def _result(seq: int, label: str = "semi", kind: str = "continuous", when: float | None = None, size=(48, 64),
-            noisy: bool = False):
-    yy, xx = np.mgrid[0:size[0], 0:size[1]]
-    pixels = np.stack([(xx * 3 + seq * 20) % 256, (yy * 2) % 256, (xx + yy + seq) % 256], -1).astype(np.uint8)
-    if noisy:
-        pixels = np.random.default_rng(seq).integers(0, 256, pixels.shape, dtype=np.uint8)
-    frame = Frame(pixels, seq, when or time.time(), kind, {"lens_position": 1.5, "source": "test"})  # type: ignore[arg-type]
-    restored = None if label == "sharp" else 255 - pixels
-    return Result(frame, SEVERITY[label], restored, {"classify_s": 0.01}, {"temp_c": 55.0})
-
+from conftest import assert_consistent, make_result
+from deblurd.store import INDEX_NAME, AtomicWriter, ResultStore, StoreError
 
 def _store(tmp_path: Path, retry_s: float = 5.0, **cfg) -> ResultStore:
     store = ResultStore(OutputConfig(dir=tmp_path / "out", **{"min_free_mb": 10, **cfg}), retry_s=retry_s)
@@ -38,22 +23,10 @@ def _store(tmp_path: Path, retry_s: float = 5.0, **cfg) -> ResultStore:
     return store
 
 
-def assert_consistent(out: Path) -> list[dict]:
-    """Every image decodes and every index line points at files that exist."""
-    for image in list(out.rglob("*.jpg")) + list(out.rglob("*.png")):
-        assert cv2.imread(str(image)) is not None, f"{image} does not decode"
-    entries = read_index(out)
-    for entry in entries:
-        for rel in entry["files"].values():
-            assert (out / rel).is_file(), f"index points at missing {rel}"
-    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
-    return entries
-
-
 def test_layout_sidecar_index_and_latest(tmp_path):
     store = _store(tmp_path)
-    restored = store.save(_result(1, "heavy"))
-    sharp = store.save(_result(2, "sharp", kind="still"))
+    restored = store.save(make_result(1, "heavy"))
+    sharp = store.save(make_result(2, "sharp", kind="still"))
     out = tmp_path / "out"
     day = time.strftime("%Y-%m-%d")
     assert restored["files"]["input"].startswith(f"{day}/") and restored["files"]["input"].endswith("-000001-input.jpg")
@@ -66,22 +39,22 @@ def test_layout_sidecar_index_and_latest(tmp_path):
     assert json.loads((out / sharp["files"]["sidecar"]).read_text())["passthrough"] is True
     assert [e["id"] for e in assert_consistent(out)] == [1, 2]
     latest = cv2.cvtColor(cv2.imread(str(out / "latest.jpg")), cv2.COLOR_BGR2RGB)
-    assert np.abs(latest.astype(int) - _result(2, "sharp").frame.pixels).mean() < 20
+    assert np.abs(latest.astype(int) - make_result(2, "sharp").frame.pixels).mean() < 20
 
 
 def test_ids_continue_after_a_restart_and_png_without_input(tmp_path):
-    _store(tmp_path).save(_result(1))
+    _store(tmp_path).save(make_result(1))
     store = _store(tmp_path, image_format="png", save_input=False)
-    entry = store.save(_result(1))
+    entry = store.save(make_result(1))
     assert entry["id"] == 2 and set(entry["files"]) == {"restored", "sidecar"}
     assert entry["files"]["restored"].endswith(".png")
     restored = cv2.imread(str(tmp_path / "out" / entry["files"]["restored"]))
-    np.testing.assert_array_equal(cv2.cvtColor(restored, cv2.COLOR_BGR2RGB), _result(1).restored)
+    np.testing.assert_array_equal(cv2.cvtColor(restored, cv2.COLOR_BGR2RGB), make_result(1).restored)
 
 
 def test_open_clears_crash_leftovers(tmp_path):
     store = _store(tmp_path)
-    store.save(_result(1))
+    store.save(make_result(1))
     out = tmp_path / "out"
     day = next(p for p in out.iterdir() if p.is_dir())
     (day / ".120000-000009-input.jpg.tmp-123").write_bytes(b"half a jp")
@@ -89,7 +62,7 @@ def test_open_clears_crash_leftovers(tmp_path):
         f.write('{"id": 2, "files": {"inp')
     store = _store(tmp_path)
     assert [e["id"] for e in store.entries] == [1]
-    store.save(_result(3))
+    store.save(make_result(3))
     assert [e["id"] for e in assert_consistent(out)] == [1, 2]
 
 
@@ -103,9 +76,9 @@ def test_output_folder_not_writable(tmp_path):
 
 def test_retention_by_count_removes_continuous_before_stills(tmp_path):
     store = _store(tmp_path, max_results=3)
-    store.save(_result(1, kind="still", when=time.time() - 5000))
+    store.save(make_result(1, kind="still", when=time.time() - 5000))
     for seq in range(2, 7):
-        store.save(_result(seq, when=time.time() - 4000 + seq))
+        store.save(make_result(seq, when=time.time() - 4000 + seq))
     entries = assert_consistent(tmp_path / "out")
     assert len(entries) <= 3
     assert entries[0]["kind"] == "still" and entries[-1]["id"] == 6
@@ -115,10 +88,10 @@ def test_retention_by_age(tmp_path):
     now = [time.time()]
     store = ResultStore(OutputConfig(dir=tmp_path / "out", keep_days=1), clock=lambda: now[0])
     store.open()
-    store.save(_result(1, when=now[0] - 3 * 86400))
-    store.save(_result(2, when=now[0] - 10))
+    store.save(make_result(1, when=now[0] - 3 * 86400))
+    store.save(make_result(2, when=now[0] - 10))
     now[0] += 120
-    store.save(_result(3, when=now[0]))
+    store.save(make_result(3, when=now[0]))
     assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [2, 3]
 
 
@@ -126,11 +99,11 @@ def test_below_floor_with_nothing_left_stops_writing_and_resumes(tmp_path, monke
     caplog.set_level(logging.INFO)
     store = _store(tmp_path, min_free_mb=10, retry_s=0)
     monkeypatch.setattr(store, "free_bytes", lambda: 1_000_000)
-    assert store.save(_result(1)) is None and store.save(_result(2)) is None
+    assert store.save(make_result(1)) is None and store.save(make_result(2)) is None
     assert "free space 1.0 MB is below output.min_free_mb = 10 MB" in store.full_reason
     assert caplog.text.count("not writing results") == 1
     monkeypatch.setattr(store, "free_bytes", lambda: 500_000_000)
-    assert store.save(_result(3))["id"] == 1 and store.full_reason is None
+    assert store.save(make_result(3))["id"] == 1 and store.full_reason is None
     assert "writing results to" in caplog.text and "again" in caplog.text
 
 
@@ -150,18 +123,18 @@ class FailingWriter(AtomicWriter):
 
 def test_enospc_mid_result_leaves_nothing_partial_and_resumes(tmp_path, caplog):
     store = _store(tmp_path)
-    store.save(_result(1))
+    store.save(make_result(1))
     before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     store.writer = FailingWriter(fail_at=2)  # input written, restored runs out of space
-    assert store.save(_result(2)) is None
+    assert store.save(make_result(2)) is None
     assert "disk is full" in store.full_reason and "still running" in caplog.text
     after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
     store.writer = AtomicWriter()
     store.retry_s = 0
-    store.save(_result(3))  # still inside the retry interval set by the failure: skipped without trying
+    store.save(make_result(3))  # still inside the retry interval set by the failure: skipped without trying
     store._retry_at = 0
-    assert store.save(_result(4))["id"] == 3 and store.full_reason is None  # id 2 was burnt by the failed write
+    assert store.save(make_result(4))["id"] == 3 and store.full_reason is None  # id 2 was burnt by the failed write
     assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [1, 3]
 
 
@@ -170,12 +143,12 @@ def test_a_result_costs_one_fsync_per_file_plus_its_folder_and_index(tmp_path, m
     calls = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
-    store.save(_result(1, "heavy"))  # a new day folder: its parent is fsynced once too
+    store.save(make_result(1, "heavy"))  # a new day folder: its parent is fsynced once too
     calls.clear()
-    store.save(_result(2, "heavy"))
+    store.save(make_result(2, "heavy"))
     assert len(calls) == 5  # input, restored, sidecar, the day folder, the index (was 9)
     calls.clear()
-    store.save(_result(3, "sharp"))
+    store.save(make_result(3, "sharp"))
     assert len(calls) == 4  # was 7
     out = tmp_path / "out"
     assert (out / "latest.jpg").samefile(out / store.entries[-1]["files"]["input"])  # a link, not a copy
@@ -184,7 +157,7 @@ def test_a_result_costs_one_fsync_per_file_plus_its_folder_and_index(tmp_path, m
 def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path, caplog):
     store = _store(tmp_path)
     for seq in (1, 2, 3):
-        store.save(_result(seq, "heavy"))
+        store.save(make_result(seq, "heavy"))
     out = tmp_path / "out"
     lines = (out / INDEX_NAME).read_text().splitlines()
     (out / INDEX_NAME).write_text(lines[0] + "\n")  # the kill came before results 2 and 3 got their lines
@@ -194,7 +167,7 @@ def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path
     assert [e["id"] for e in assert_consistent(out)] == [1, 2, 3]
     assert not (day / "120000-000007-input.jpg").exists()
     assert "recovered 2 result(s)" in caplog.text and "120000-000007-input.jpg" in caplog.text
-    assert store.save(_result(4))["id"] == 8  # past the highest id on disk, not only in the index
+    assert store.save(make_result(4))["id"] == 8  # past the highest id on disk, not only in the index
 
 
 def test_status_file_shows_what_the_floor_removed(tmp_path):
@@ -207,8 +180,8 @@ def test_status_file_shows_what_the_floor_removed(tmp_path):
     assert "(floor 100 MB)" in text and "removed for space this run: 3 result(s)" in text
 
 
-def _policy_result(seq: int, label: str = "semi", kind: str = "continuous", noisy: bool = True):
-    return _result(seq, label, kind=kind, noisy=noisy)
+def _policymake_result(seq: int, label: str = "semi", kind: str = "continuous", noisy: bool = True):
+    return make_result(seq, label, kind=kind, noisy=noisy)
 
 
 def test_storage_policy_every_nth_sharp_and_unchanged():
@@ -223,12 +196,12 @@ def test_storage_policy_every_nth_sharp_and_unchanged():
         return out
 
     every_third = StoragePolicy(OutputConfig(store_every=3, max_per_minute=0))
-    assert kept(every_third, [_policy_result(i) for i in range(1, 8)]) == [1, 4, 7]
+    assert kept(every_third, [_policymake_result(i) for i in range(1, 8)]) == [1, 4, 7]
     no_sharp = StoragePolicy(OutputConfig(store_sharp=False, max_per_minute=0))
-    assert kept(no_sharp, [_policy_result(1, "sharp"), _policy_result(2), _policy_result(3, "sharp", "still")]) == [2, 3]
-    still = _result(5, noisy=False)
+    assert kept(no_sharp, [_policymake_result(1, "sharp"), _policymake_result(2), _policymake_result(3, "sharp", "still")]) == [2, 3]
+    still = make_result(5, noisy=False)
     changed = StoragePolicy(OutputConfig(min_change=4.0, max_per_minute=0))
-    assert kept(changed, [still, _result(5, noisy=False), _result(6, noisy=True)]) == [5, 6]
+    assert kept(changed, [still, make_result(5, noisy=False), make_result(6, noisy=True)]) == [5, 6]
 
 
 def test_storage_policy_rate_limit_on_a_virtual_clock():
@@ -240,12 +213,12 @@ def test_storage_policy_rate_limit_on_a_virtual_clock():
     for second in range(3600):  # an hour at 10 fps
         now[0] = float(second)
         for sub in range(10):
-            result = _policy_result(second * 10 + sub, noisy=False)
+            result = _policymake_result(second * 10 + sub, noisy=False)
             if policy.skip_reason(result) is None:
                 policy.stored(result)
                 stored += 1
     assert stored == 2 * BURST_MINUTES + 2 * 60 - 1  # the allowance at start, then 2 a minute
-    assert policy.skip_reason(_policy_result(1, kind="still")) is None  # stills are never limited
+    assert policy.skip_reason(_policymake_result(1, kind="still")) is None  # stills are never limited
 
 
 def test_repeat_limiter_logs_once_then_a_count(caplog):

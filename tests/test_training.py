@@ -81,3 +81,19 @@ def test_export_writes_a_verified_pack(tmp_path):
         else:
             assert abs(check["int8_minus_float_db"]) < 1.0
     assert manifest.working_width == 28 and manifest.blur.psf == "gaussian"
+
+
+@needs_packages
+def test_export_keeps_the_roles_it_is_told_to(tmp_path):
+    for role in ("classifier", "semi", "heavy"):
+        _train(tmp_path, "--role", role, "--steps", "1")
+    pack = export.export_pack("fashion-mnist", tmp_path, tmp_path / "pack", {})
+    before = load_manifest(pack).models["classifier"]
+    classifier_bytes = (pack / before.file).read_bytes()
+    (pack / "semi.tflite").write_bytes(b"stale")
+    export.export_pack("fashion-mnist", tmp_path, pack, {}, keep=("classifier",))
+    after = load_manifest(pack)
+    assert after.models["classifier"] == before and (pack / before.file).read_bytes() == classifier_bytes
+    verify_file(pack, after.models["semi"].file, after.models["semi"].sha256)
+    with pytest.raises(SystemExit, match="has no classifier model to keep"):
+        export.export_pack("fashion-mnist", tmp_path, tmp_path / "empty", {}, keep=("classifier",))

@@ -87,7 +87,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     with tempfile.TemporaryDirectory(prefix="deblurd-bench-") as tmp:
-        cfg = Config.model_validate({"output": {"dir": tmp, "min_free_mb": 10},
+        cfg = Config.model_validate({"output": {"dir": tmp, "min_free_mb": 10, "max_per_minute": 0},
                                      "models": {"precision": args.precision, "threads": args.threads},
                                      "pipeline": {"max_frames": args.frames}, "lens": {"mode": "fixed"}})
         router = Router(load_pack(cfg), forced=None if args.route == "auto" else args.route)

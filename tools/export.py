@@ -26,16 +26,17 @@ from deblurd.tflite import TfliteModel  # noqa: E402
 from tools import models, synth, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-VERSION = "1.0"
 
 
 def find_run(runs: Path, pack: str, role: str) -> Path:
-    """The run of a role with the best validation score (PSNR or accuracy) across recipes and our architectures."""
+    """The run of a role with the best validation score (PSNR or accuracy) across recipes and our architectures,
+    among runs on the pack's own synthesis (validation scores of different syntheses do not compare)."""
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
         ours = meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
-        if meta.get("pack") == pack and meta.get("role") == role and ours:
+        synthesis = meta.get("synthesis", "disk") == pack_spec(pack).synthesis
+        if meta.get("pack") == pack and meta.get("role") == role and ours and synthesis:
             candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
     if not candidates:
         raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")
@@ -134,17 +135,25 @@ DATA = {
 }
 
 
-def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]) -> Path:
+def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None], keep: tuple[str, ...] = ()) -> Path:
+    """Export every role into `out` and write its manifest; roles in `keep` stay as the pack at `out` has them
+    (same files, same manifest entry), for a pack whose other models were retrained."""
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / MANIFEST_NAME).read_text()) if (out / MANIFEST_NAME).exists() else {}
     entries = {}
     for role in ROLES:
+        if role in keep:
+            if role not in previous.get("models", {}):
+                raise SystemExit(f"--keep {role}: {out} has no {role} model to keep")
+            entries[role] = previous["models"][role]
+            print(f"{pack}/{role}: kept as in {out / MANIFEST_NAME}")
+            continue
         run = chosen.get(role) or find_run(runs, pack, role)
         print(f"{pack}/{role}: exporting {run}")
         entries[role] = export_role(pack, role, run, out)
         print(json.dumps(entries[role]["evaluation"]["export_check"]))
     manifest = Manifest.model_validate({
-        "name": pack, "version": VERSION, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "name": pack, "version": pack_spec(pack).version, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "working_width": pack_spec(pack).working_width,
         "blur": pack_spec(pack).blur, "models": entries, "data": DATA[pack],
         "evaluation": previous.get("evaluation", {}),
@@ -160,9 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None, help="pack folder (default models/<pack>)")
     for role in ROLES:
         p.add_argument(f"--{role}", type=Path, default=None, help=f"run folder to export as {role}")
+    p.add_argument("--keep", nargs="+", choices=ROLES, default=(), metavar="ROLE",
+                   help="leave these roles' models and manifest entries as the pack at --out has them")
     args = p.parse_args(argv)
     chosen = {r: getattr(args, r) for r in ROLES}
-    print(export_pack(args.pack, args.runs, args.out or REPO / "models" / args.pack, chosen))
+    print(export_pack(args.pack, args.runs, args.out or REPO / "models" / args.pack, chosen, tuple(args.keep)))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,19 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
+def warm_start(net: keras.Model, source: Path, role: str) -> None:
+    """Start from a pack's float model of the role (a folder with a manifest) or a training run's final weights."""
+    if (source / "manifest.json").exists():
+        from tools.warm_start import load_from_tflite
+
+        load_from_tflite(net, source / f"{role}.float.tflite")
+    elif (source / "final.weights.h5").exists():
+        net.load_weights(source / "final.weights.h5")
+    else:
+        raise SystemExit(f"--init-from {source}: neither a model pack (manifest.json) nor a finished run "
+                         f"(final.weights.h5)")
+
+
 class Trainer:
     """Owns the models, optimizers and checkpoint of one run; `step(batch)` returns a dict of losses."""
 
@@ -87,9 +100,7 @@ class Trainer:
                                                beta_1=0.5)
             parts.update(reblur=self.reblur, d_sharp=self.d_sharp, d_blur=self.d_blur, opt_f=self.opt_f, opt_d=self.opt_d)
         if args.init_from:
-            from tools.warm_start import load_from_tflite
-
-            load_from_tflite(self.net, Path(args.init_from) / f"{args.role}.float.tflite")
+            warm_start(self.net, Path(args.init_from), args.role)
         self.step_var = tf.Variable(0, dtype=tf.int64)
         self.ckpt = tf.train.Checkpoint(step=self.step_var, **parts)
         self.manager = tf.train.CheckpointManager(self.ckpt, run_dir(args) / "ckpt", max_to_keep=2)
@@ -250,7 +261,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="photo packs: uniform defocus disk plus noise, or the realistic layered-depth lens and camera "
                         "synthesis (deblurd.defocus)")
     p.add_argument("--init-from", default=None, metavar="PACK_DIR",
-                   help="start a new run from the weights of a pack's float model of this role (e.g. models/photo)")
+                   help="start a new run from the weights of a pack's float model of this role (e.g. models/photo) "
+                        "or of a finished run folder")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=256)
