@@ -49,11 +49,11 @@ class Indicator(Protocol):
     def set_state(self, name: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class SteadyDecision:
-    mode: str = "normal"
-    factor: float = 1.0
-    readings: dict[str, Any] = field(default_factory=dict)
+class ModeRules:
+    """What a pace mode allows, in one place for every decision: continuous frames in normal and slow, stills
+    unless critical."""
+
+    mode: str
 
     @property
     def allows_continuous(self) -> bool:
@@ -62,6 +62,13 @@ class SteadyDecision:
     @property
     def allows_still(self) -> bool:
         return self.mode != "critical"
+
+
+@dataclass(frozen=True)
+class SteadyDecision(ModeRules):
+    mode: str = "normal"
+    factor: float = 1.0
+    readings: dict[str, Any] = field(default_factory=dict)
 
 
 class NullGovernor:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
 from deblurd.config import ThermalConfig
+from deblurd.hooks import ModeRules
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +113,13 @@ class SysfsThermalSensor:
 
 
 @dataclass(frozen=True)
-class ThermalDecision:
+class ThermalDecision(ModeRules):
     """What the pipeline may do now: `factor` multiplies the continuous frame rate (0 = paused)."""
 
     mode: ThermalMode
     factor: float
     readings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def allows_continuous(self) -> bool:
-        return self.mode in ("normal", "slow")
-
-    @property
-    def allows_still(self) -> bool:
-        return self.mode != "critical"
 
     def summary(self) -> str:
         temp = self.readings.get("temp_c")

@@ -64,3 +64,13 @@ def test_realistic_leg_from_the_shipped_pack_is_recorded(tmp_path):
     meta = json.loads((train.train(args) / "run.json").read_text())
     assert meta["steps_done"] == 2 and np.isfinite(meta["final_val"])
     assert meta["legs"][-1].endswith(f"--synthesis realistic --init-from {PHOTO}")
+
+
+@needs_packages
+def test_mixed_batches_take_half_from_each_synthesis(tmp_path):
+    args = train.parse_args(["--pack", "photo", "--role", "heavy", "--runs", str(tmp_path), "--synthesis", "mixed",
+                             "--patch", "32", "--val-size", "3"])
+    batches, (val_x, val_y) = train.sources(args, 0)
+    x, y = batches(5)
+    assert x.shape == y.shape == (5, 32, 32, 1) and val_x.shape == val_y.shape == (6, 32, 32, 1)
+    assert train.run_dir(args).name == "photo-heavy-supervised-ours-heavy-mixed"
