@@ -46,7 +46,7 @@ def build(arch: str, pack: str) -> keras.Model:
 
 
 def run_dir(args: argparse.Namespace) -> Path:
-    suffix = "-realistic" if args.synthesis == "realistic" else ""
+    suffix = "" if args.synthesis == "disk" else f"-{args.synthesis}"
     return Path(args.runs) / f"{args.pack}-{args.role}-{args.recipe}-{args.arch}{suffix}"
 
 
@@ -227,7 +227,13 @@ def train(args: argparse.Namespace) -> Path:
 
 def sources(args: argparse.Namespace, start: int) -> tuple[Callable[[int], tuple[np.ndarray, np.ndarray]],
                                                            tuple[np.ndarray, np.ndarray]]:
-    """The run's training batches (seeded by where it resumes) and its fixed validation batch."""
+    """The run's training batches (seeded by where it resumes) and its fixed validation batch; a mixed run draws
+    half of every batch from each synthesis."""
+    if args.synthesis == "mixed":
+        parts = [sources(argparse.Namespace(**{**vars(args), "synthesis": s}), start) for s in ("realistic", "disk")]
+        both = lambda a, b: (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))  # noqa: E731
+        return (lambda n: both(parts[0][0](n - n // 2), parts[1][0](n // 2)),
+                both(parts[0][1], parts[1][1]))
     if args.synthesis == "realistic":
         from tools.synth_realistic import RealisticSource
 
@@ -257,9 +263,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of photo patches picked as the most textured of 4 candidates (edges carry the signal)")
     p.add_argument("--loss", default="charbonnier", choices=["charbonnier", "mse"],
                    help="supervised pixel loss: Charbonnier (robust, sharper edges) or MSE (what PSNR scores)")
-    p.add_argument("--synthesis", default="disk", choices=["disk", "realistic"],
-                   help="photo packs: uniform defocus disk plus noise, or the realistic layered-depth lens and camera "
-                        "synthesis (deblurd.defocus)")
+    p.add_argument("--synthesis", default="disk", choices=["disk", "realistic", "mixed"],
+                   help="photo packs: uniform defocus disk plus noise, the realistic layered-depth lens and camera "
+                        "synthesis (deblurd.defocus), or half of each batch from each")
     p.add_argument("--init-from", default=None, metavar="PACK_DIR",
                    help="start a new run from the weights of a pack's float model of this role (e.g. models/photo) "
                         "or of a finished run folder")
