@@ -80,6 +80,25 @@ train-all: $(FULL)
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 36000 --loss mse
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 48000 --loss mse
 	$(TRAIN) --pack fashion-mnist --role heavy --steps 60000 --loss mse
+	# Fifth leg: real optics. The photo models continue from the fourth leg's weights on the realistic synthesis
+	# (layered depth, lens PSFs, camera pipeline: tools/synth_realistic.py). The shipped legs started from
+	# models/photo v1.0 (--init-from models/photo), whose float models hold exactly those weights.
+	$(TRAIN) --pack photo --role classifier --arch classifier-wide --synthesis realistic --lr 5e-4 --batch 32 \
+		--init-from runs/photo-classifier-supervised-classifier-wide --steps 1500
+	$(TRAIN) --pack photo --role semi --synthesis realistic --lr 5e-4 --init-from runs/photo-semi-supervised-ours-semi \
+		--steps 3000
+	$(TRAIN) --pack photo --role heavy --synthesis realistic --lr 5e-4 \
+		--init-from runs/photo-heavy-supervised-ours-heavy --steps 3000
+	# Sixth leg: half of every batch from each synthesis, so the uniform disk is not forgotten (the pack ships these).
+	$(TRAIN) --pack photo --role semi --synthesis mixed --lr 3e-4 --init-from runs/photo-semi-supervised-ours-semi-realistic \
+		--steps 2500
+	$(TRAIN) --pack photo --role heavy --synthesis mixed --lr 3e-4 \
+		--init-from runs/photo-heavy-supervised-ours-heavy-realistic --steps 2500
+	$(TRAIN) --pack photo --role classifier --arch classifier-wide --synthesis mixed --lr 3e-4 --batch 32 \
+		--init-from runs/photo-classifier-supervised-classifier-wide-realistic --steps 1000
+	$(TRAIN) --pack photo --role semi --synthesis mixed --lr 3e-4 --steps 6000
+	$(TRAIN) --pack photo --role heavy --synthesis mixed --lr 3e-4 --steps 6000
+	$(TRAIN) --pack photo --role classifier --arch classifier-wide --synthesis mixed --lr 3e-4 --batch 32 --steps 2500
 	# Baseline for the photo report, not shipped: the second paper's autoencoder (1.35M MAC/px) on 48 px patches.
 	$(TRAIN) --pack photo --role semi --arch autoencoder --patch 48 --batch 8 --lr 5e-4 --steps 1500
 

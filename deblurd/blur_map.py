@@ -32,6 +32,9 @@ SHARP_PRIOR = 0.05
 """Weight of the pass-through prior in the smoothing: it decides only where no textured tile is near."""
 MIN_ROUTE_WEIGHT = 0.2
 """A generator's blend weight below this is set to 0, so that sharp regions come back exactly as they went in."""
+SHARP_MARGIN = 0.1
+"""Where the map's sharp probability leads the blurred classes' by this much, the region is passed through
+exactly; the routes fade in over twice this margin, so seams stay soft."""
 MIN_RESTORED_SHARE = 0.1
 """A frame is labelled sharp (and passed through whole) unless at least this share of it is restored."""
 MAP_LETTERS = "smh"
@@ -73,14 +76,16 @@ class BlurMap:
 
     def weights(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         """Per-pixel blend weights of the semi and heavy routes for an image of `shape` (HxW); the rest of each
-        pixel is the input. Weights under MIN_ROUTE_WEIGHT are 0, so confidently sharp regions stay untouched;
-        a sharp frame gets none at all."""
+        pixel is the input. Regions the map calls sharp (by SHARP_MARGIN) and weights under MIN_ROUTE_WEIGHT get
+        0, so in-focus regions come back exactly; a sharp frame gets no weights at all."""
         if self.label() == "sharp":
             return {}
-        pixel = self._pixel_scores()
+        pixel = cv2.resize(self._pixel_scores(), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        blurred = pixel[:, :, 1:].sum(axis=-1)
+        gate = np.clip(0.5 + (blurred - pixel[:, :, 0]) / (2 * SHARP_MARGIN), 0.0, 1.0)
         out = {}
         for index, name in enumerate(SEVERITY_LABELS[1:], start=1):
-            w = cv2.resize(pixel[:, :, index], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            w = pixel[:, :, index] * gate
             w[w < MIN_ROUTE_WEIGHT] = 0.0
             if w.any():
                 out[name] = w

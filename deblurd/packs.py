@@ -31,7 +31,7 @@ class PackSpec:
     blur: BlurDefinition
     version: str = "1.0"
     """Written into the manifest at export; bumped when a pack's models or blur classes change meaning."""
-    synthesis: Literal["disk", "realistic"] = "disk"
+    synthesis: Literal["disk", "realistic", "mixed"] = "disk"
     """What the shipped models' last training legs saw (tools/train.py --synthesis); export takes runs of it."""
 
 
@@ -42,12 +42,13 @@ _PHOTO_WIDTH = 640
 # Camera frames arrive after the ISP's denoiser, so the residual noise is mild: the equivalent of ~2,000
 # photo-electrons at white (varied 0.5-2x) plus a little read noise, some motion and occasional JPEG.
 _PHOTO_BLUR = BlurDefinition(psf="defocus", unit=f"defocus disk radius in pixels at {_PHOTO_WIDTH} px frame width",
-                             sharp_max=1.0, semi_max=3.0, heavy_max=7.0, train_semi=(0.8, 3.4), train_heavy=(2.6, 7.0),
+                             sharp_max=1.0, semi_max=3.0, heavy_max=16.0, train_semi=(0.8, 3.4), train_heavy=(2.6, 16.0),
                              noise=NoiseModel(photons=2000.0, read_noise=0.002, soften=0.5, max_motion=1.5,
                                               jpeg_probability=0.2))
 
 PACKS: dict[str, PackSpec] = {
-    "photo": PackSpec("photo", "photo", _PHOTO_WIDTH, tile=256, overlap=32, classifier_crop=128, blur=_PHOTO_BLUR),
+    "photo": PackSpec("photo", "photo", _PHOTO_WIDTH, tile=256, overlap=32, classifier_crop=128, blur=_PHOTO_BLUR,
+                      version="2.0", synthesis="mixed"),
     "mnist": PackSpec("mnist", "seed-paper", 28, tile=32, overlap=0, classifier_crop=32, blur=_SEED_PAPER_BLUR),
     "fashion-mnist": PackSpec("fashion-mnist", "seed-paper", 28, tile=32, overlap=0, classifier_crop=32,
                               blur=_SEED_PAPER_BLUR),

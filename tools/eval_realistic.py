@@ -77,12 +77,13 @@ def tile_truth(radius: np.ndarray, blur_map_record: dict, bands: BlurDefinition,
 
 
 def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
-                       grid: RealisticGrid = RealisticGrid()) -> dict:
-    """Main table rows (defocused and in-focus PSNR per row), per-frame worst in-focus change, tile confusion."""
+                       grid: RealisticGrid = RealisticGrid(), split: str = "validation") -> dict:
+    """Main table rows (defocused and in-focus PSNR per row), per-frame worst in-focus change, tile confusion.
+    The report uses the validation photos; routing constants are tuned on split="train"."""
     bands = router.pack.manifest.blur
     width = router.pack.manifest.working_width or grid.frame[0]
     scale = width / grid.frame[0]
-    files = data.photo_files("validation")
+    files = data.photo_files(split)
     chosen = [files[i] for i in sample_indices(len(files), limit, seed)]
     forced = {row: Router(router.pack, forced=label) for row, label in zip(ROWS[2:], ("semi", "heavy"))}
     scores: dict[str, dict[str, list[float]]] = {row: {"defocused": [], "in focus": []} for row in ROWS}
@@ -127,7 +128,7 @@ def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
                                IN_FOCUS_LOSS_DB),
                         target("realistic: blur map tile accuracy away from band edges", tiles["accuracy"], ">=",
                                0.95)],
-            "notes": [f"Realistic set: {len(chosen)} validation photos x {grid.draws} draws at "
+            "notes": [f"Realistic set: {len(chosen)} {split} photos x {grid.draws} draws at "
                       f"{grid.frame[0]}x{grid.frame[1]} of deblurd.defocus.degrade (layered depth with occlusion, "
                       f"lens PSFs with rims, colour and cat's eye, Bayer, noise over gains, ISP, JPEG), radius up "
                       f"to {MAX_RADIUS:g} px at the working width; PSNR on luminance, against the photo that went "

@@ -23,7 +23,7 @@ from deblurd.manifest import MANIFEST_NAME, ROLES, Manifest, sha256_of  # noqa: 
 from deblurd.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.store import AtomicWriter  # noqa: E402
 from deblurd.tflite import TfliteModel  # noqa: E402
-from tools import models, synth, train  # noqa: E402
+from tools import data, models, synth, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -116,15 +116,20 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
         "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
         "params": int(net.count_params()),
         "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
-        "training": {k: meta.get(k) for k in ("steps_done", "batch", "patch", "lr", "seed", "seconds", "final_val", "partial")
+        "training": {k: meta.get(k) for k in ("steps_done", "batch", "patch", "lr", "seed", "seconds", "seconds_before",
+                                                  "machine", "synthesis", "final_val", "partial")
                      if meta.get(k) is not None} | {"commands": meta.get("legs") or [train.command(meta)]},
         "evaluation": {"export_check": check},
     }
 
 
 DATA = {
-    "photo": {"source": "Debian opencv-doc examples/data (natural photos only) and mate-backgrounds nature",
+    "photo": {"source": "real photographs only, by allowlist (tools/data.py PHOTO_SOURCES): "
+                        + ", ".join(s.package for s in data.PHOTO_SOURCES),
               "split": "by file group (stable hash, ~1 in 5 to validation); see tools/data.py",
+              "synthesis": "disk: defocus disk plus sensor noise (blur.noise); realistic: layered depth with occlusion, "
+                           "lens PSFs and the camera pipeline (deblurd.defocus, tools/synth_realistic.py); mixed: half "
+                           "of each batch from each (training.commands says which leg saw which)",
               "working_scale": f"photos area-downscaled to {PACKS['photo'].working_width} px wide; large training "
                                f"photos also at "
                                f"{', '.join(f'{s:g}x' for s in synth.TRAIN_SCALES)} that width"},

@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Callable
@@ -81,6 +82,22 @@ def warm_start(net: keras.Model, source: Path, role: str) -> None:
     else:
         raise SystemExit(f"--init-from {source}: neither a model pack (manifest.json) nor a finished run "
                          f"(final.weights.h5)")
+
+
+def inherited_legs(source: Path, role: str) -> list[str]:
+    """The legs that made the weights a run starts from, so a model's manifest lists its whole history."""
+    if (source / "manifest.json").exists():
+        return list(json.loads((source / "manifest.json").read_text())["models"][role]["training"].get("commands", []))
+    return list(json.loads((source / "run.json").read_text()).get("legs", []))
+
+
+def inherited_seconds(source: Path, role: str) -> float:
+    """Training seconds behind the weights a run starts from (as far as they were recorded)."""
+    if (source / "manifest.json").exists():
+        training = json.loads((source / "manifest.json").read_text())["models"][role]["training"]
+    else:
+        training = json.loads((source / "run.json").read_text())
+    return float(training.get("seconds", 0.0)) + float(training.get("seconds_before", 0.0))
 
 
 class Trainer:
@@ -183,6 +200,10 @@ def train(args: argparse.Namespace) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "run.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"seconds": 0.0}
+    if "legs" not in meta and args.init_from:
+        meta["legs"] = inherited_legs(Path(args.init_from), args.role)
+        meta["seconds_before"] = inherited_seconds(Path(args.init_from), args.role)
+    meta["machine"] = f"{platform.machine()} CPU, {os.cpu_count()} cores, {args.threads or 'all'} thread(s)"
     meta.update({k: v for k, v in vars(args).items() if k not in ("runs",)})
     leg = command(vars(args))
     if meta.setdefault("legs", [])[-1:] != [leg]:
