@@ -152,6 +152,17 @@ def read_rgb(path: Path) -> Any:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def unique_stems(paths: list[Path]) -> dict[Path, str]:
+    """An output stem per input: its own name, with -2, -3... for later inputs of the same name, so that
+    `deblur d1/a.jpg d2/a.jpg` never writes one result over another."""
+    seen: dict[str, int] = {}
+    stems = {}
+    for path in paths:
+        count = seen[path.stem] = seen.get(path.stem, 0) + 1
+        stems[path] = path.stem if count == 1 else f"{path.stem}-{count}"
+    return stems
+
+
 def _deblur(args: argparse.Namespace) -> int:
     from deblurd.map_overlay import render
     from deblurd.router import Router
@@ -168,6 +179,7 @@ def _deblur(args: argparse.Namespace) -> int:
         raise StoreError(f"output folder {args.output} is not writable ({exc.strerror or exc}): "
                          f"choose another folder with -o") from exc
     failed = 0
+    stems = unique_stems(args.images)
     for path in args.images:
         try:
             rgb = read_rgb(path)
@@ -177,13 +189,13 @@ def _deblur(args: argparse.Namespace) -> int:
             continue
         severity, out = router.route(rgb)
         fmt = "png" if path.suffix.lower() == ".png" else "jpg"
-        target = args.output / f"{path.stem}-restored.{fmt}"
+        target = args.output / f"{stems[path]}-restored.{fmt}"
         writer.write(target, encode_image(out, fmt, cfg.output.jpeg_quality))
         note = "sharp, passed through" if severity.label == "sharp" else f"{severity.label} blur, restored"
         shares = ", ".join(f"{name} {share:.0%}" for name, share in severity.scores.items())
         print(f"{path}: {note} (blur map: {shares}) -> {target}")
         if args.save_map and severity.map is not None:
-            overlay = args.output / f"{path.stem}-map.png"
+            overlay = args.output / f"{stems[path]}-map.png"
             writer.write(overlay, encode_image(render(rgb, severity.map), "png", cfg.output.jpeg_quality))
             print(f"{path}: blur map -> {overlay}")
     if failed:

@@ -141,6 +141,16 @@ def test_deblur_all_good_and_output_not_writable(tmp_path, samples_dir, photo_pa
     assert done.returncode == 73 and "not writable" in done.stderr
 
 
+def test_deblur_never_writes_one_result_over_another(tmp_path, samples_dir, photo_pack_dir):
+    for folder, sample in (("d1", "02-semi.jpg"), ("d2", "05-heavy.jpg")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.jpg").write_bytes((samples_dir / sample).read_bytes())
+    done = deblurd("deblur", tmp_path / "d1" / "a.jpg", tmp_path / "d2" / "a.jpg", "-o", tmp_path / "o")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a-2-restored.jpg", "a-restored.jpg"]
+    assert f"{tmp_path / 'd2' / 'a.jpg'}: " in done.stdout and "a-2-restored.jpg" in done.stdout
+
+
 def test_deblur_save_map_writes_the_map_beside_the_result(tmp_path, samples_dir, photo_pack_dir):
     done = deblurd("deblur", samples_dir / "05-heavy.jpg", "--save-map", "-o", tmp_path / "o")
     assert done.returncode == 0, done.stderr
