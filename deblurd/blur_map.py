@@ -12,6 +12,7 @@ tiles take the verdict of their textured neighbours, or the sharp prior (pass-th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -39,6 +40,8 @@ MIN_RESTORED_SHARE = 0.1
 """A frame is labelled sharp (and passed through whole) unless at least this share of it is restored."""
 MAP_LETTERS = "smh"
 """One letter per class in SEVERITY_LABELS order (sharp, semi = medium, heavy) for the sidecar's grid."""
+MAP_STEP = 8
+"""The blended map is kept at 1/MAP_STEP of the working scale: a 128 px tile is 16 cells."""
 _SMOOTH = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]).astype(np.float32)
 
 
@@ -62,7 +65,7 @@ class BlurMap:
 
     def shares(self) -> dict[str, float]:
         """Share of the frame's area routed to each class (tiles weighted by the area they cover)."""
-        area = self._pixel_scores()
+        area = self._pixel_scores
         total = area.sum(axis=(0, 1))
         return {n: round(float(v / total.sum()), 4) for n, v in zip(SEVERITY_LABELS, total)}
 
@@ -80,7 +83,7 @@ class BlurMap:
         0, so in-focus regions come back exactly; a sharp frame gets no weights at all."""
         if self.label() == "sharp":
             return {}
-        pixel = cv2.resize(self._pixel_scores(), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        pixel = cv2.resize(self._pixel_scores, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         blurred = pixel[:, :, 1:].sum(axis=-1)
         gate = np.clip(0.5 + (blurred - pixel[:, :, 0]) / (2 * SHARP_MARGIN), 0.0, 1.0)
         out = {}
@@ -103,17 +106,24 @@ class BlurMap:
                 "starts": {"y": list(self.starts[0]), "x": list(self.starts[1])},
                 "working_size": [self.work_shape[1], self.work_shape[0]]}
 
+    @cached_property
     def _pixel_scores(self) -> np.ndarray:
-        """Scores blended over the working-scale frame with the same raised-cosine windows the restorers use."""
-        h, w = max(self.work_shape[0], self.tile), max(self.work_shape[1], self.tile)
+        """Scores blended over the working-scale frame with the same raised-cosine windows the restorers use, on a
+        grid MAP_STEP times coarser (the map is smooth; weights() resizes it), computed once per map: shares,
+        label and weights all read it."""
+        step = MAP_STEP
+        tile = self.tile // step
+        h = -(-max(self.work_shape[0], self.tile) // step)
+        w = -(-max(self.work_shape[1], self.tile) // step)
         acc = np.zeros((h, w, len(SEVERITY_LABELS)), np.float32)
         weight = np.zeros((h, w, 1), np.float32)
-        window = np.outer(blend_window(self.tile, MAP_OVERLAP), blend_window(self.tile, MAP_OVERLAP))[:, :, None]
+        window = np.outer(blend_window(tile, MAP_OVERLAP // step), blend_window(tile, MAP_OVERLAP // step))[:, :, None]
         for i, y in enumerate(self.starts[0]):
             for j, x in enumerate(self.starts[1]):
-                acc[y:y + self.tile, x:x + self.tile] += window * self.scores[i, j]
-                weight[y:y + self.tile, x:x + self.tile] += window
-        return (acc / weight)[:self.work_shape[0], :self.work_shape[1]]
+                y0, x0 = min(-(-y // step), h - tile), min(-(-x // step), w - tile)
+                acc[y0:y0 + tile, x0:x0 + tile] += window * self.scores[i, j]
+                weight[y0:y0 + tile, x0:x0 + tile] += window
+        return (acc / weight)[:-(-self.work_shape[0] // step), :-(-self.work_shape[1] // step)]
 
 
 class BlurMapper:

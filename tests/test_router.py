@@ -69,6 +69,18 @@ def test_the_restored_half_is_sharper_not_only_different(photo_pack):
     assert error(out) < 0.9 * error(rgb)
 
 
+@pytest.mark.parametrize("size", [(479, 637), (250, 333), (100, 90)])
+def test_any_frame_size_gets_finite_weights_and_a_valid_result(photo_pack, size):
+    rgb = np.ascontiguousarray(read_sample("03-heavy.jpg")[: size[0], : size[1]])
+    luma, _ = split_luma(rgb)
+    router = Router(photo_pack)
+    severity, weights = router.decide(luma)
+    assert all(w.shape == luma.shape and np.isfinite(w).all() for w in weights.values())
+    assert np.isfinite(list(severity.scores.values())).all()
+    _, restored = router.route_luma(luma)
+    assert restored.shape == luma.shape and np.isfinite(restored).all()
+
+
 def test_a_flat_frame_is_passed_through_as_the_same_array(photo_pack):
     flat = np.full((480, 640, 3), 120, np.uint8)
     severity, out = Router(photo_pack).route(flat)
