@@ -45,7 +45,7 @@ class Router:
         """Each route's restoration where its weight is, the input elsewhere."""
         out = luma.copy()
         for label, w in weights.items():
-            out += w * (self.pack.restorers[label].restore(luma) - luma)
+            out += w * (self.restore(luma, label) - luma)
         return out
 
     def route_luma(self, luma: np.ndarray) -> tuple[Severity, np.ndarray]:

@@ -8,6 +8,8 @@ from photos scaled to the working width and degrade them with a defocus disk plu
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -113,15 +115,17 @@ TRAIN_SCALES = (1.25, 1.5, 2.0)
 38 photos offer more content scales; validation photos are used at the working width only."""
 
 
-def load_photos(split: str, working_width: int) -> list[np.ndarray]:
-    """Luminance of every photo of the split at the working width, plus larger copies of large training photos."""
+def load_photos(split: str, working_width: int,
+                load: Callable[[Path, int], np.ndarray] = data.load_luma) -> list[np.ndarray]:
+    """Every photo of the split at the working width (luminance, or as `load` reads it), plus larger copies of
+    large training photos."""
     photos = []
     for path in data.photo_files(split):
-        photos.append(data.load_luma(path, working_width))
+        photos.append(load(path, working_width))
         if split != "train":
             continue
         width = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2
-        photos += [data.load_luma(path, int(working_width * s)) for s in TRAIN_SCALES if width > working_width * s]
+        photos += [load(path, int(working_width * s)) for s in TRAIN_SCALES if width > working_width * s]
     return photos
 
 

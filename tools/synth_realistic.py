@@ -17,7 +17,7 @@ from deblurd.blur_map import FLAT_GRADIENT, mean_gradient
 from deblurd.frames import SEVERITY_LABELS
 from deblurd.packs import pack_spec
 from tools import data
-from tools.synth import TRAIN_SCALES
+from tools.synth import load_photos
 
 MARGIN = 16
 FLAT_SOURCE = 2 * FLAT_GRADIENT
@@ -25,17 +25,6 @@ FLAT_SOURCE = 2 * FLAT_GRADIENT
 CLASS_MAX_RADIUS = {"sharp": 1.0, "semi": 3.0}
 """Largest radius drawn when a sharp or semi crop is wanted (heavy draws up to the pack's heavy_max)."""
 TRIES = 8
-
-
-def load_photos(split: str, working_width: int) -> list[np.ndarray]:
-    """RGB uint8 photos of the split at the working width, plus larger copies of large training photos."""
-    photos = []
-    for path in data.photo_files(split):
-        photos.append(data.load_rgb(path, working_width))
-        if split == "train":
-            width = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape[1] * 2
-            photos += [data.load_rgb(path, int(working_width * s)) for s in TRAIN_SCALES if width > working_width * s]
-    return photos
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -53,7 +42,7 @@ class RealisticSource:
             raise ValueError(f"the realistic synthesis is for photo packs; {pack} follows the {self.spec.protocol} "
                              f"protocol")
         self.rng = np.random.default_rng(seed)
-        self.photos = load_photos(split, self.spec.working_width)
+        self.photos = load_photos(split, self.spec.working_width, data.load_rgb)
 
     def _crop(self, size: int) -> np.ndarray:
         img = self.photos[self.rng.integers(0, len(self.photos))]
