@@ -92,6 +92,30 @@ def severity_classifier(size: int, widths: tuple[int, ...] = (8, 16, 24, 32), na
     return keras.Model(inp, out, name=name)
 
 
+def blur_mapper(widths: tuple[int, ...] = (16, 24, 32, 48), dilations: tuple[int, ...] = (1, 2, 4, 8),
+                name: str = "mapper") -> keras.Model:
+    """Dense blur map: class probabilities for every 8x8 cell of the input in one fully convolutional pass.
+
+    A full-resolution first layer keeps the fine detail blur removes; three strided layers reach the cell grid;
+    dilated residual layers there give each cell about 250 px of context, so a flat cell takes its verdict from
+    the textured surface around it (the per-crop classifier needed a hand-made texture confidence for that).
+    """
+    inp = keras.Input((None, None, 1), name="luma")
+    x = layers.Rescaling(4.0, offset=-2.0)(inp)
+    x = _conv(x, widths[0])
+    for w in widths[1:]:
+        x = _conv(x, w, stride=2)
+    for rate in dilations:
+        y = layers.Conv2D(widths[-1], 3, padding="same", dilation_rate=rate)(x)
+        x = layers.ReLU()(layers.Add()([x, y]))
+    out = layers.Conv2D(3, 1, activation="softmax", name="cell_scores")(x)
+    return keras.Model(inp, out, name=name)
+
+
+MAP_STRIDE = 8
+"""Input pixels per map cell along each axis (three stride-2 layers)."""
+
+
 def paper_autoencoder(channels: int = 1, name: str = "paper_autoencoder") -> keras.Model:
     """The second paper's 7-layer CNN autoencoder: 3 Conv2D + 5 Conv2DTranspose, all stride 1, LeakyReLU,
     64-128-256-256-128-64-32-channels (1.35M parameters with 3 channels)."""
@@ -142,6 +166,8 @@ def patch_discriminator(widths: tuple[int, ...] = (16, 32, 64), name: str = "pat
 
 CLASSIFIERS = {"classifier": (8, 16, 24, 32), "classifier-wide": (16, 24, 32, 48)}
 """Classifier architectures by name: the widths of severity_classifier's four layers."""
+MAPPERS = {"mapper": blur_mapper}
+"""Dense blur-map architectures (the classifier role, one score per MAP_STRIDE cell)."""
 
 ARCHITECTURES = {
     "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),

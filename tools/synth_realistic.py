@@ -25,6 +25,10 @@ FLAT_SOURCE = 2 * FLAT_GRADIENT
 CLASS_MAX_RADIUS = {"sharp": 1.0, "semi": 3.0}
 """Largest radius drawn when a sharp or semi crop is wanted (heavy draws up to the pack's heavy_max)."""
 TRIES = 8
+MAP_STRIDE = 8
+"""Pixels per blur-map cell (tools.models.MAP_STRIDE; not imported, so the synthesis needs no Keras)."""
+FLAT_CELL_WEIGHT = 0.1
+"""Loss weight of a map cell without texture in the photo: its blur is not observable, only inferable from context."""
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -45,7 +49,9 @@ class RealisticSource:
         self.photos = load_photos(split, self.spec.working_width, data.load_rgb)
 
     def _crop(self, size: int) -> np.ndarray:
-        img = self.photos[self.rng.integers(0, len(self.photos))]
+        """A random flipped and rotated crop, from the photos at least `size` in both dimensions."""
+        fits = [p for p in self.photos if min(p.shape[:2]) >= size]
+        img = fits[self.rng.integers(0, len(fits))]
         y = self.rng.integers(0, img.shape[0] - size + 1)
         x = self.rng.integers(0, img.shape[1] - size + 1)
         crop = img[y:y + size, x:x + size]
@@ -70,6 +76,23 @@ class RealisticSource:
         if mean_gradient(sharp) < FLAT_SOURCE:
             return 0
         return SEVERITY_LABELS.index(self.spec.blur.label(float(np.median(radius))))  # type: ignore[arg-type]
+
+    def cells(self, size: int, patch: int = 192) -> tuple[np.ndarray, np.ndarray]:
+        """A dense blur-map batch: crops and, per MAP_STRIDE cell, the class of its mean radius (channel 0) and the
+        cell's loss weight (channel 1: 1 where the photo had texture, FLAT_CELL_WEIGHT where blur cannot show)."""
+        crops, targets = [], []
+        edges = np.array([self.spec.blur.sharp_max, self.spec.blur.semi_max], np.float32)
+        for _ in range(size):
+            degraded, sharp, radius = self.sample(patch, self.spec.blur.heavy_max)
+            cells = (patch // MAP_STRIDE, patch // MAP_STRIDE)
+            labels = np.digitize(cv2.resize(radius, cells, interpolation=cv2.INTER_AREA), edges)
+            gx = cv2.Sobel(sharp, cv2.CV_32F, 1, 0, ksize=3)
+            gy = cv2.Sobel(sharp, cv2.CV_32F, 0, 1, ksize=3)
+            texture = cv2.resize(np.sqrt(gx * gx + gy * gy) / 8.0, cells, interpolation=cv2.INTER_AREA)
+            weights = np.where(texture > FLAT_SOURCE, 1.0, FLAT_CELL_WEIGHT)
+            crops.append(degraded)
+            targets.append(np.stack([labels, weights], axis=-1))
+        return np.stack(crops)[..., None], np.stack(targets).astype(np.float32)
 
     def severity(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """A classifier batch with classes drawn evenly (a few redraws until a crop lands in its class)."""

@@ -41,6 +41,8 @@ def default_arch(pack: str, role: str) -> str:
 
 
 def build(arch: str, pack: str) -> keras.Model:
+    if arch in models.MAPPERS:
+        return models.MAPPERS[arch]()
     if arch in models.CLASSIFIERS:
         return models.severity_classifier(pack_spec(pack).classifier_crop, models.CLASSIFIERS[arch])
     return models.ARCHITECTURES[arch]()
@@ -121,7 +123,8 @@ class Trainer:
         self.step_var = tf.Variable(0, dtype=tf.int64)
         self.ckpt = tf.train.Checkpoint(step=self.step_var, **parts)
         self.manager = tf.train.CheckpointManager(self.ckpt, run_dir(args) / "ckpt", max_to_keep=2)
-        self.step = tf.function(self._step_classifier if args.role == "classifier"
+        self.step = tf.function(self._step_mapper if args.arch in models.MAPPERS
+                                else self._step_classifier if args.role == "classifier"
                                 else self._step_hybrid if args.recipe == "hybrid" else self._step_supervised)
 
     def _step_supervised(self, blurred, sharp):
@@ -135,6 +138,14 @@ class Trainer:
     def _step_classifier(self, x, y):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, self.net(x, training=True)))
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+    def _step_mapper(self, x, target):
+        """Cross-entropy per map cell, weighted by how observable each cell's blur is (target channel 1)."""
+        with tf.GradientTape() as tape:
+            loss = mapper_loss(target, self.net(x, training=True))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -164,9 +175,20 @@ class Trainer:
         return {"loss": charbonnier(fake_sharp, sharp), "adv": adv_g, "cycle": cycle, "d": d_loss}
 
 
+def mapper_loss(target, scores):
+    """Mean cell cross-entropy weighted by target[..., 1]; target[..., 0] holds the class index."""
+    labels, weights = target[..., 0], target[..., 1]
+    ce = keras.losses.sparse_categorical_crossentropy(labels, scores)
+    return tf.reduce_sum(ce * weights) / tf.reduce_sum(weights)
+
+
 def validate(net: keras.Model, role: str, val: tuple[np.ndarray, np.ndarray]) -> float:
-    """Validation PSNR (generators) or accuracy (classifier) on a fixed held-out batch."""
+    """Validation PSNR (generators), accuracy (classifier) or textured-cell accuracy (blur mapper) on a fixed
+    held-out batch."""
     pred = net.predict(val[0], batch_size=32, verbose=0)
+    if pred.ndim == 4 and role == "classifier":
+        textured = val[1][..., 1] == 1.0
+        return float(np.mean(pred.argmax(-1)[textured] == val[1][..., 0][textured]))
     if role == "classifier":
         return float(np.mean(np.argmax(pred, axis=1) == val[1]))
     return psnr(pred, val[1])
@@ -260,6 +282,8 @@ def sources(args: argparse.Namespace, start: int) -> tuple[Callable[[int], tuple
 
         train_source = RealisticSource(args.pack, "train", args.seed + start)
         val_source = RealisticSource(args.pack, "validation", 12345)
+        if args.arch in models.MAPPERS:
+            return (lambda n: train_source.cells(n, args.patch)), val_source.cells(args.val_size, args.patch)
         if args.role == "classifier":
             return train_source.severity, val_source.severity(args.val_size)
         return (lambda n: train_source.pairs(args.role, n, args.patch),
@@ -279,7 +303,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arch", default=None, help="architecture (default: ours for the pack and role); see tools/models.py")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--patch", type=int, default=128, help="photo patch size for generators")
+    p.add_argument("--patch", type=int, default=128, help="photo patch size for generators and the blur mapper")
     p.add_argument("--textured", type=float, default=0.0,
                    help="share of photo patches picked as the most textured of 4 candidates (edges carry the signal)")
     p.add_argument("--loss", default="charbonnier", choices=["charbonnier", "mse"],
@@ -300,10 +324,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.arch = args.arch or default_arch(args.pack, args.role)
     digits = pack_spec(args.pack).protocol == "seed-paper"
-    args.batch = args.batch or (64 if digits or args.role == "classifier" else 16)
+    args.batch = args.batch or (64 if digits or (args.role == "classifier" and args.arch not in models.MAPPERS)
+                                else 16)
     args.steps = args.steps or (3000 if args.role != "classifier" else 1500)
     if args.role == "classifier" and args.recipe != "supervised":
         p.error("the classifier is trained with --recipe supervised")
+    if args.arch in models.MAPPERS and (args.role != "classifier" or args.synthesis != "realistic"):
+        p.error(f"--arch {args.arch} is a dense blur map: --role classifier --synthesis realistic (only the "
+                f"realistic synthesis knows the blur of every pixel)")
     return args
 
 
