@@ -1,18 +1,19 @@
-"""Where a frame is blurred, and how much: the severity classifier on a grid of overlapping tiles.
+"""Where a frame is blurred, and how much: the pack's classifier mapped over the frame at the working scale.
 
 A real lens blurs a scene by depth: an in-focus subject stays sharp while the background is defocused, so one label
-per frame either leaves the background blurred or runs a generator over the subject. The map classifies every tile
-at the pack's working scale, and the Router restores each region on its own route.
+per frame either leaves the background blurred or runs a generator over the subject. The map scores every small
+cell of the frame, and the Router restores each region on its own route.
 
-A flat tile (sky, a wall) looks the same sharp or blurred, so the classifier's verdict there is no evidence: each
-tile's scores are weighted by how much texture it has, and the map is smoothed by normalised convolution, so flat
-tiles take the verdict of their textured neighbours, or the sharp prior (pass-through) when there are none.
+The photo pack's classifier is a dense map model: one fully convolutional pass scores every 8x8 cell with about
+250 px of context, so a flat cell (sky, a wall), which looks the same sharp or blurred, takes the verdict of the
+surface around it. A crop classifier (the digit packs) scores overlapping tiles instead; there each tile's scores
+are weighted by how much texture it has and smoothed by normalised convolution, so flat tiles take the verdict of
+their textured neighbours, or the sharp prior (pass-through) when there are none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import cv2
@@ -41,32 +42,26 @@ MIN_RESTORED_SHARE = 0.1
 MAP_LETTERS = "smh"
 """One letter per class in SEVERITY_LABELS order (sharp, semi = medium, heavy) for the sidecar's grid."""
 MAP_STEP = 8
-"""The blended map is kept at 1/MAP_STEP of the working scale: a 128 px tile is 16 cells."""
+"""A crop classifier's blended map is kept at 1/MAP_STEP of the working scale: a 128 px tile is 16 cells."""
+RECORD_CELL = 32
+"""Square size, px at the working scale, of the map the sidecar records (20 x 15 letters for a 640x480 frame)."""
 _SMOOTH = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class BlurMap:
-    """Per-tile class probabilities (smoothed) and texture confidence, on the tile grid of the working-scale frame."""
+    """Class probabilities on a grid of cells at the working scale, and the frame-level verdict derived from them."""
 
-    scores: np.ndarray
-    """rows x cols x classes, each row summing to 1, in SEVERITY_LABELS order."""
-    confidence: np.ndarray
-    """rows x cols in [0, 1]: how much texture (blur evidence) each tile had."""
-    starts: tuple[tuple[int, ...], tuple[int, ...]]
-    """Tile top and left offsets at the working scale."""
-    tile: int
+    cells: np.ndarray
+    """rows x cols x classes on a grid of `cell` px at the working scale (covering it), each summing to 1, in
+    SEVERITY_LABELS order."""
+    cell: int
     work_shape: tuple[int, int]
     model: str
 
-    def labels(self) -> np.ndarray:
-        """rows x cols indices into SEVERITY_LABELS."""
-        return self.scores.argmax(axis=-1)
-
     def shares(self) -> dict[str, float]:
-        """Share of the frame's area routed to each class (tiles weighted by the area they cover)."""
-        area = self._pixel_scores
-        total = area.sum(axis=(0, 1))
+        """Share of the frame's area routed to each class."""
+        total = self.cells.sum(axis=(0, 1))
         return {n: round(float(v / total.sum()), 4) for n, v in zip(SEVERITY_LABELS, total)}
 
     def label(self) -> SeverityLabel:
@@ -83,7 +78,7 @@ class BlurMap:
         0, so in-focus regions come back exactly; a sharp frame gets no weights at all."""
         if self.label() == "sharp":
             return {}
-        pixel = cv2.resize(self._pixel_scores, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        pixel = cv2.resize(self.cells, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         blurred = pixel[:, :, 1:].sum(axis=-1)
         gate = np.clip(0.5 + (blurred - pixel[:, :, 0]) / (2 * SHARP_MARGIN), 0.0, 1.0)
         out = {}
@@ -99,50 +94,82 @@ class BlurMap:
         return Severity(self.label(), self.shares(), self.model, self.record())
 
     def record(self) -> dict[str, Any]:
-        """The map on its coarse grid, for the sidecar: a class letter per tile, confidence, tile geometry."""
-        letters = np.array(list(MAP_LETTERS))[self.labels()]
+        """The map for the sidecar: a class letter per RECORD_CELL square of the working-scale frame (rows top to
+        bottom), with the square size and the offsets of its rows and columns."""
+        rows, cols = (-(-n // RECORD_CELL) for n in self.work_shape)
+        pooled = cv2.resize(self.cells, (cols, rows), interpolation=cv2.INTER_AREA)
+        letters = np.array(list(MAP_LETTERS))[pooled.reshape(rows, cols, -1).argmax(axis=-1)]
         return {"rows": ["".join(r) for r in letters], "legend": dict(zip(MAP_LETTERS, SEVERITY_LABELS)),
-                "confidence": np.round(self.confidence, 2).tolist(), "tile_px": self.tile,
-                "starts": {"y": list(self.starts[0]), "x": list(self.starts[1])},
+                "tile_px": RECORD_CELL,
+                "starts": {"y": [RECORD_CELL * i for i in range(rows)], "x": [RECORD_CELL * j for j in range(cols)]},
                 "working_size": [self.work_shape[1], self.work_shape[0]]}
-
-    @cached_property
-    def _pixel_scores(self) -> np.ndarray:
-        """Scores blended over the working-scale frame with the same raised-cosine windows the restorers use, on a
-        grid MAP_STEP times coarser (the map is smooth; weights() resizes it), computed once per map: shares,
-        label and weights all read it."""
-        step = MAP_STEP
-        tile = self.tile // step
-        h = -(-max(self.work_shape[0], self.tile) // step)
-        w = -(-max(self.work_shape[1], self.tile) // step)
-        acc = np.zeros((h, w, len(SEVERITY_LABELS)), np.float32)
-        weight = np.zeros((h, w, 1), np.float32)
-        window = np.outer(blend_window(tile, MAP_OVERLAP // step), blend_window(tile, MAP_OVERLAP // step))[:, :, None]
-        for i, y in enumerate(self.starts[0]):
-            for j, x in enumerate(self.starts[1]):
-                y0, x0 = min(-(-y // step), h - tile), min(-(-x // step), w - tile)
-                acc[y0:y0 + tile, x0:x0 + tile] += window * self.scores[i, j]
-                weight[y0:y0 + tile, x0:x0 + tile] += window
-        return (acc / weight)[:-(-self.work_shape[0] // step), :-(-self.work_shape[1] // step)]
 
 
 class BlurMapper:
-    """Runs a pack's classifier over every tile of a frame and builds its BlurMap."""
+    """Runs a pack's classifier over a frame and builds its BlurMap.
+
+    Two kinds of classifier: a dense map model (4-D output: scores per cell of its input tile), run over
+    overlapping tiles whose cell scores are blended; or a crop classifier (one score per crop), run over
+    overlapping MAP_OVERLAP tiles whose scores are weighted by texture, smoothed and blended onto MAP_STEP cells.
+    """
 
     def __init__(self, classifier: Classifier) -> None:
         self.classifier = classifier
         _, self.tile, _, _ = classifier.model.input_shape
+        output = classifier.model.output_shape
+        self.stride = self.tile // output[1] if len(output) == 4 else MAP_STEP
 
     def map(self, luma: np.ndarray) -> BlurMap:
         """The blur map of a luminance image (float32 in [0, 1], any size)."""
         work = resize_to(luma, working_size(luma.shape, self.classifier.working_width))
+        cells = self._dense(work) if len(self.classifier.model.output_shape) == 4 else self._crops(work)
+        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
+
+    def _dense(self, work: np.ndarray) -> np.ndarray:
+        """Cell scores from the dense model over tiles overlapping by the manifest's overlap, blended with
+        raised-cosine windows; the frame is mirror-padded at its bottom and right to whole tiles and cells."""
+        h, w = work.shape
+        ph, pw = (max(self.tile, -(-n // self.stride) * self.stride) for n in (h, w))
+        padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
+        cell_tile, cell_overlap = self.tile // self.stride, self.classifier.overlap // self.stride
+        window = np.outer(blend_window(cell_tile, cell_overlap), blend_window(cell_tile, cell_overlap))[:, :, None]
+        acc = np.zeros((ph // self.stride, pw // self.stride, len(SEVERITY_LABELS)), np.float32)
+        weight = np.zeros(acc.shape[:2] + (1,), np.float32)
+        for y in tile_starts(ph, self.tile, self.classifier.overlap):
+            for x in tile_starts(pw, self.tile, self.classifier.overlap):
+                scores = self.classifier.scores(np.ascontiguousarray(padded[y:y + self.tile, x:x + self.tile]))
+                cy, cx = y // self.stride, x // self.stride
+                acc[cy:cy + cell_tile, cx:cx + cell_tile] += window * scores
+                weight[cy:cy + cell_tile, cx:cx + cell_tile] += window
+        return (acc / weight)[:-(-h // self.stride), :-(-w // self.stride)]
+
+    def _crops(self, work: np.ndarray) -> np.ndarray:
+        """Cell scores from the crop classifier: tile scores weighted by texture, smoothed, blended onto cells."""
         padded, _ = reflect_pad(work, self.tile, self.tile)
         ys = tuple(tile_starts(padded.shape[0], self.tile, MAP_OVERLAP))
         xs = tuple(tile_starts(padded.shape[1], self.tile, MAP_OVERLAP))
         crops = [padded[y:y + self.tile, x:x + self.tile] for y in ys for x in xs]
         raw = np.stack([self.classifier.scores(c) for c in crops]).reshape(len(ys), len(xs), -1)
         confidence = texture_confidence(np.array([mean_gradient(c) for c in crops]).reshape(len(ys), len(xs)))
-        return BlurMap(smooth(raw, confidence), confidence, (ys, xs), self.tile, work.shape, self.classifier.model_id)
+        return blend_tiles(smooth(raw, confidence), (ys, xs), self.tile, work.shape)
+
+
+def blend_tiles(scores: np.ndarray, starts: tuple[tuple[int, ...], tuple[int, ...]], tile: int,
+                work_shape: tuple[int, int]) -> np.ndarray:
+    """Per-tile scores blended onto MAP_STEP cells with the raised-cosine windows the restorers use."""
+    step = MAP_STEP
+    cells = tile // step
+    h = -(-max(work_shape[0], tile) // step)
+    w = -(-max(work_shape[1], tile) // step)
+    acc = np.zeros((h, w, scores.shape[-1]), np.float32)
+    weight = np.zeros((h, w, 1), np.float32)
+    window = np.outer(blend_window(cells, MAP_OVERLAP // step), blend_window(cells, MAP_OVERLAP // step))[:, :, None]
+    for i, y in enumerate(starts[0]):
+        for j, x in enumerate(starts[1]):
+            y0, x0 = min(-(-y // step), h - cells), min(-(-x // step), w - cells)
+            acc[y0:y0 + cells, x0:x0 + cells] += window * scores[i, j]
+            weight[y0:y0 + cells, x0:x0 + cells] += window
+    return (acc / weight)[:-(-work_shape[0] // step), :-(-work_shape[1] // step)]
 
 
 def mean_gradient(tile: np.ndarray) -> float:

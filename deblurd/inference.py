@@ -57,19 +57,21 @@ def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Classifier:
-    """The pack's blur-severity classifier: class probabilities of one crop at the working scale (blur_map.py runs
-    it over a frame)."""
+    """The pack's blur-severity classifier: class probabilities of one crop, or of each cell of a tile for a dense
+    map model, at the working scale (blur_map.py runs it over a frame)."""
 
-    def __init__(self, model: TfliteModel, manifest: Manifest, model_id: str) -> None:
+    def __init__(self, model: TfliteModel, manifest: Manifest, model_id: str, overlap: int = 0) -> None:
         if manifest.class_names != list(SEVERITY_LABELS):
             raise PackError(f"pack {manifest.name} names its classes {manifest.class_names}; this deblurd routes "
                             f"{list(SEVERITY_LABELS)}: install a pack made for this version")
         self.model = model
         self.working_width = manifest.working_width
         self.model_id = model_id
+        self.overlap = overlap
 
     def scores(self, crop: np.ndarray) -> np.ndarray:
-        """Probabilities of sharp, semi and heavy for one crop of the model's input size."""
+        """Probabilities of sharp, semi and heavy for one crop of the model's input size: one row, or one per cell
+        of the crop for a dense map model."""
         return self.model(crop[None, :, :, None])[0]
 
 
@@ -131,7 +133,7 @@ class ModelPack:
             return loaded, f"{manifest.name}/{name}@{manifest.version}"
 
         loaded, model_id = model(manifest.models["classifier"])
-        classifier = Classifier(loaded, manifest, model_id)
+        classifier = Classifier(loaded, manifest, model_id, manifest.models["classifier"].overlap)
         restorers = {}
         for label in RESTORER_ROLES:
             entry = manifest.models[label]

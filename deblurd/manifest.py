@@ -34,7 +34,7 @@ class ModelFile(_Strict):
     float_file: str = Field(title="float32 .tflite file name inside the pack")
     float_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     input_shape: list[int] = Field(min_length=4, max_length=4, title="[1, H, W, C] of the fixed input tile")
-    overlap: int = Field(0, ge=0, title="tile overlap in pixels used when restoring (0 for the classifier)")
+    overlap: int = Field(0, ge=0, title="tile overlap in pixels when restoring or mapping (0 for a crop classifier)")
     architecture: str
     recipe: str = Field(title="training recipe that produced the shipped weights")
     params: int = Field(ge=0)

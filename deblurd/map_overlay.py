@@ -1,4 +1,4 @@
-"""A picture of a blur map: the image with each tile tinted by its route, for `deblurd deblur --save-map` and the
+"""A picture of a blur map: the image with each square of the map tinted by its route, for `deblurd deblur --save-map` and the
 gallery. Drawn from the map's sidecar record, so a map can be shown again from the output folder alone.
 """
 
@@ -15,24 +15,20 @@ TINT = 0.35
 
 
 def render(rgb: np.ndarray, record: dict[str, Any]) -> np.ndarray:
-    """The image (RGB uint8) tinted tile by tile with its class, tile borders drawn, and a legend."""
+    """The image (RGB uint8) tinted square by square with its class, and a legend."""
     h, w = rgb.shape[:2]
     work_w, work_h = record["working_size"]
     sx, sy = w / work_w, h / work_h
     tile = record["tile_px"]
     tint = np.zeros_like(rgb, dtype=np.float32)
     count = np.zeros((h, w, 1), np.float32)
-    boxes = []
     for i, y in enumerate(record["starts"]["y"]):
         for j, x in enumerate(record["starts"]["x"]):
             box = (int(round(x * sx)), int(round(y * sy)), int(round((x + tile) * sx)), int(round((y + tile) * sy)))
             tint[box[1]:box[3], box[0]:box[2]] += COLOURS[record["legend"][record["rows"][i][j]]]
             count[box[1]:box[3], box[0]:box[2]] += 1
-            boxes.append(box)
     tint /= np.maximum(count, 1)
     out = np.clip((1 - TINT) * rgb + TINT * tint, 0, 255).astype(np.uint8)
-    for x0, y0, x1, y1 in boxes:
-        cv2.rectangle(out, (x0, y0), (min(x1, w) - 1, min(y1, h) - 1), (255, 255, 255), 1)
     for k, (letter, name) in enumerate(record["legend"].items()):
         y = 8 + 18 * k
         cv2.rectangle(out, (8, y), (22, y + 14), COLOURS[name], -1)

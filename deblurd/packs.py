@@ -28,9 +28,13 @@ class PackSpec:
     overlap: int
     """Overlap of neighbouring generator tiles when restoring."""
     classifier_crop: int
+    """Input crop of a per-crop classifier; a dense blur-map classifier takes `tile`-sized tiles instead."""
     blur: BlurDefinition
     version: str = "1.0"
     """Written into the manifest at export; bumped when a pack's models or blur classes change meaning."""
+    map_overlap: int = 64
+    """Overlap of a dense blur map's tiles: about a quarter of its context, so every cell is scored well inside
+    some tile."""
     synthesis: Literal["disk", "realistic", "mixed"] = "disk"
     """What the shipped models' last training legs saw (tools/train.py --synthesis); export takes runs of it."""
 

@@ -69,6 +69,10 @@ class TfliteModel:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self._in["shape"])
 
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self._out["shape"])
+
     def resize(self, shape: tuple[int, ...]) -> None:
         """Change the input shape (generators are fully convolutional, so any tile size works)."""
         self._interp.resize_tensor_input(self._in["index"], list(shape))

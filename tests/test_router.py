@@ -9,7 +9,7 @@ import pytest
 
 from conftest import read_sample
 from deblurd import blur
-from deblurd.blur_map import MAP_LETTERS, BlurMapper
+from deblurd.blur_map import MAP_LETTERS, RECORD_CELL, BlurMapper
 from deblurd.inference import split_luma
 from deblurd.router import Router
 
@@ -92,8 +92,8 @@ def test_map_record_describes_the_grid(photo_pack):
     record = BlurMapper(photo_pack.classifier).map(luma).record()
     assert len(record["rows"]) == len(record["starts"]["y"]) and all(
         len(r) == len(record["starts"]["x"]) and set(r) <= set(MAP_LETTERS) for r in record["rows"])
-    assert record["working_size"] == [640, 480] and record["tile_px"] == 128
-    assert np.array(record["confidence"]).shape == (len(record["rows"]), len(record["rows"][0]))
+    assert record["working_size"] == [640, 480] and record["tile_px"] == RECORD_CELL
+    assert (len(record["rows"]), len(record["rows"][0])) == (480 // RECORD_CELL, 640 // RECORD_CELL)
 
 
 def test_an_unknown_forced_route_is_refused(photo_pack):

@@ -34,7 +34,7 @@ def find_run(runs: Path, pack: str, role: str) -> Path:
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
-        ours = meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
+        ours = meta.get("arch") in {**models.CLASSIFIERS, **models.MAPPERS} or str(meta.get("arch")).startswith("ours")
         synthesis = meta.get("synthesis", "disk") == pack_spec(pack).synthesis
         if meta.get("pack") == pack and meta.get("role") == role and ours and synthesis:
             candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
@@ -81,7 +81,13 @@ def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     return np.stack([model(sample[None])[0] for sample in x])
 
 
-def held_out(pack: str, role: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def held_out(pack: str, role: str, n: int, seed: int, dense: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validation samples of a role: (degraded, sharp) tiles, (crop, class), or (tile, cell targets) for a dense
+    blur map."""
+    if dense:
+        from tools.synth_realistic import RealisticSource
+
+        return RealisticSource(pack, "validation", seed).cells(n, pack_spec(pack).tile)
     if role == "classifier":
         return synth.SeveritySource(pack, "validation", seed).batch(n)
     return synth.PairSource(pack, role, "validation", seed, pack_spec(pack).tile).batch(n)
@@ -91,15 +97,22 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     net, meta = load_trained(run)
     spec = pack_spec(pack)
     photo = spec.protocol == "photo"
-    size = spec.classifier_crop if role == "classifier" else spec.tile
+    dense = meta["arch"] in models.MAPPERS
+    size = spec.classifier_crop if role == "classifier" and not dense else spec.tile
     model = fixed_shape(net, size)
-    rep_x, _ = held_out(pack, role, 200, seed=7)
+    rep_x, _ = held_out(pack, role, 200, seed=7, dense=dense)
     writer = AtomicWriter()
     writer.write(out / f"{role}.tflite", convert(model, rep_x))
     writer.write(out / f"{role}.float.tflite", convert(model, None))
-    x, y = held_out(pack, role, 64 if photo and role != "classifier" else 512, seed=99)
+    x, y = held_out(pack, role, 64 if photo and (dense or role != "classifier") else 512, seed=99, dense=dense)
     f_out, q_out = run_tflite(out / f"{role}.float.tflite", x), run_tflite(out / f"{role}.tflite", x)
-    if role == "classifier":
+    if dense:
+        textured = y[..., 1] == 1.0
+        check = {"held_out_tiles": len(x), "cells": int(textured.sum()),
+                 "float_cell_accuracy": float(np.mean(f_out.argmax(-1)[textured] == y[..., 0][textured])),
+                 "int8_cell_accuracy": float(np.mean(q_out.argmax(-1)[textured] == y[..., 0][textured])),
+                 "int8_float_agreement": float(np.mean(f_out.argmax(-1) == q_out.argmax(-1)))}
+    elif role == "classifier":
         check = {"held_out_samples": len(x),
                  "float_accuracy": float(np.mean(f_out.argmax(1) == y)),
                  "int8_accuracy": float(np.mean(q_out.argmax(1) == y)),
@@ -112,7 +125,7 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
         "file": f"{role}.tflite", "sha256": sha256_of(out / f"{role}.tflite"),
         "float_file": f"{role}.float.tflite", "float_sha256": sha256_of(out / f"{role}.float.tflite"),
         "input_shape": [1, size, size, 1],
-        "overlap": 0 if role == "classifier" else spec.overlap,
+        "overlap": spec.map_overlap if dense else 0 if role == "classifier" else spec.overlap,
         "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
         "params": int(net.count_params()),
         "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
