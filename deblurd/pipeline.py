@@ -27,6 +27,7 @@ from deblurd.camera import FrameSource
 from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.config import Config
 from deblurd.frames import Frame
+from deblurd.gallery import GalleryUpdater
 from deblurd.hooks import (Decision, Governor, Indicator, NullGovernor, NullHooks, NullIndicator, ServiceHooks,
                            SteadyDecision)
 from deblurd.inference import ModelPack
@@ -71,6 +72,7 @@ class Pipeline:
         self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
         self.policy = StoragePolicy(cfg.output)
+        self.gallery = GalleryUpdater(store)
         self.stats = Stats()
         self.decision: Decision = SteadyDecision()
         self.last_result: Optional[dict[str, Any]] = None
@@ -249,9 +251,19 @@ class Pipeline:
     # store thread --------------------------------------------------------------------------------------------
 
     def _store(self) -> None:
-        while (result := self._results.get()) is not None:
+        while (result := self._next_result()) is not None:
             self._store_one(result)
             self.hooks.watchdog()
+        self.gallery.refresh()
+
+    def _next_result(self) -> Optional[Result]:
+        """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
+        while True:
+            self.gallery.maybe_refresh()
+            try:
+                return self._results.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                continue
 
     def _store_one(self, result: Result) -> None:
         label = result.severity.label
