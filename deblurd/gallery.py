@@ -85,9 +85,10 @@ class GalleryEntry:
     """A caption, e.g. the input file's name."""
 
 
-def _edges(starts: list[int], tile: int, size: int) -> tuple[float, ...]:
+@lru_cache(maxsize=64)
+def _edges(starts: tuple[int, ...], tile: int, size: int) -> tuple[float, ...]:
     """Cell edges (fractions of `size`) for tiles at `starts`: overlapping tiles meet half-way through their
-    overlap, so every pixel belongs to one cell."""
+    overlap, so every pixel belongs to one cell. Cached: every frame of one size has the same grid."""
     inner = [(min(a + tile, size) + b) / 2 for a, b in zip(starts, starts[1:])]
     return tuple(round(min(max(e / size, 0.0), 1.0), 4) for e in (0, *inner, size))
 
@@ -101,7 +102,8 @@ def map_grid(record: Optional[dict[str, Any]]) -> dict[str, Any]:
             return {}
         width, height = record["working_size"]  # type: ignore[index]
         tile, starts = int(record["tile_px"]), record["starts"]  # type: ignore[index]
-        columns, lines = _edges(starts["x"], tile, width), _edges(starts["y"], tile, height)
+        columns = _edges(tuple(starts["x"]), int(tile), int(width))
+        lines = _edges(tuple(starts["y"]), int(tile), int(height))
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return {}
     if len(columns) != len(rows[0]) + 1 or len(lines) != len(rows) + 1:
@@ -194,7 +196,8 @@ class GalleryPages:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
         self._digests: dict[Path, bytes] = {}
-        self._encoded: dict[int, tuple[GalleryEntry, str]] = {}
+        self._encoded: dict[int, tuple[GalleryEntry, str, str]] = {}
+        """By id: the entry, its day and its encoding, reused while the entry is unchanged."""
         self.files_written = 0
 
     def write(self, entries: list[GalleryEntry]) -> Path:
@@ -211,33 +214,33 @@ class GalleryPages:
         return self.folder / INDEX_PAGE
 
     def _days(self, entries: list[GalleryEntry]) -> list[_Day]:
-        """Entries by day, newest day first, each day's chunks oldest first."""
+        """Entries by day, newest first throughout: days, the chunks of a day, the entries of a chunk."""
         days: dict[str, _Day] = {}
-        for e in sorted(entries, key=lambda e: (e.time, e.id)):
-            name = _day(e.time)
+        for e in sorted(entries, key=lambda e: (e.time, e.id), reverse=True):
+            _, name, _ = self._cached(e)
             day = days.setdefault(name, _Day(name))
             day.entries.append(e)
             day.chunks.setdefault(f"{name}-{e.id // DATA_CHUNK:04d}.js", []).append(e)
         return sorted(days.values(), key=lambda d: d.name, reverse=True)
 
-    def _encode(self, e: GalleryEntry) -> str:
+    def _cached(self, e: GalleryEntry) -> tuple[GalleryEntry, str, str]:
         cached = self._encoded.get(e.id)
         if cached is None or (cached[0] is not e and cached[0] != e):
-            cached = self._encoded[e.id] = (e, encode_entry(e))
-        return cached[1]
+            cached = self._encoded[e.id] = (e, _day(e.time), encode_entry(e))
+        return cached
 
     def render(self, days: list[_Day], total: int) -> dict[str, bytes]:
         """Every file of the gallery, by path relative to the folder."""
         pages: dict[str, bytes] = {}
         for day in days:
             for name, chunk in day.chunks.items():
-                body = ",\n".join(self._encode(e) for e in chunk)
+                body = ",\n".join(self._cached(e)[2] for e in chunk)
                 pages[f"{GALLERY_DIR}/{DATA_DIR}/{name}"] = f"DEBLURD.add([\n{body}\n]);\n".encode()
             pages[f"{GALLERY_DIR}/{day.name}.html"] = self._page(days, day.name, "../", day.entries,
                                                                   [f"{DATA_DIR}/{n}" for n in day.chunks])
         recent: list[tuple[str, list[GalleryEntry]]] = []
         for name, chunk in sorted(((n, c) for d in days for n, c in d.chunks.items()),
-                                  key=lambda item: (item[1][-1].time, item[0]), reverse=True):
+                                  key=lambda item: (item[1][0].time, item[0]), reverse=True):
             if sum(len(c) for _, c in recent) >= INDEX_RESULTS:
                 break
             recent.append((name, chunk))
