@@ -1,0 +1,221 @@
+"""The gallery's pages, through the real store: what they list, in which order, what they link to, what they
+survive (a torn index line, pruned results, a full disk), and what a refresh rewrites."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_result
+from deblurd.config import OutputConfig
+from deblurd.gallery import (DATA_CHUNK, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
+                             write_gallery)
+from deblurd.store import INDEX_NAME, ResultStore
+from tools.make_gallery_figure import record_results
+
+DAY = 86400.0
+LINK = re.compile(r'(?:src|href)="([^"]*)"')
+
+
+def _store(out: Path, **cfg) -> ResultStore:
+    store = ResultStore(OutputConfig(dir=out, min_free_mb=0, max_per_minute=0, **cfg))
+    store.open()
+    return store
+
+
+def loaded_entries(page: Path) -> list[dict]:
+    """The results a page loads, in the order of its data scripts (each script's entries as listed)."""
+    entries = []
+    for src in LINK.findall(page.read_text()):
+        if src.endswith(".js"):
+            text = (page.parent / src).read_text()
+            assert text.startswith("DEBLURD.add([") and text.endswith("]);\n")
+            entries += json.loads(text[len("DEBLURD.add("):-len(");\n")])
+    return entries
+
+
+def test_the_daemon_pipeline_writes_a_gallery_of_its_results_newest_first(tmp_path, photo_pack):
+    out = tmp_path / "out"
+    pipe = record_results(out, frames=6, size=(160, 120), stills=1, pack=photo_pack)
+    index = json.loads("[" + ",".join((out / INDEX_NAME).read_text().splitlines()) + "]")
+    assert len(index) == 7 and pipe.stats.frames_out == 7
+    page = out / "index.html"
+    shown = loaded_entries(page)
+    assert [e["i"] for e in shown] == [e["id"] for e in sorted(index, key=lambda e: (-e["time"], -e["id"]))]
+    assert shown[0]["i"] == max(e["id"] for e in index)
+    for link in LINK.findall(page.read_text()):
+        assert "://" not in link and not link.startswith("/"), f"not a relative link: {link}"
+        assert (out / link).is_file(), f"index.html links to missing {link}"
+    for entry in shown:
+        for href in (entry["a"], entry["r"]):
+            assert href is None or (out / href).is_file(), f"{href} is not in the output folder"
+        sidecar = json.loads((out / next(e for e in index if e["id"] == entry["i"])["files"]["sidecar"]).read_text())
+        assert entry["s"] == sidecar["severity"] and entry["k"] == sidecar["kind"]
+        assert entry["m"] == sidecar["blur_map"]["rows"]
+        assert len(entry["x"]) == len(entry["m"][0]) + 1 and entry["x"][0] == 0 and entry["x"][-1] == 1
+        assert entry["p"] == [round(sidecar["scores"][s], 3) for s in ("sharp", "semi", "heavy")]
+    assert [e["k"] for e in shown].count("still") == 1
+    day = time.strftime("%Y-%m-%d")
+    assert [e["i"] for e in loaded_entries(out / GALLERY_DIR / f"{day}.html")] == [e["i"] for e in shown]
+    assert 'value="still"' in page.read_text() and f'href="{GALLERY_DIR}/{day}.html"' in page.read_text()
+
+
+def test_lens_position_temperature_and_both_kinds_reach_the_page(tmp_path):
+    out = tmp_path / "out"
+    store = _store(out)
+    store.save(make_result(1, "heavy", "still"))
+    store.save(make_result(2, "sharp"))
+    GalleryUpdater(store).refresh()
+    newest, oldest = loaded_entries(out / "index.html")
+    assert (newest["k"], newest["s"], newest["r"]) == ("continuous", "sharp", None)
+    assert (oldest["k"], oldest["s"], oldest["l"], oldest["c"]) == ("still", "heavy", 1.5, 55.0)
+    assert oldest["p"] == [0.1, 0.1, 0.8]
+
+
+def test_a_torn_last_index_line_and_pruned_results_are_tolerated(tmp_path, caplog):
+    out = tmp_path / "out"
+    store = _store(out)
+    entries = [store.save(make_result(seq, "semi")) for seq in range(1, 5)]
+    (out / entries[1]["files"]["sidecar"]).unlink()  # a sidecar gone (removed by hand, or a partial copy)
+    for rel in entries[2]["files"].values():  # a result whose files are all gone
+        (out / rel).unlink()
+    with open(out / INDEX_NAME, "a") as f:
+        f.write('{"id": 5, "time": 17')  # a power cut mid-append
+    with caplog.at_level(logging.WARNING):
+        found = entries_from_output(out)
+        path = write_gallery(out, found)
+    assert [e.id for e in found] == [1, 2, 3, 4] and "damaged line" in caplog.text
+    assert found[1].blur_map == () and found[1].severity == "semi" and found[1].input_href == entries[1]["files"]["input"]
+    assert path == out / "index.html"
+    assert [e["i"] for e in loaded_entries(path)] == [4, 3, 2, 1]
+
+
+def test_retention_removes_the_pages_of_days_gone_and_nothing_else(tmp_path):
+    out = tmp_path / "out"
+    now = time.time()
+    store = _store(out, max_results=3)
+    updater = GalleryUpdater(store, interval_s=0)
+    for seq in range(1, 4):
+        store.save(make_result(seq, when=now - 3 * DAY + seq))
+    updater.refresh()
+    old_day = time.strftime("%Y-%m-%d", time.localtime(now - 3 * DAY))
+    assert (out / GALLERY_DIR / f"{old_day}.html").is_file()
+    (out / GALLERY_DIR / "notes.txt").write_text("mine")
+    for seq in range(4, 7):
+        store.save(make_result(seq, when=now + seq))  # max_results = 3: yesterday's three are pruned
+    updater.refresh()
+    pages = sorted(p.name for p in (out / GALLERY_DIR).iterdir())
+    assert pages == [f"{time.strftime('%Y-%m-%d')}.html", "data", "notes.txt"]
+    assert [e["i"] for e in loaded_entries(out / "index.html")] == [6, 5, 4]
+    assert all(old_day not in p.name for p in (out / GALLERY_DIR / "data").iterdir())
+
+
+def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    store = _store(out)
+    now = [0.0]
+    updater = GalleryUpdater(store, interval_s=5.0, clock=lambda: now[0])
+    start = time.time() - 3600
+    for seq in range(1, DATA_CHUNK + 3):  # two data chunks on one day
+        store.entries.append({"id": seq, "time": start + seq, "kind": "continuous", "severity": "semi",
+                              "files": {"input": f"x/{seq}-input.jpg", "sidecar": f"x/{seq}.json"}})
+    updater.maybe_refresh()
+    first = updater.pages.files_written
+    assert first == 4  # index.html, the day page, two data scripts
+    store.entries.append({**store.entries[-1], "id": DATA_CHUNK + 3, "time": start + DATA_CHUNK + 3})
+    now[0] = 4.9
+    updater.maybe_refresh()
+    assert updater.pages.files_written == first, "refreshed before its interval"
+    now[0] = 5.0
+    writes: list[str] = []
+    real = updater.pages.writer.write
+    monkeypatch.setattr(updater.pages.writer, "write", lambda path, *a, **k: (writes.append(path.name), real(path, *a, **k)))
+    updater.maybe_refresh()
+    day = time.strftime("%Y-%m-%d")
+    assert sorted(writes) == sorted(["index.html", f"{day}.html", f"{day}-0001.js"])
+    now[0] = 20.0
+    updater.maybe_refresh()
+    assert len(writes) == 3, "rewrote pages although nothing changed"
+
+
+def test_a_full_disk_keeps_the_last_gallery_and_the_daemon_running(tmp_path, tmpfs, caplog):
+    out = tmpfs("2m")
+    store = _store(out)
+    updater = GalleryUpdater(store, interval_s=0)
+    store.save(make_result(1))
+    updater.refresh()
+    before = (out / "index.html").read_bytes()
+    store.entries.append({**store.entries[0], "id": 2, "time": store.entries[0]["time"] + 1})
+    filler = out / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    with caplog.at_level(logging.WARNING):
+        updater.refresh()
+    assert "cannot update the gallery" in caplog.text and "No space left" in caplog.text
+    assert (out / "index.html").read_bytes() == before
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    filler.unlink()
+    updater.refresh()
+    assert [e["i"] for e in loaded_entries(out / "index.html")] == [2, 1]
+
+
+def test_write_gallery_for_any_entries_quotes_hrefs_and_names_no_external_url(tmp_path):
+    images = tmp_path / "restored"
+    entries = [GalleryEntry(1, 1_700_000_000.0, "file", "heavy", "../in/my photo#1.jpg", "my photo#1-restored.jpg",
+                            {"sharp": 0.1, "semi": 0.2, "heavy": 0.7}, ("sm", "hh"), title="my photo#1.jpg"),
+               GalleryEntry(2, 1_700_000_001.0, "file", "sharp", "../in/b.png", None, title="<b>.png")]
+    page = write_gallery(images, entries)
+    shown = loaded_entries(page)
+    assert [e["i"] for e in shown] == [2, 1]
+    assert shown[1]["a"] == "../in/my%20photo%231.jpg" and shown[1]["r"] == "my%20photo%231-restored.jpg"
+    assert shown[1]["m"] == ["sm", "hh"] and shown[1]["x"] == [] and shown[0]["n"] == "<b>.png"
+    assert "files (deblurd deblur)" in page.read_text()
+    for path in images.rglob("*"):
+        if path.is_file():
+            assert not re.search(r"https?:|//[a-z]", path.read_text()), f"{path} names an external URL"
+
+
+def test_map_grid_puts_cell_edges_half_way_through_tile_overlaps():
+    overlapping = {"rows": ["smh", "hhh"], "tile_px": 128, "working_size": [320, 224],
+                   "starts": {"x": [0, 96, 192], "y": [0, 96]}}
+    grid = map_grid(overlapping)
+    assert grid["blur_map"] == ("smh", "hhh")
+    assert grid["map_columns"] == (0.0, round(112 / 320, 4), round(208 / 320, 4), 1.0)
+    assert grid["map_rows"] == (0.0, round(112 / 224, 4), 1.0)
+    cells = {"rows": ["ss", "mm"], "tile_px": 32, "working_size": [48, 40], "starts": {"x": [0, 32], "y": [0, 32]}}
+    assert map_grid(cells)["map_columns"] == (0.0, round(32 / 48, 4), 1.0)
+    assert map_grid(None) == {} and map_grid({"rows": ["s", "ss"]}) == {}
+
+
+def test_stale_temporary_files_of_a_crash_are_removed(tmp_path):
+    out = tmp_path / "out"
+    store = _store(out)
+    store.save(make_result(1))
+    GalleryUpdater(store).refresh()
+    stale, fresh = out / GALLERY_DIR / ".x.html.tmp-1", out / GALLERY_DIR / "data" / ".y.js.tmp-2"
+    stale.write_text("cut short")
+    fresh.write_text("being written")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    store.save(make_result(2))
+    GalleryUpdater(store).refresh()
+    assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("line", ['"just a string"', '{"id": "x"}', '{"no": "id"}'])
+def test_index_lines_that_are_not_results_are_skipped(tmp_path, line):
+    out = tmp_path / "out"
+    store = _store(out)
+    store.save(make_result(1))
+    with open(out / INDEX_NAME, "a") as f:
+        f.write(line + "\n")
+    assert [e.id for e in entries_from_output(out)] == [1]
