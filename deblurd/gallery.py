@@ -3,9 +3,10 @@
   <folder>/index.html                       the newest results (at least INDEX_RESULTS), newest first
   <folder>/gallery/YYYY-MM-DD.html          one page per day
   <folder>/gallery/data/YYYY-MM-DD-NNNN.js  the results themselves, DATA_CHUNK ids per file
+  <folder>/gallery/gallery.css, gallery.js  the look and the pager, filters and views (written once)
 
-No server and no network: the pages are plain HTML with their CSS and JavaScript inline, every link is relative,
-and the results come as <script> files (a browser refuses fetch() of local JSON on file://, not a script). The
+No server and no network: the pages are plain HTML, CSS and JavaScript, every link is relative, and the results
+come as <script> files (a browser refuses fetch() of local JSON on file://, not a script). The
 browser draws each result's blur map from its letters as a grid of tinted cells, so no overlay image is written.
 Results live in chunks of ids that never change once their ids have passed, so a refresh rewrites the newest
 chunk, the newest day's page and index.html, and leaves the rest alone: only files whose bytes changed are
@@ -39,8 +40,9 @@ ASSETS = Path(__file__).with_name("gallery_assets")
 INDEX_PAGE = "index.html"
 GALLERY_DIR = "gallery"
 DATA_DIR = "data"
-DATA_CHUNK = 500
-"""Results per data script: ids id // DATA_CHUNK share one file (a chunk of a day)."""
+DATA_CHUNK = 50
+"""Results per data script: ids id // DATA_CHUNK share one file (a chunk of a day). Small, because a refresh
+rewrites the newest chunk whole: about 11 KB on average per new result at this size."""
 INDEX_RESULTS = 1000
 """index.html loads the newest chunks until it holds at least this many results; the day pages hold the rest."""
 REFRESH_S = 5.0
@@ -108,7 +110,13 @@ def map_grid(record: Optional[dict[str, Any]]) -> dict[str, Any]:
         return {}
     if len(columns) != len(rows[0]) + 1 or len(lines) != len(rows) + 1:
         columns, lines = (), ()
-    return {"blur_map": rows, "map_columns": columns, "map_rows": lines}
+    return {"blur_map": rows, "map_columns": _unless_even(columns), "map_rows": _unless_even(lines)}
+
+
+def _unless_even(edges: tuple[float, ...]) -> tuple[float, ...]:
+    """() for evenly spaced edges (the page spaces cells evenly by default), saving every entry a list."""
+    n = len(edges) - 1
+    return () if all(abs(e - k / n) < 1e-3 for k, e in enumerate(edges)) else edges
 
 
 def _number(value: Any) -> Optional[float]:
@@ -167,7 +175,8 @@ def encode_entry(e: GalleryEntry) -> str:
     if e.shares:
         data["p"] = [round(e.shares.get(s, 0.0), 3) for s in SEVERITIES]
     if e.blur_map:
-        data.update(m=list(e.blur_map), x=list(e.map_columns), y=list(e.map_rows))
+        data["m"] = list(e.blur_map)
+        data.update({k: list(v) for k, v in (("x", e.map_columns), ("y", e.map_rows)) if v})
     for key, value in (("l", e.lens_position), ("c", e.temperature_c)):
         if value is not None:
             data[key] = value
@@ -177,9 +186,10 @@ def encode_entry(e: GalleryEntry) -> str:
 
 
 @lru_cache(maxsize=1)
-def _assets() -> tuple[Template, str, str]:
-    text = {name: (ASSETS / name).read_text(encoding="utf-8") for name in ("page.html", "gallery.css", "gallery.js")}
-    return Template(text["page.html"]), text["gallery.css"], text["gallery.js"]
+def _assets() -> tuple[Template, dict[str, bytes]]:
+    """The page template, and the files every page shares (copied into the gallery folder)."""
+    shared = {name: (ASSETS / name).read_bytes() for name in ("gallery.css", "gallery.js")}
+    return Template((ASSETS / "page.html").read_text(encoding="utf-8")), shared
 
 
 @dataclass
@@ -199,6 +209,7 @@ class GalleryPages:
         self._encoded: dict[int, tuple[GalleryEntry, str, str]] = {}
         """By id: the entry, its day and its encoding, reused while the entry is unchanged."""
         self.files_written = 0
+        self.bytes_written = 0
 
     def write(self, entries: list[GalleryEntry]) -> Path:
         """Write the pages for `entries` (any order) and remove pages of days no entry has any more."""
@@ -231,7 +242,7 @@ class GalleryPages:
 
     def render(self, days: list[_Day], total: int) -> dict[str, bytes]:
         """Every file of the gallery, by path relative to the folder."""
-        pages: dict[str, bytes] = {}
+        pages = {f"{GALLERY_DIR}/{name}": data for name, data in _assets()[1].items()}
         for day in days:
             for name, chunk in day.chunks.items():
                 body = ",\n".join(self._cached(e)[2] for e in chunk)
@@ -251,7 +262,7 @@ class GalleryPages:
 
     def _page(self, days: list[_Day], current: Optional[str], root: str, entries: list[GalleryEntry],
               scripts: list[str], total: int = 0) -> bytes:
-        template, css, js = _assets()
+        template = _assets()[0]
         counts = Counter(e.severity for e in entries)
         breakdown = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES)
         if current is None:
@@ -271,7 +282,7 @@ class GalleryPages:
                           for k in kinds)
         page = template.substitute(
             title=html.escape(heading), heading=html.escape(heading), summary=html.escape(summary),
-            nav="\n".join(nav), kinds=options, style=css, script=js, root=root,
+            nav="\n".join(nav), kinds=options, root=root, assets=day_prefix,
             noscript="Loading the results... (this page needs JavaScript to list them)",
             data="\n".join(f'<script src="{s}"></script>' for s in scripts))
         return page.encode()
@@ -287,6 +298,7 @@ class GalleryPages:
         self.writer.write(path, data, sync_dir=False)
         self._digests[path] = digest
         self.files_written += 1
+        self.bytes_written += len(data)
         return True
 
     def _remove_stale(self, pages: dict[str, bytes]) -> list[Path]:

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import make_result
 from deblurd.config import OutputConfig
-from deblurd.gallery import (DATA_CHUNK, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
+from deblurd.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
                              write_gallery)
 from deblurd.store import INDEX_NAME, ResultStore
 from tools.make_gallery_figure import record_results
@@ -33,7 +33,7 @@ def loaded_entries(page: Path) -> list[dict]:
     """The results a page loads, in the order of its data scripts (each script's entries as listed)."""
     entries = []
     for src in LINK.findall(page.read_text()):
-        if src.endswith(".js"):
+        if src.endswith(".js") and f"{DATA_DIR}/" in src:
             text = (page.parent / src).read_text()
             assert text.startswith("DEBLURD.add([") and text.endswith("]);\n")
             entries += json.loads(text[len("DEBLURD.add("):-len(");\n")])
@@ -58,7 +58,8 @@ def test_the_daemon_pipeline_writes_a_gallery_of_its_results_newest_first(tmp_pa
         sidecar = json.loads((out / next(e for e in index if e["id"] == entry["i"])["files"]["sidecar"]).read_text())
         assert entry["s"] == sidecar["severity"] and entry["k"] == sidecar["kind"]
         assert entry["m"] == sidecar["blur_map"]["rows"]
-        assert len(entry["x"]) == len(entry["m"][0]) + 1 and entry["x"][0] == 0 and entry["x"][-1] == 1
+        grid = map_grid(sidecar["blur_map"])
+        assert (entry.get("x", []), entry.get("y", [])) == (list(grid["map_columns"]), list(grid["map_rows"]))
         assert entry["p"] == [round(sidecar["scores"][s], 3) for s in ("sharp", "semi", "heavy")]
     assert [e["k"] for e in shown].count("still") == 1
     day = time.strftime("%Y-%m-%d")
@@ -111,7 +112,7 @@ def test_retention_removes_the_pages_of_days_gone_and_nothing_else(tmp_path):
         store.save(make_result(seq, when=now + seq))  # max_results = 3: yesterday's three are pruned
     updater.refresh()
     pages = sorted(p.name for p in (out / GALLERY_DIR).iterdir())
-    assert pages == [f"{time.strftime('%Y-%m-%d')}.html", "data", "notes.txt"]
+    assert pages == [f"{time.strftime('%Y-%m-%d')}.html", "data", "gallery.css", "gallery.js", "notes.txt"]
     assert [e["i"] for e in loaded_entries(out / "index.html")] == [6, 5, 4]
     assert all(old_day not in p.name for p in (out / GALLERY_DIR / "data").iterdir())
 
@@ -127,7 +128,7 @@ def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_pat
                               "files": {"input": f"x/{seq}-input.jpg", "sidecar": f"x/{seq}.json"}})
     updater.maybe_refresh()
     first = updater.pages.files_written
-    assert first == 4  # index.html, the day page, two data scripts
+    assert first == 6  # index.html, the day page, two data scripts, the CSS and the script
     store.entries.append({**store.entries[-1], "id": DATA_CHUNK + 3, "time": start + DATA_CHUNK + 3})
     now[0] = 4.9
     updater.maybe_refresh()
@@ -178,7 +179,7 @@ def test_write_gallery_for_any_entries_quotes_hrefs_and_names_no_external_url(tm
     shown = loaded_entries(page)
     assert [e["i"] for e in shown] == [2, 1]
     assert shown[1]["a"] == "../in/my%20photo%231.jpg" and shown[1]["r"] == "my%20photo%231-restored.jpg"
-    assert shown[1]["m"] == ["sm", "hh"] and shown[1]["x"] == [] and shown[0]["n"] == "<b>.png"
+    assert shown[1]["m"] == ["sm", "hh"] and "x" not in shown[1] and shown[0]["n"] == "<b>.png"
     assert "files (deblurd deblur)" in page.read_text()
     for path in images.rglob("*"):
         if path.is_file():
@@ -186,14 +187,16 @@ def test_write_gallery_for_any_entries_quotes_hrefs_and_names_no_external_url(tm
 
 
 def test_map_grid_puts_cell_edges_half_way_through_tile_overlaps():
-    overlapping = {"rows": ["smh", "hhh"], "tile_px": 128, "working_size": [320, 224],
+    overlapping = {"rows": ["smh", "hhh"], "tile_px": 128, "working_size": [320, 256],
                    "starts": {"x": [0, 96, 192], "y": [0, 96]}}
     grid = map_grid(overlapping)
     assert grid["blur_map"] == ("smh", "hhh")
     assert grid["map_columns"] == (0.0, round(112 / 320, 4), round(208 / 320, 4), 1.0)
-    assert grid["map_rows"] == (0.0, round(112 / 224, 4), 1.0)
+    assert grid["map_rows"] == (0.0, round(112 / 256, 4), 1.0)
     cells = {"rows": ["ss", "mm"], "tile_px": 32, "working_size": [48, 40], "starts": {"x": [0, 32], "y": [0, 32]}}
     assert map_grid(cells)["map_columns"] == (0.0, round(32 / 48, 4), 1.0)
+    even = {"rows": ["ss", "mm"], "tile_px": 32, "working_size": [64, 64], "starts": {"x": [0, 32], "y": [0, 32]}}
+    assert map_grid(even)["map_columns"] == () and map_grid(even)["map_rows"] == ()
     assert map_grid(None) == {} and map_grid({"rows": ["s", "ss"]}) == {}
 
 

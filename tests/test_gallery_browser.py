@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from deblurd.gallery import GALLERY_DIR
 from deblurd.store import read_index
-from tools.make_gallery_figure import find_chromium, record_results, run_chromium, screenshot
+from tools.make_gallery_figure import WINDOW, find_chromium, record_results, run_chromium, screenshot
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium binary on PATH (chromium, "
                                 "chromium-headless-shell): `apt-get install chromium-headless-shell`, as .ci/run does")
@@ -93,7 +93,7 @@ def test_the_copied_gallery_shows_the_newest_result_first_with_its_images(copied
     png = screenshot(copy / "index.html", tmp_path / "gallery.png", fragment="#map=1")
     print(f"\ngallery screenshot: {png}")
     image = cv2.imread(str(png))
-    assert image is not None and image.shape[:2] == (900, 1280) and image.std() > 20
+    assert image is not None and image.shape[:2] == WINDOW[::-1] and image.std() > 20
 
 
 def test_filters_the_blur_map_and_the_day_page_work_in_the_browser(copied):

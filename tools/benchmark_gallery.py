@@ -58,12 +58,12 @@ def fake_output(out: Path, results: int, days: int, start: float) -> tuple[dict,
 
 
 def _timed(label: str, updater: GalleryUpdater, out: Path) -> None:
-    before = updater.pages.files_written
+    files, size = updater.pages.files_written, updater.pages.bytes_written
     t0 = time.perf_counter()
     updater.refresh()
     elapsed = time.perf_counter() - t0
-    written = updater.pages.files_written - before
-    print(f"  {label:<34} {elapsed * 1000:8.1f} ms  {written:3d} file(s) written")
+    print(f"  {label:<34} {elapsed * 1000:8.1f} ms  {updater.pages.files_written - files:4d} file(s), "
+          f"{(updater.pages.bytes_written - size) / 1024:7.1f} KB written")
 
 
 def main() -> None:
@@ -78,7 +78,9 @@ def main() -> None:
         store.open()
         print(f"gallery refresh over {len(store.entries)} results on {args.days} day(s):")
         updater = GalleryUpdater(store)
-        _timed("cold (first refresh after a start)", updater, out)
+        _timed("first refresh (no gallery yet)", updater, out)
+        updater = GalleryUpdater(store)
+        _timed("first refresh after a restart", updater, out)
         (out / new["files"]["sidecar"]).write_text(sidecar)
         store.entries.append(new)
         _timed("one new result", updater, out)

@@ -26,7 +26,7 @@ from deblurd.store import ResultStore
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 CHROMIUM_NAMES = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 BROWSER_TIMEOUT_S = 120
-WINDOW = (1280, 900)
+WINDOW = (1024, 720)
 
 
 def record_results(out: Path, frames: int = 8, size: tuple[int, int] = (320, 240), stills: int = 1,
@@ -92,7 +92,7 @@ def main() -> None:
         out = Path(tmp) / "out"
         record_results(out, args.frames)
         copy = Path(shutil.copytree(out, Path(tmp) / "deblurd-output"))
-        screenshot(copy / "index.html", args.out, fragment="#map=1")
+        screenshot(copy / "index.html", args.out, fragment="#view=side&map=1")
     print(f"wrote {args.out}")
 
 
