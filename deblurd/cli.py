@@ -1,9 +1,9 @@
 """The `deblurd` command. Each subcommand is one entry in COMMANDS: a name, a one-line help, add_arguments and run.
 
 A subcommand in its own module is registered with `module_command("name", "deblurd.module")`; the module
-provides `add_arguments(parser)` and `run(args) -> int` and its docstring's first line is the help.
-Errors become one message on stderr and a sysexits code: 78 bad config, 66 missing model pack,
-73 output not writable, 1 anything else.
+provides `add_arguments(parser)` and `run(args) -> int`, its docstring's first line is the help, and an optional
+EXAMPLES string ends its --help. Errors become one message on stderr and a sysexits code: 78 bad config,
+66 missing model pack, 69 no camera, 73 output not writable, 2 a wrong command line, 1 anything else.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, get_args
 
-import cv2
-
+from deblurd import __version__
 from deblurd.camera_errors import CameraError
-from deblurd.config import Area, Config, ConfigError, load_config
+from deblurd.config import Area, Config, ConfigError, LoggingConfig, add_config_argument, config_source, load_config
+from deblurd.loading import load_command_config, load_pack
 from deblurd.manifest import PackError
-from deblurd.store import AtomicWriter, StoreError
+from deblurd.store import StoreError
 
 log = logging.getLogger("deblurd")
 
@@ -38,41 +38,40 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    examples: str = ""
 
 
 def module_command(name: str, module: str) -> Command:
     """A subcommand implemented by a module with add_arguments(parser) and run(args) -> int."""
     mod = importlib.import_module(module)
-    return Command(name, (mod.__doc__ or name).strip().splitlines()[0], mod.add_arguments, mod.run)
+    return Command(name, (mod.__doc__ or name).strip().splitlines()[0], mod.add_arguments, mod.run,
+                   getattr(mod, "EXAMPLES", ""))
 
 
-def _config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="config file (default /etc/deblurd/deblurd.toml; built-in defaults when it is absent)")
-
-
-def _load(path: Optional[Path]) -> Config:
-    """Load the config and set up logging from it (journald under systemd, else stderr)."""
-    from deblurd.service import setup_logging
-
-    cfg = load_config(path)
-    setup_logging(cfg.logging)
-    return cfg
-
-
-def load_pack(cfg: Config) -> Any:
-    """The configured model pack, verified; PackError names the file and the fix."""
-    from deblurd.inference import ModelPack
-
-    return ModelPack.load(cfg.models.dir / cfg.models.pack, cfg.models.precision, cfg.models.runtime,
-                          cfg.models.threads)
+def _positive_int(text: str) -> int:
+    """An argparse type, so that a wrong count names its flag (`--frames 0`), not the config key behind it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 # run -----------------------------------------------------------------------------------------------------------
 
+RUN_EXAMPLES = """examples:
+  deblurd run                                  until Ctrl-C or SIGTERM, with /etc/deblurd/deblurd.toml or the defaults
+  deblurd run --frames 12 --output /tmp/out    12 frames into another folder, then stop
+  deblurd -v run --config my.toml              with debug logging
+"""
+
+
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
-    _config_argument(parser)
-    parser.add_argument("--frames", type=int, metavar="N", help="stop after N frames (default: run until stopped)")
+    add_config_argument(parser)
+    parser.add_argument("--frames", type=_positive_int, metavar="N",
+                        help="stop after N frames (default: run until stopped)")
     parser.add_argument("--output", type=Path, metavar="DIR", help="write results here instead of output.dir")
 
 
@@ -89,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     from deblurd.thermal import ThermalGovernor
 
     overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
-    cfg = _load(args.config).with_overrides({k: v for k, v in overrides.items() if v is not None})
+    cfg = load_command_config(args).with_overrides({k: v for k, v in overrides.items() if v is not None})
     store = ResultStore(cfg.output)
     store.open()
     pack = load_pack(cfg)
@@ -122,93 +121,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-# deblur --------------------------------------------------------------------------------------------------------
-
-class InputError(Exception):
-    """One input image that cannot be processed; the others still are."""
-
-
-def _deblur_arguments(parser: argparse.ArgumentParser) -> None:
-    _config_argument(parser)
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG or PNG files to restore")
-    parser.add_argument("-o", "--output", type=Path, default=Path("deblurred"), metavar="DIR",
-                        help="folder for the restored images (default ./deblurred)")
-    parser.add_argument("--save-map", action="store_true",
-                        help="also write <name>-map.png: the input tinted by the route of each region (blur map)")
-
-
-def read_rgb(path: Path) -> Any:
-    """An image file as RGB uint8; InputError says what is wrong with it."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file (check the path)")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes); copy it again from its source")
-    try:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error as exc:
-        raise InputError(f"{path}: cannot be decoded ({exc}); it is damaged or not a JPEG/PNG") from exc
-    if bgr is None:
-        raise InputError(f"{path}: cannot be read as an image; it is damaged, unreadable or not a JPEG/PNG")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def unique_stems(paths: list[Path]) -> dict[Path, str]:
-    """An output stem per input: its own name, with -2, -3... for later inputs of the same name, so that
-    `deblur d1/a.jpg d2/a.jpg` never writes one result over another."""
-    seen: dict[str, int] = {}
-    stems = {}
-    for path in paths:
-        count = seen[path.stem] = seen.get(path.stem, 0) + 1
-        stems[path] = path.stem if count == 1 else f"{path.stem}-{count}"
-    return stems
-
-
-def _deblur(args: argparse.Namespace) -> int:
-    from deblurd.map_overlay import render
-    from deblurd.router import Router
-    from deblurd.store import encode_image
-
-    cfg = _load(args.config)
-    router = Router(load_pack(cfg))
-    writer = AtomicWriter()
-    try:
-        args.output.mkdir(parents=True, exist_ok=True)
-        writer.write(args.output / ".write-test", b"ok")
-        (args.output / ".write-test").unlink()
-    except OSError as exc:
-        raise StoreError(f"output folder {args.output} is not writable ({exc.strerror or exc}): "
-                         f"choose another folder with -o") from exc
-    failed = 0
-    stems = unique_stems(args.images)
-    for path in args.images:
-        try:
-            rgb = read_rgb(path)
-        except InputError as exc:
-            print(f"deblurd: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        severity, out = router.route(rgb)
-        fmt = "png" if path.suffix.lower() == ".png" else "jpg"
-        target = args.output / f"{stems[path]}-restored.{fmt}"
-        writer.write(target, encode_image(out, fmt, cfg.output.jpeg_quality))
-        note = "sharp, passed through" if severity.label == "sharp" else f"{severity.label} blur, restored"
-        shares = ", ".join(f"{name} {share:.0%}" for name, share in severity.scores.items())
-        print(f"{path}: {note} (blur map: {shares}) -> {target}")
-        if args.save_map and severity.map is not None:
-            overlay = args.output / f"{stems[path]}-map.png"
-            writer.write(overlay, encode_image(render(rgb, severity.map), "png", cfg.output.jpeg_quality))
-            print(f"{path}: blur map -> {overlay}")
-    if failed:
-        print(f"deblurd: {failed} of {len(args.images)} image(s) could not be processed (see above)", file=sys.stderr)
-        return EX_FAILURE
-    return 0
-
-
 # check-config --------------------------------------------------------------------------------------------------
+
+CHECK_CONFIG_EXAMPLES = """examples:
+  deblurd check-config                             the file deblurd reads (or the defaults), every key explained
+  deblurd check-config /etc/deblurd/deblurd.toml   after an edit, before `sudo systemctl restart deblurd`
+  deblurd check-config my.toml --json
+"""
+
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, metavar="FILE", help="config file to check")
-    _config_argument(parser)
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the effective config as JSON")
 
 
@@ -234,29 +158,64 @@ def config_as_toml(cfg: Config) -> str:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Print the effective settings; then check that the configured model pack is there and whole, since a
+    pack that is not would only stop the service at its start."""
+    from deblurd.doctor import check_models, running_on_pi
+
     path = args.file or args.config
     cfg = load_config(path)
     print(cfg.model_dump_json(indent=1) if args.json else config_as_toml(cfg))
-    print(f"config OK ({path or 'built-in defaults, or /etc/deblurd/deblurd.toml if present'})", file=sys.stderr)
+    pack = check_models(cfg.models, running_on_pi(cfg))[0]
+    if pack.level == "failed":
+        print(f"deblurd: {config_source(path)}: models.pack: {pack.detail}\n  fix: {pack.fix}", file=sys.stderr)
+        return PackError.exit_code
+    print(f"config OK: {config_source(path)}; {pack.detail}", file=sys.stderr)
     return 0
 
 
 COMMANDS: list[Command] = [
-    Command("run", "run the daemon: capture, classify, restore and store until stopped", _run_arguments, _run),
-    Command("deblur", "restore image files offline with the same models and routing", _deblur_arguments, _deblur),
-    Command("check-config", "validate a config file and print the effective settings", _check_config_arguments,
-            _check_config),
+    Command("run", "run the daemon: capture, classify, restore and store until stopped", _run_arguments, _run,
+            RUN_EXAMPLES),
+    module_command("deblur", "deblurd.deblur"),
+    Command("check-config", "validate a config file, check its model pack and print the effective settings",
+            _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
     module_command("status", "deblurd.status"),
     module_command("collect", "deblurd.collect"),
     module_command("doctor", "deblurd.doctor"),
 ]
 
 
+EXAMPLES = """examples:
+  deblurd run --frames 12                        12 frames from the camera (or the bundled samples), then stop
+  deblurd deblur photo.jpg shots/ -o restored/   restore image files you already have
+  deblurd status                                 what the running daemon is doing
+  deblurd doctor                                 check the installation, with a fix for each problem
+  deblurd COMMAND --help                         a command's options and examples
+"""
+LOG_LEVELS = get_args(LoggingConfig.model_fields["level"].annotation)
+
+
+def _logging_options(default: Any) -> argparse.ArgumentParser:
+    """-v / --log-level, accepted before the command and after it (`deblurd -v run`, `deblurd run -v`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="log_level", action="store_const", const="DEBUG", default=default,
+                       help="log debug messages too (the same as --log-level DEBUG)")
+    group.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=default,
+                       help="log level, over the config's logging.level")
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deblurd", description="On-device deblurring: capture, classify, restore, store.")
+    parser = argparse.ArgumentParser(prog="deblurd", description="On-device deblurring: capture, classify, restore, store.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[_logging_options(None)])
+    parser.add_argument("--version", action="version", version=f"deblurd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help, epilog=command.examples,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    parents=[_logging_options(argparse.SUPPRESS)])
         command.add_arguments(sub_parser)
         sub_parser.set_defaults(handler=command.run)
     return parser
@@ -264,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
     except (ConfigError, PackError, StoreError, CameraError) as exc:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 DEFAULT_CONFIG_PATH = Path("/etc/deblurd/deblurd.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 EX_CONFIG = 78
 
-BcmPin = Field(ge=2, le=27, title="BCM GPIO number (2-27 on the 40-pin header)")
+DEFAULT_BUTTON_PIN = 17
+FilePath = Annotated[Path, Strict(False)]
+"""Paths are the one exception to strict types: TOML has no path type, so a string becomes a Path."""
 
 
 class Area(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    """Strict: `"yes"` is not a bool nor `"800"` a number, so a quoted value is an error rather than a guess."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True)
 
 
 class CameraConfig(Area):
@@ -24,7 +29,7 @@ class CameraConfig(Area):
     width: int = Field(640, ge=64, le=4608, title="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, title="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, title="target continuous frame rate")
-    replay_path: Optional[Path] = Field(None, title="folder of images or a video file to replay; empty = bundled samples")
+    replay_path: Optional[FilePath] = Field(None, title="folder of images or a video file to replay; empty = bundled samples")
     capture_timeout_s: float = Field(5.0, ge=0.5, le=60, title="seconds to wait for a frame before reopening the camera")
     reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, title="longest wait between camera reopen attempts")
 
@@ -35,7 +40,7 @@ class LensConfig(Area):
 
 
 class ModelsConfig(Area):
-    dir: Path = Field(REPO_MODELS_DIR, title="folder holding the model packs")
+    dir: FilePath = Field(REPO_MODELS_DIR, title="folder holding the model packs")
     pack: str = Field("photo", min_length=1, title="model pack name, a sub-folder of dir")
     runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", title="TFLite interpreter to load")
     threads: int = Field(2, ge=1, le=8, title="interpreter threads")
@@ -49,7 +54,7 @@ class PipelineConfig(Area):
 
 
 class OutputConfig(Area):
-    dir: Path = Field(Path("deblurd-output"), title="folder results are written to")
+    dir: FilePath = Field(Path("deblurd-output"), title="folder results are written to")
     image_format: Literal["jpg", "png"] = Field("jpg", title="image file format")
     jpeg_quality: int = Field(92, ge=50, le=100, title="JPEG quality")
     save_input: bool = Field(True, title="also save the captured input beside the restored image")
@@ -66,7 +71,7 @@ class OutputConfig(Area):
 
 class ThermalConfig(Area):
     enabled: bool = Field(True, title="read temperatures and pace work")
-    sysfs_root: Path = Field(Path("/"), title="root under which /sys paths are read (tests point this at a temp tree)")
+    sysfs_root: FilePath = Field(Path("/"), title="root under which /sys paths are read (tests point this at a temp tree)")
     poll_interval_s: float = Field(2.0, ge=0.2, le=60, title="seconds between readings")
     slow_c: float = Field(75.0, ge=40, le=95, title="lower the frame rate from this temperature")
     pause_c: float = Field(80.0, ge=40, le=95, title="pause continuous work from this temperature")
@@ -86,7 +91,7 @@ class ThermalConfig(Area):
 
 class GpioConfig(Area):
     enabled: bool = Field(False, title="use the capture button and status LED")
-    button_pin: int = BcmPin
+    button_pin: int = Field(DEFAULT_BUTTON_PIN, ge=2, le=27, title="BCM GPIO number (2-27 on the 40-pin header)")
     led_pin: Optional[int] = Field(None, ge=2, le=27, title="status LED BCM pin (empty = no LED)")
     bounce_s: float = Field(0.05, ge=0.0, le=1.0, title="button debounce time")
     long_press_s: float = Field(2.0, ge=0.3, le=30, title="hold this long to toggle continuous mode")
@@ -100,7 +105,7 @@ class GpioConfig(Area):
 
 
 class ServiceConfig(Area):
-    state_file: Optional[Path] = Field(None, title="status file read by `deblurd status` (empty = <output.dir>/status.json)")
+    state_file: Optional[FilePath] = Field(None, title="status file read by `deblurd status` (empty = <output.dir>/status.json)")
     status_interval_s: float = Field(5.0, ge=0.5, le=600, title="seconds between status updates")
 
 
@@ -116,7 +121,7 @@ class Config(Area):
     pipeline: PipelineConfig = PipelineConfig()
     output: OutputConfig = OutputConfig()
     thermal: ThermalConfig = ThermalConfig()
-    gpio: GpioConfig = Field(default_factory=lambda: GpioConfig(button_pin=17))
+    gpio: GpioConfig = GpioConfig()
     service: ServiceConfig = ServiceConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -159,6 +164,14 @@ def _allowed_range(loc: tuple) -> str:
     return f" (allowed: {low} to {high})"
 
 
+TYPE_HINTS = {"bool_type": " (write true or false, without quotes)",
+              "int_type": " (write a whole number, without quotes)",
+              "float_type": " (write a number, without quotes)",
+              "string_type": " (write text in double quotes)",
+              "path_type": " (write a path in double quotes)"}
+"""What to write instead, for a value of the wrong type (the config is strict: nothing is coerced)."""
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: {err.error_count()} invalid setting(s):"]
     for e in err.errors():
@@ -166,8 +179,21 @@ def _format_errors(path: Path, err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling; see `deblurd check-config` for the valid keys)")
         else:
-            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}{_allowed_range(e['loc'])}")
+            hint = TYPE_HINTS.get(e["type"], "")
+            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}{hint}{_allowed_range(e['loc'])}")
     return "\n".join(lines)
+
+
+def config_source(path: Optional[Path] = None) -> str:
+    """What load_config(path) reads, for messages: the file, or the built-in defaults when no file is there."""
+    if path is not None or DEFAULT_CONFIG_PATH.exists():
+        return str(path or DEFAULT_CONFIG_PATH)
+    return f"built-in defaults (no {DEFAULT_CONFIG_PATH})"
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help=f"config file (default {DEFAULT_CONFIG_PATH}; built-in defaults when it is absent)")
 
 
 def load_config(path: Optional[Path] = None) -> Config:

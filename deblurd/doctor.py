@@ -1,14 +1,18 @@
 """check the installation: camera and lens, GPIO, thermal sensors, models, output folder, TFLite runtime
 
-Each line is ok, warning or failed, and a problem comes with its fix. The exit status is 1 when anything
-failed. Run it as the service user (`sudo -u deblurd deblurd doctor`) so permissions are checked as the
-daemon sees them; while the daemon runs, the camera is reported from its status file instead of opened.
+Each line is ok, warning or failed, and a problem comes with its fix, for where it runs: on a Raspberry Pi the
+installer (deploy/install.sh), on a PC the repository's tools. The last line counts failures and warnings; the
+exit status is 1 when anything failed. Run it as the service user (`sudo -u deblurd deblurd doctor`) so
+permissions are checked as the daemon sees them; while the daemon runs, the camera is reported from its status
+file instead of opened.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
+import json
 import os
 import shutil
 import sys
@@ -18,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from deblurd.config import CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig, load_config
+from deblurd.config import (CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig,
+                            add_config_argument, config_source, load_config)
 from deblurd.manifest import PackError, load_manifest, verify_file
 from deblurd.state_file import RUNNING, is_stale, read_status
 from deblurd.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
@@ -26,6 +31,24 @@ from deblurd.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
 Level = Literal["ok", "warning", "failed"]
 RUNTIME_DISTRIBUTIONS = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime",
                          "tensorflow": "tensorflow"}
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
+INSTALLER = "sudo deploy/install.sh"
+"""Run from the deblurd checkout on the Pi: it reinstalls the program, the models and the runtime (safe to rerun)."""
+EXAMPLES = """examples:
+  sudo -u deblurd /opt/deblurd/venv/bin/deblurd doctor --config /etc/deblurd/deblurd.toml   on the Pi
+  deblurd doctor                       on a PC, with the defaults
+  deblurd doctor --json | jq '.checks[] | select(.level != "ok")'
+"""
+
+
+def running_on_pi(cfg: Config, model_file: Path = DEVICE_TREE_MODEL) -> bool:
+    """A Raspberry Pi by its device tree, or a config written for one (the camera or the GPIO asked for)."""
+    try:
+        if model_file.read_bytes().startswith(b"Raspberry Pi"):
+            return True
+    except OSError:
+        pass
+    return cfg.camera.source == "picamera2" or cfg.gpio.enabled
 
 
 @dataclass(frozen=True)
@@ -64,7 +87,7 @@ def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float
         source.close()
 
 
-def check_camera(cfg: Config) -> list[Check]:
+def check_camera(cfg: Config, on_pi: bool = True) -> list[Check]:
     from deblurd.picamera_source import camera_present
 
     if cfg.camera.source == "replay":
@@ -78,7 +101,8 @@ def check_camera(cfg: Config) -> list[Check]:
         return [Check("camera", level, "no camera found (picamera2 missing or libcamera lists none)"
                       + ("" if level == "failed" else "; the daemon will replay sample frames"),
                       "seat the ribbon cable at both ends, check `rpicam-hello --list-cameras`, and install "
-                      "python3-picamera2 (deploy/install.sh does)")]
+                      f"python3-picamera2 ({INSTALLER} does)" if on_pi else
+                      'none needed on a PC (set camera.source = "replay" to say so)')]
     error, lens = _open_camera(cfg.camera)
     if error:
         return [Check("camera", "failed", error, "sudo systemctl stop deblurd, then run deblurd doctor again")]
@@ -111,23 +135,25 @@ def check_gpio(cfg: GpioConfig, dev: Path = Path("/dev")) -> list[Check]:
     return [Check("gpio", "ok", f"{len(usable)} GPIO chip(s), lgpio present; button GPIO{cfg.button_pin}{led}")]
 
 
-def check_thermal(root: Path) -> list[Check]:
+def check_thermal(root: Path, on_pi: bool = True) -> list[Check]:
+    pc = "none needed on a PC: thermal pacing is for the Pi"
     r = SysfsThermalSensor.for_root(root).read()
     checks = []
     if r["temp_c"] is None:
         checks.append(Check("thermal", "warning", f"no CPU temperature at {root / TEMP_PATH}: thermal pacing is off",
-                            "check thermal.sysfs_root in the config"))
+                            "check thermal.sysfs_root in the config" if on_pi else pc))
     else:
         checks.append(Check("thermal", "ok", f"CPU {r['temp_c']:.1f} °C"))
     if r["fan_pwm"] is None and r["fan_state"] is None:
         checks.append(Check("fan", "warning", f"no active cooler found ({root / FAN_HWMON})",
-                            "fit the Raspberry Pi Active Cooler; without it long restoration runs will throttle"))
+                            "fit the Raspberry Pi Active Cooler; without it long restoration runs will throttle"
+                            if on_pi else pc))
     else:
         checks.append(Check("fan", "ok", f"cooler state {r['fan_state']}, pwm {r['fan_pwm']}, {r['fan_rpm']} rpm "
                                          f"(the tachometer may read 0 at mid duty)"))
     if r["under_voltage"] is None:
         checks.append(Check("power", "warning", "throttle flags unavailable (no get_throttled, no vcgencmd)",
-                            "sudo apt install raspi-utils (vcgencmd), or ignore on a non-Pi machine"))
+                            f"sudo apt install raspi-utils (vcgencmd; {INSTALLER} does)" if on_pi else pc))
     elif r["under_voltage"]:
         checks.append(Check("power", "failed", f"under-voltage now (flags {r['throttled_raw']})",
                             "use the official 5 V / 5 A USB-C power supply"))
@@ -139,7 +165,8 @@ def check_thermal(root: Path) -> list[Check]:
     return checks
 
 
-def check_models(cfg: ModelsConfig) -> list[Check]:
+def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
+    """The pack's manifest, and every model file of the configured precision against its sha256."""
     pack_dir = cfg.dir / cfg.pack
     try:
         manifest = load_manifest(pack_dir)
@@ -149,18 +176,29 @@ def check_models(cfg: ModelsConfig) -> list[Check]:
             else:
                 verify_file(pack_dir, entry.float_file, entry.float_sha256)
     except PackError as exc:
-        return [Check("models", "failed", str(exc))]
+        fix = (f"{INSTALLER} reinstalls the models in /opt/deblurd/models" if on_pi else
+               f"python -m tools.export --pack {cfg.pack} rebuilds it from its training runs (or git checkout models/)")
+        return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config")]
     return [Check("models", "ok", f"pack {manifest.name} v{manifest.version} in {pack_dir}: "
                                   f"{len(manifest.models)} {cfg.precision} models match their checksums")]
 
 
-def check_runtime(cfg: ModelsConfig) -> list[Check]:
+def _cause(message: str) -> str:
+    """A PackError's cause without its generic fix (`(reinstall ...)`, `; reinstall ...`): the check gives the fix
+    that fits where it runs."""
+    for mark in (" (set models.dir", " (reinstall", "; reinstall", "; re-export"):
+        message = message.split(mark)[0]
+    return message
+
+
+def check_runtime(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
     from deblurd.inference import interpreter_class
 
     try:
         _, name = interpreter_class(cfg.runtime)
     except PackError as exc:
-        return [Check("tflite", "failed", str(exc))]
+        fix = f"{INSTALLER} installs ai-edge-litert" if on_pi else "pip install ai-edge-litert (make run does)"
+        return [Check("tflite", "failed", str(exc), fix)]
     try:
         version = metadata.version(RUNTIME_DISTRIBUTIONS[name])
     except metadata.PackageNotFoundError:
@@ -185,35 +223,57 @@ def check_output(cfg: OutputConfig) -> list[Check]:
                   "free some space soon" if level == "warning" else "")]
 
 
-def check_journald() -> list[Check]:
+def check_journald(on_pi: bool = True) -> list[Check]:
     try:
         import systemd.journal  # noqa: F401
     except ImportError:
         return [Check("journald", "warning", "systemd-python not importable: logs go to stderr (still journaled)",
-                      "sudo apt install python3-systemd")]
+                      f"sudo apt install python3-systemd ({INSTALLER} does)" if on_pi else
+                      "pip install systemd-python, if deblurd runs under systemd here")]
     return [Check("journald", "ok", "systemd-python present")]
 
 
-def diagnose(cfg: Config) -> list[Check]:
-    return (check_camera(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root)
-            + check_models(cfg.models) + check_runtime(cfg.models) + check_output(cfg.output) + check_journald())
+def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
+    return (check_camera(cfg, on_pi) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
+            + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
+            + check_journald(on_pi))
+
+
+def summary(checks: list[Check]) -> str:
+    """The last line: failures and warnings by name; 'all N checks passed' only when there are neither."""
+    failed = [c.name for c in checks if c.level == "failed"]
+    warned = [c.name for c in checks if c.level == "warning"]
+    if not failed and not warned:
+        return f"all {len(checks)} checks passed"
+    parts = [f"{len(failed)} failed ({', '.join(failed)})" if failed else "0 failed",
+             f"{len(warned)} warning{'' if len(warned) == 1 else 's'}" + (f" ({', '.join(warned)})" if warned else "")]
+    return ", ".join(parts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="config file (default /etc/deblurd/deblurd.toml; built-in defaults when it is absent)")
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print the checks as JSON: {checks: [{name, level, detail, fix}], failed, warnings, "
+                             "summary}")
 
 
 def run(args: argparse.Namespace) -> int:
+    source = config_source(args.config)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        print(Check("config", "failed", str(exc)).render())
-        return 1
-    checks = [Check("config", "ok", str(args.config or "built-in defaults or /etc/deblurd/deblurd.toml"))]
-    checks += diagnose(cfg)
-    for check in checks:
-        print(check.render())
-    failed = [c.name for c in checks if c.level == "failed"]
-    print(f"{len(failed)} failed: {', '.join(failed)}" if failed else "all checks passed", file=sys.stderr)
+        checks = [Check("config", "failed", str(exc), f"deblurd check-config {args.config or ''}".rstrip())]
+    else:
+        on_pi = running_on_pi(cfg)
+        checks = [Check("config", "ok", f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
+        checks += diagnose(cfg, on_pi)
+    failed = sum(c.level == "failed" for c in checks)
+    if args.json:
+        print(json.dumps({"checks": [dataclasses.asdict(c) for c in checks], "failed": failed,
+                          "warnings": sum(c.level == "warning" for c in checks), "summary": summary(checks)},
+                         indent=1))
+    else:
+        for check in checks:
+            print(check.render())
+        print(summary(checks))
     return 1 if failed else 0

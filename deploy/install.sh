@@ -122,7 +122,7 @@ install_venv() {
         run "${pip[@]}" "$SRC"
     else
         say "ai-edge-litert has no build for this system: using tflite-runtime"
-        run "${pip[@]}" tflite-runtime "pydantic>=2.5" "opencv-python-headless>=4.8"
+        run "${pip[@]}" tflite-runtime "pydantic>=2.5" "opencv-python-headless>=4.8" "pillow>=9.4" "tqdm>=4.64"
         run "${pip[@]}" --no-deps "$SRC"
     fi
 }

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deblurd.config import Config, ConfigError, load_config
+from deblurd.config import DEFAULT_BUTTON_PIN, Config, ConfigError, config_source, load_config
 
 
 def _write(tmp_path, text: str) -> Path:
@@ -62,3 +62,37 @@ def test_overrides_are_validated_like_the_file():
     assert cfg.output.dir == Path("/tmp/x") and cfg.pipeline.max_frames == 5
     with pytest.raises(ConfigError, match="pipeline.max_frames = 0"):
         Config().with_overrides({"pipeline.max_frames": 0})
+
+
+def test_gpio_enabled_without_a_button_pin_uses_the_documented_default(tmp_path):
+    cfg = load_config(_write(tmp_path, "[gpio]\nenabled = true\n"))
+    assert cfg.gpio.enabled and cfg.gpio.button_pin == DEFAULT_BUTTON_PIN == 17
+    assert "button_pin = 17" in (Path(__file__).parent.parent / "README.md").read_text(), "the README says 17"
+
+
+@pytest.mark.parametrize("text,key,expected", [
+    ('[gpio]\nenabled = "yes"\n', "gpio.enabled = 'yes'", "valid boolean (write true or false, without quotes)"),
+    ('[output]\nsave_input = "off"\n', "output.save_input = 'off'", "valid boolean"),
+    ('[camera]\nwidth = "800"\n', "camera.width = '800'", "valid integer (write a whole number, without quotes)"),
+    ('[camera]\nwidth = 800.0\n', "camera.width = 800.0", "valid integer"),
+    ('[camera]\nfps = "10"\n', "camera.fps = '10'", "valid number (write a number, without quotes)"),
+    ('[gpio]\nenabled = 1\n', "gpio.enabled = 1", "valid boolean"),
+    ('[models]\npack = 7\n', "models.pack = 7", "valid string (write text in double quotes)"),
+])
+def test_types_are_strict_and_errors_name_the_key_and_the_type(tmp_path, text, key, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert f"{key}: Input should be a {expected}" in str(err.value)
+
+
+def test_whole_numbers_for_decimals_and_strings_for_paths_are_what_toml_has(tmp_path):
+    cfg = load_config(_write(tmp_path, '[camera]\nfps = 5\nreplay_path = "/srv/frames"\n[output]\ndir = "out"\n'))
+    assert cfg.camera.fps == 5.0 and cfg.camera.replay_path == Path("/srv/frames") and cfg.output.dir == Path("out")
+
+
+def test_config_source_names_the_file_or_the_defaults(tmp_path, monkeypatch):
+    monkeypatch.setattr("deblurd.config.DEFAULT_CONFIG_PATH", tmp_path / "deblurd.toml")
+    assert config_source() == f"built-in defaults (no {tmp_path / 'deblurd.toml'})"
+    assert config_source(tmp_path / "mine.toml") == str(tmp_path / "mine.toml")
+    _write(tmp_path, "")
+    assert config_source() == str(tmp_path / "deblurd.toml")

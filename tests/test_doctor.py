@@ -125,13 +125,58 @@ def write_config(tmp_path: Path, models_dir: Path) -> Path:
 
 
 def test_run_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert doctor.run(argparse.Namespace(config=write_config(tmp_path, REPO_MODELS_DIR))) == 0
+    path = write_config(tmp_path, REPO_MODELS_DIR)
+    assert doctor.run(argparse.Namespace(config=path, json=False)) == 0
     out = capsys.readouterr().out
-    assert "ok       models" in out and "ok       output" in out
-    assert doctor.run(argparse.Namespace(config=write_config(tmp_path / "b", tmp_path / "none"))) == 1
+    assert "ok       models" in out and "ok       output" in out and f"ok       config    {path}; " in out
+    assert doctor.run(argparse.Namespace(config=write_config(tmp_path / "b", tmp_path / "none"), json=False)) == 1
     captured = capsys.readouterr()
-    assert "failed   models" in captured.out and "1 failed: models" in captured.err
+    assert "failed   models" in captured.out and captured.out.splitlines()[-1].startswith("1 failed (models), ")
     bad = tmp_path / "bad.toml"
     bad.write_text("[camera]\nsauce = 1\n")
-    assert doctor.run(argparse.Namespace(config=bad)) == 1
+    assert doctor.run(argparse.Namespace(config=bad, json=False)) == 1
     assert "failed   config" in capsys.readouterr().out
+
+
+def test_the_last_line_counts_warnings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_config(tmp_path, REPO_MODELS_DIR)
+    path.write_text(path.read_text().replace(f'sysfs_root = "{tmp_path / "root"}"', f'sysfs_root = "{tmp_path}"'))
+    assert doctor.run(argparse.Namespace(config=path, json=False)) == 0, "warnings alone do not fail"
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("0 failed, 3 warnings (thermal, fan, power") and "passed" not in last
+    checks = [doctor.Check("a", "ok", ""), doctor.Check("b", "ok", "")]
+    assert doctor.summary(checks) == "all 2 checks passed"
+    assert doctor.summary(checks + [doctor.Check("c", "warning", "")]) == "0 failed, 1 warning (c)"
+
+
+def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert doctor.run(argparse.Namespace(config=write_config(tmp_path, tmp_path / "none"), json=True)) == 1
+    report = json.loads(capsys.readouterr().out)
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert by_name["models"]["level"] == "failed" and by_name["models"]["fix"]
+    assert report["failed"] == 1 and report["summary"].startswith("1 failed (models)")
+    assert set(by_name["output"]) == {"name", "level", "detail", "fix"}
+
+
+def test_a_pi_is_known_by_its_device_tree_or_its_config(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    assert not doctor.running_on_pi(Config(), model)
+    model.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+    assert doctor.running_on_pi(Config(), model)
+    model.write_bytes(b"Some Other Board\x00")
+    assert not doctor.running_on_pi(Config(), model)
+    assert doctor.running_on_pi(Config.model_validate({"gpio": {"enabled": True}}), model)
+    assert doctor.running_on_pi(Config.model_validate({"camera": {"source": "picamera2"}}), model)
+
+
+def test_fixes_fit_where_doctor_runs(tmp_path: Path) -> None:
+    missing = ModelsConfig(dir=tmp_path, pack="photo")
+    (on_pi,) = doctor.check_models(missing, on_pi=True)
+    assert "sudo deploy/install.sh" in on_pi.fix and "tools" not in on_pi.fix + on_pi.detail
+    assert f"model pack folder {tmp_path / 'photo'} does not exist" == on_pi.detail
+    (on_pc,) = doctor.check_models(missing, on_pi=False)
+    assert "python -m tools.export --pack photo" in on_pc.fix and "install.sh" not in on_pc.fix
+    pc_thermal = doctor.check_thermal(tmp_path, on_pi=False)
+    pi_thermal = doctor.check_thermal(tmp_path, on_pi=True)
+    assert all("none needed on a PC" in c.fix for c in pc_thermal)
+    assert "Active Cooler" in pi_thermal[1].fix and "raspi-utils" in pi_thermal[2].fix

@@ -1,0 +1,160 @@
+"""Image files for `deblurd deblur`: read what a JPEG or PNG really holds, refuse a damaged one, and write the
+result in the same layout (bit depth, alpha, grey) with its EXIF and ICC profile.
+
+OpenCV decodes every layout (16-bit colour too, which Pillow cuts to 8 bits) but decodes a truncated or damaged
+JPEG with a grey fill and only libjpeg's warning on stderr. So Pillow decodes each file fully first (it raises on
+truncation and on PNG checksum errors), and libjpeg's warnings during OpenCV's decode are collected and refused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+FORMATS = {"JPEG": "jpg", "PNG": "png"}
+"""Pillow's format name -> the suffix of results."""
+CONVERTED = {"P": "palette colours are written as RGB", "PA": "palette colours are written as RGB",
+             "LA": "grey with alpha is written as RGBA", "La": "grey with alpha is written as RGBA",
+             "CMYK": "CMYK is written as RGB (its ICC profile, made for CMYK, is dropped)",
+             "1": "a 1-bit image is written as 8-bit grey"}
+"""Pillow modes that OpenCV reads as another layout, with the warning a user sees; every other layout is kept."""
+DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error", "Invalid SOS parameters")
+"""libjpeg's and libpng's messages for data they decoded around (a grey fill, a half image)."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EXIF_HEADER = b"Exif\x00\x00"
+
+
+class InputError(Exception):
+    """One input image that cannot be processed; the others still are."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Pixels as the file holds them (HxW grey, HxWx3 RGB or HxWx4 RGBA; uint8 or uint16) and what to keep."""
+
+    pixels: np.ndarray
+    fmt: str
+    data: bytes = b""
+    """The file as read, for a pass-through that copies it byte for byte."""
+    exif: Optional[bytes] = None
+    icc: Optional[bytes] = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def layout(self) -> str:
+        """'16-bit RGBA', '8-bit grey'...: what a user is told is kept."""
+        channels = "grey" if self.pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[self.pixels.shape[2]]
+        return f"{self.pixels.dtype.itemsize * 8}-bit {channels}"
+
+
+@contextmanager
+def _decoder_messages() -> Iterator[list[str]]:
+    """What the C decoders print on file descriptor 2 while the block runs, instead of the user's terminal."""
+    messages: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            messages.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def _opencv_layout(data: bytes) -> np.ndarray:
+    """OpenCV's decode (BGR order turned into RGB), refusing what libjpeg or libpng only warned about."""
+    with _decoder_messages() as messages:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    damage = [m for m in messages if m.startswith(DAMAGE_WARNINGS)]
+    if pixels is None or damage:
+        raise InputError(f"the image data is damaged ({'; '.join(damage) or 'the decoder gave up'}); "
+                         f"copy the file again from its source")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+    if pixels.ndim == 3:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return pixels
+
+
+def read_picture(path: Path) -> Picture:
+    """A JPEG or PNG file fully decoded; InputError says what is wrong with it and what to do."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (check the path)")
+    data = path.read_bytes()
+    if not data:
+        raise InputError(f"{path}: the file is empty (0 bytes); copy it again from its source")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = FORMATS.get(image.format or "")
+            if fmt is None:
+                raise InputError(f"{path}: is a {image.format} image; deblur reads JPEG and PNG (convert it first)")
+            mode, exif, icc = image.mode, image.info.get("exif"), image.info.get("icc_profile")
+            image.load()
+    except (UnidentifiedImageError, SyntaxError) as exc:
+        raise InputError(f"{path}: cannot be read as an image; it is damaged or not a JPEG/PNG") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: the image is truncated or damaged ({exc}); copy it again from its source") from exc
+    try:
+        pixels = _opencv_layout(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    warning = CONVERTED.get(mode, "")
+    if mode == "CMYK":
+        icc = None
+    if isinstance(exif, bytes) and not exif.startswith(EXIF_HEADER):
+        exif = EXIF_HEADER + exif
+    return Picture(pixels, fmt, data, exif or None, icc or None, (warning,) if warning else ())
+
+
+def rgb8(pixels: np.ndarray) -> np.ndarray:
+    """An RGB uint8 view of any layout, for pictures of the result (the blur-map overlay)."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_with_metadata(png: bytes, exif: Optional[bytes], icc: Optional[bytes]) -> bytes:
+    """The PNG with an iCCP and an eXIf chunk right after IHDR (both must come before the image data)."""
+    chunks = b""
+    if icc:
+        chunks += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        chunks += _png_chunk(b"eXIf", exif.removeprefix(EXIF_HEADER))
+    ihdr_end = len(PNG_SIGNATURE) + 8 + struct.unpack(">I", png[8:12])[0] + 4
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def encode_picture(pixels: np.ndarray, like: Picture, jpeg_quality: int) -> bytes:
+    """`pixels` (the layout of `like`) as a file of like's format, carrying its EXIF and ICC profile."""
+    if like.fmt == "jpg":
+        out = io.BytesIO()
+        extra = {k: v for k, v in (("exif", like.exif), ("icc_profile", like.icc)) if v}
+        Image.fromarray(pixels).save(out, "JPEG", quality=jpeg_quality, **extra)
+        return out.getvalue()
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError(f"could not encode a {pixels.dtype} {pixels.shape} image as PNG")
+    return _png_with_metadata(buf.tobytes(), like.exif, like.icc)
