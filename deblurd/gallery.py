@@ -20,6 +20,7 @@ import html
 import json
 import logging
 import re
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from urllib.parse import quote
 
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir
 from deblurd.log_limit import RepeatLimiter
-from deblurd.store import ResultStore, read_index
+from deblurd.store import EX_CANTCREAT, INDEX_NAME, ResultStore, read_index
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ DATA_CHUNK = 50
 rewrites the newest chunk whole: about 11 KB on average per new result at this size."""
 INDEX_RESULTS = 1000
 """index.html loads the newest chunks until it holds at least this many results; the day pages hold the rest."""
+EX_NOINPUT = 66
 REFRESH_S = 5.0
 """The daemon refreshes the gallery at most this often (and once at stop)."""
 SEVERITIES = ("sharp", "semi", "heavy")
@@ -366,3 +368,28 @@ class GalleryUpdater:
         self._known = {e.id: e for e in entries}
         self._written = state
         self._alerts.clear("gallery", f"gallery in {self.store.dir} up to date again")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`python -m deblurd.gallery FOLDER`: (re)write the gallery of an output folder or of a copy of one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m deblurd.gallery", description=main.__doc__)
+    parser.add_argument("folder", type=Path, help="a deblurd output folder (it holds index.jsonl)")
+    args = parser.parse_args(argv)
+    if not (args.folder / INDEX_NAME).is_file():
+        print(f"gallery: {args.folder} holds no index.jsonl: give the output folder (output.dir) or a copy of it",
+              file=sys.stderr)
+        return EX_NOINPUT
+    try:
+        page = write_gallery(args.folder, entries_from_output(args.folder))
+    except OSError as exc:
+        print(f"gallery: cannot write the gallery in {args.folder} ({exc}): check its permissions and free space",
+              file=sys.stderr)
+        return EX_CANTCREAT
+    print(page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,11 @@
-"""The daemon loop, in one place: source → classify → route → restore → store.
+"""The daemon loop, in one place: source → classify → route → restore → store → gallery.
 
 Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous
 frames (bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never
 dropped; a request is refused only when the still queue is full). The calling thread classifies and restores.
 The store thread writes results (those the storage policy keeps), so disk I/O overlaps with inference; its
-bounded queue holds inference back rather than dropping a processed frame. The governor paces capture; the
+bounded queue holds inference back rather than dropping a processed frame. It also refreshes the gallery
+(gallery.py), at most every few seconds and once at stop. The governor paces capture; the
 service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
 (thermal, systemd, GPIO) live in their own modules.
 

@@ -222,3 +222,22 @@ def test_index_lines_that_are_not_results_are_skipped(tmp_path, line):
     with open(out / INDEX_NAME, "a") as f:
         f.write(line + "\n")
     assert [e.id for e in entries_from_output(out)] == [1]
+
+
+def test_python_m_deblurd_gallery_rewrites_the_gallery_of_a_copy(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "out"
+    store = _store(out)
+    for seq in (1, 2):
+        store.save(make_result(seq))
+    (out / "index.html").unlink(missing_ok=True)
+    run = [sys.executable, "-m", "deblurd.gallery"]
+    done = subprocess.run([*run, str(out)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == str(out / "index.html")
+    assert [e["i"] for e in loaded_entries(out / "index.html")] == [2, 1]
+    missing = subprocess.run([*run, str(tmp_path / "nowhere")], cwd=REPO, capture_output=True, text=True)
+    assert missing.returncode == 66 and "holds no index.jsonl" in missing.stderr
