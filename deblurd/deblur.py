@@ -199,7 +199,7 @@ def describe(summary: dict[str, Any]) -> str:
     """One line for a person: what happened to an input and where its result is."""
     shares = ", ".join(f"{name} {share:.0%}" for name, share in summary["scores"].items())
     if summary["status"] == "passthrough":
-        note = "sharp, no region to restore: copied unchanged (pass-through)"
+        note = "no blurred region to restore: copied unchanged (pass-through)"
     else:
         note = f"{summary['severity']} blur, restored ({summary['layout']} kept)"
     line = f"{summary['input']}: {note} (blur map: {shares}) -> {summary['output']}"

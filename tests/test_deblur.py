@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from conftest import read_sample
-from deblurd.deblur import RECORD_NAME, Deblurrer, OutputNames, find_inputs, publish, read_records, restore
+from deblurd.deblur import (RECORD_NAME, Deblurrer, OutputNames, describe, find_inputs, publish, read_records,
+                            restore)
 from deblurd.image_io import InputError
 from deblurd.router import Router
 from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
@@ -81,6 +82,7 @@ def test_pass_through_is_a_byte_for_byte_copy_and_reruns_never_overwrite(tmp_pat
     first = Deblurrer(routers["sharp"], out, 92, save_map=False).process(source)
     assert first["status"] == "passthrough" and first["output"] == "05-heavy-passthrough.jpg"
     assert (out / "05-heavy-passthrough.jpg").read_bytes() == source.read_bytes()
+    assert "copied unchanged (pass-through)" in describe(first) and describe(first).endswith("-passthrough.jpg")
     again = Deblurrer(routers["heavy"], out, 92, save_map=True)
     assert again.process(source)["output"] == "05-heavy-2-restored.jpg"
     assert again.process(source)["output"] == "05-heavy-3-restored.jpg"
