@@ -29,7 +29,7 @@ from deblurd.frames import Severity
 from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
 from deblurd.loading import load_command_config, load_pack
 from deblurd.router import Router
-from deblurd.store import StoreError, encode_image
+from deblurd.store import INDEX_NAME, StoreError, encode_image
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,10 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def _check_writable(folder: Path) -> None:
+    """A folder deblur may write to: never a daemon's output folder, whose gallery shows the daemon's results."""
+    if (folder / INDEX_NAME).exists():
+        raise StoreError(f"output folder {folder} holds a daemon's results ({INDEX_NAME}), and its gallery would "
+                         f"show only one of the two: choose another folder with -o")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = temp_name(folder / "write-test")

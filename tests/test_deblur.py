@@ -231,10 +231,15 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir
     assert piped.returncode == 0 and "/2 [" not in piped.stderr
 
 
-def test_output_folder_not_writable(tmp_path, samples_dir, photo_pack_dir):
+def test_output_folder_not_writable_or_a_daemons(tmp_path, samples_dir, photo_pack_dir):
     (tmp_path / "file").write_text("x")
     done = deblur(samples_dir / "01-sharp.jpg", "-o", tmp_path / "file" / "o")
     assert done.returncode == 73 and "not writable" in done.stderr and "-o" in done.stderr
+    (tmp_path / "daemon").mkdir()
+    (tmp_path / "daemon" / "index.jsonl").write_text("")
+    done = deblur(samples_dir / "01-sharp.jpg", "-o", tmp_path / "daemon")
+    assert done.returncode == 73 and "holds a daemon's results (index.jsonl)" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "daemon").iterdir()) == ["index.jsonl"]
 
 
 def test_save_map_writes_the_map_beside_the_result(tmp_path, samples_dir, photo_pack_dir):
