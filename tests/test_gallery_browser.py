@@ -5,6 +5,7 @@ Checks what the page shows after its script ran, and saves a screenshot as the t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -14,9 +15,11 @@ import cv2
 import pytest
 
 from conftest import REPO
-from deblurd.gallery import GALLERY_DIR
+from deblurd.gallery import ASSETS, GALLERY_DIR, INDEX_RESULTS, GalleryEntry, write_gallery
 from deblurd.store import read_index
 from tools.make_gallery_figure import WINDOW, find_chromium, record_results, run_chromium, screenshot
+
+PER_PAGE = int(re.search(r"PER_PAGE = (\d+);", (ASSETS / "gallery.js").read_text())[1])
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium binary on PATH (chromium, "
                                 "chromium-headless-shell): `apt-get install chromium-headless-shell`, as .ci/run does")
@@ -124,3 +127,20 @@ def test_a_result_pruned_from_the_copy_shows_a_note_instead_of_a_broken_image(co
     notes = _inside(page.cards[0], "div", "missing")
     assert len(notes) == 1 and notes[0]["data-state"] == "missing" and "removed by retention" in page.cards[0]["text"]
     assert not _inside(page.cards[1], "div", "missing")
+
+
+def test_a_day_of_thousands_of_results_is_paged(copied, tmp_path):
+    copy, index = copied
+    image = index[-1]["files"].get("restored") or index[-1]["files"]["input"]
+    folder = tmp_path / "many"
+    shutil.copytree(copy / Path(image).parent, folder / Path(image).parent)
+    start = 1_700_000_000.0
+    write_gallery(folder, [GalleryEntry(n, start + n, "continuous", ("semi", "heavy")[n % 2], image, image)
+                           for n in range(1, 3001)])
+    first = Cards(run_chromium(folder / "index.html", "--dump-dom"))
+    day = next((folder / GALLERY_DIR).glob("*.html"))
+    on_day = Cards(run_chromium(day, "--dump-dom"))
+    assert int(first.body["data-shown"]) >= INDEX_RESULTS and first.ids() == list(range(3000, 3000 - PER_PAGE, -1))
+    assert on_day.body["data-shown"] == "3000" and len(on_day.cards) == PER_PAGE
+    last = Cards(run_chromium(day, "--dump-dom", fragment="#page=999&sev=heavy"))
+    assert last.ids() == list(range(2 * (1500 % PER_PAGE) - 1, 0, -2)), "the last page: the oldest heavy (odd) ids"

@@ -5,7 +5,9 @@ no images, which the gallery never reads) spread over some days, then times the 
   - cold: the first refresh after a start (reads every sidecar, writes every page);
   - one new result: the steady state, one refresh every REFRESH_S while results arrive;
   - nothing new: the refresh the store thread asks for while idle;
-  - after retention pruned the oldest results.
+  - after retention pruned the oldest results;
+and, where Chromium is installed, how long its pages take to open: headless Chromium from start to the rendered
+page, for index.html and the largest day page, beside the same for an empty page (the browser's own start).
 Prints figures only; run it on the Pi to get the Pi's figures.
 
     .venv/bin/python -m tools.benchmark_gallery --results 10000 --days 4
@@ -16,12 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections import Counter
 import time
 from pathlib import Path
 
 from deblurd.config import OutputConfig
 from deblurd.gallery import GALLERY_DIR, INDEX_PAGE, GalleryUpdater
 from deblurd.store import INDEX_NAME, ResultStore
+from tools.make_gallery_figure import find_chromium, run_chromium
 
 ROWS, COLS = 15, 20
 
@@ -66,6 +70,23 @@ def _timed(label: str, updater: GalleryUpdater, out: Path) -> None:
           f"{(updater.pages.bytes_written - size) / 1024:7.1f} KB written")
 
 
+def _browser(out: Path, entries: list[dict]) -> None:
+    empty = out / "empty.html"
+    empty.write_text("<!doctype html><title>empty</title>")
+    (day_name, largest_day), = Counter(time.strftime("%Y-%m-%d", time.localtime(e["time"])) for e in entries
+                                       ).most_common(1)
+    day = out / GALLERY_DIR / f"{day_name}.html"
+    print("opening in headless Chromium (start to rendered page, best of 3):")
+    for label, page in (("an empty page", empty), ("index.html", out / INDEX_PAGE),
+                        (f"a day page ({largest_day} results)", day)):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            run_chromium(page, "--dump-dom")
+            best = min(best, time.perf_counter() - t0)
+        print(f"  {label:<34} {best * 1000:8.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=10000)
@@ -92,6 +113,8 @@ def main() -> None:
         total = sum(p.stat().st_size for p in (out / GALLERY_DIR).rglob("*") if p.is_file()) + index.stat().st_size
         print(f"  index.html {index.stat().st_size / 1024:.0f} KB; {len(data)} data file(s), largest "
               f"{data[-1].stat().st_size / 1024:.0f} KB; gallery total {total / 1024 / 1024:.1f} MB")
+        if find_chromium() is not None:
+            _browser(out, store.entries)
 
 
 if __name__ == "__main__":
