@@ -216,7 +216,7 @@ class GalleryPages:
     def write(self, entries: list[GalleryEntry]) -> Path:
         """Write the pages for `entries` (any order) and remove pages of days no entry has any more."""
         days = self._days(entries)
-        pages = self.render(days, len(entries))
+        pages = self._render(days, len(entries))
         data_dir = self.folder / GALLERY_DIR / DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
         touched = [self.folder / rel for rel, data in pages.items() if self._put(self.folder / rel, data)]
@@ -242,7 +242,7 @@ class GalleryPages:
             cached = self._encoded[e.id] = (e, _day(e.time), encode_entry(e))
         return cached
 
-    def render(self, days: list[_Day], total: int) -> dict[str, bytes]:
+    def _render(self, days: list[_Day], total: int) -> dict[str, bytes]:
         """Every file of the gallery, by path relative to the folder."""
         pages = {f"{GALLERY_DIR}/{name}": data for name, data in _assets()[1].items()}
         for day in days:
@@ -311,7 +311,10 @@ class GalleryPages:
                                 (self.folder / GALLERY_DIR / DATA_DIR, DATA_FILE)):
             for path in folder.iterdir():
                 if path.name.startswith(".") and TMP_MARK in path.name:
-                    gone = path.stat().st_mtime < stale_before
+                    try:
+                        gone = path.stat().st_mtime < stale_before
+                    except FileNotFoundError:  # renamed into place meanwhile by another writer
+                        continue
                 else:
                     gone = bool(pattern.match(path.name)) and path.relative_to(self.folder).as_posix() not in pages
                 if gone and path.is_file():
