@@ -36,6 +36,7 @@ from deblurd.log_limit import RepeatLimiter
 from deblurd.router import Router
 from deblurd.state_file import RUNNING, STOPPED, write_status
 from deblurd.stats import Stats
+from deblurd.still import StillQueue, StillRestorer
 from deblurd.storage_policy import StoragePolicy
 from deblurd.store import Result, ResultStore, StoreError
 
@@ -69,6 +70,7 @@ class Pipeline:
                  indicator: Optional[Indicator] = None, router: Optional[Router] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
         self.router = router or Router(pack)
+        self.stills = StillRestorer(pack, self.router) if isinstance(self.router, Router) else None
         self.governor = governor or NullGovernor()
         self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
@@ -81,7 +83,7 @@ class Pipeline:
         self.lens_position: Optional[float] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
-        self._stills: deque[Frame] = deque()
+        self._stills = StillQueue()
         self._still_requests = 0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
@@ -230,7 +232,8 @@ class Pipeline:
         timings = {"queue_s": round(max(0.0, time.time() - frame.captured_at), 4)}
         if frame.kind == "still":
             self._indicate("capture")
-        severity, out = self.router.route(frame.pixels, timings)
+        route = self.stills.route if frame.kind == "still" and self.stills is not None else self.router.route
+        severity, out = route(frame.pixels, timings)
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
         self.stats.processed += 1

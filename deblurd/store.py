@@ -28,6 +28,7 @@ import numpy as np
 
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir  # noqa: F401 - AtomicWriter, TMP_MARK re-exported
 from deblurd.config import OutputConfig
+from deblurd.exif import exif_segment, with_exif
 from deblurd.frames import Frame, Severity
 from deblurd.log_limit import RepeatLimiter
 from deblurd.recovery import recover
@@ -179,6 +180,9 @@ class ResultStore:
         if result.restored is not None:
             images["restored"] = result.restored
         encoded = {kind: encode_image(pixels, fmt, self.cfg.jpeg_quality) for kind, pixels in images.items()}
+        if frame.kind == "still" and fmt == "jpg":
+            segment = exif_segment(frame.metadata, frame.captured_at)
+            encoded = {kind: with_exif(data, segment) for kind, data in encoded.items()}
         files = {kind: f"{day.name}/{base}-{kind}.{fmt}" for kind in images}
         files["sidecar"] = f"{day.name}/{base}.json"
         entry = {"id": entry_id, "time": round(frame.captured_at, 3), "kind": frame.kind,
