@@ -99,6 +99,8 @@ train-all: $(FULL)
 	$(TRAIN) --pack photo --role semi --synthesis mixed --lr 3e-4 --steps 6000
 	$(TRAIN) --pack photo --role heavy --synthesis mixed --lr 3e-4 --steps 6000
 	$(TRAIN) --pack photo --role classifier --arch classifier-wide --synthesis mixed --lr 3e-4 --batch 32 --steps 2500
+	# Seventh leg: the dense blur map (one pass scores every 8x8 cell; labels from the synthesis's per-pixel radius).
+	$(TRAIN) --pack photo --role classifier --arch mapper --synthesis realistic --patch 192 --val-size 128 --steps 8000
 	# Baseline for the photo report, not shipped: the second paper's autoencoder (1.35M MAC/px) on 48 px patches.
 	$(TRAIN) --pack photo --role semi --arch autoencoder --patch 48 --batch 8 --lr 5e-4 --steps 1500
 

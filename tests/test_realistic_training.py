@@ -74,3 +74,40 @@ def test_mixed_batches_take_half_from_each_synthesis(tmp_path):
     x, y = batches(5)
     assert x.shape == y.shape == (5, 32, 32, 1) and val_x.shape == val_y.shape == (6, 32, 32, 1)
     assert train.run_dir(args).name == "photo-heavy-supervised-ours-heavy-mixed"
+
+
+@needs_packages
+def test_map_cells_are_labelled_by_their_radius_and_flat_cells_weigh_little(source):
+    crops, targets = source.cells(3, 64)
+    assert crops.shape == (3, 64, 64, 1) and targets.shape == (3, 8, 8, 2)
+    assert set(np.unique(targets[..., 0])) <= {0, 1, 2}
+    assert set(np.unique(targets[..., 1])) <= {1.0, np.float32(0.1)}
+
+
+def test_a_dense_mapper_trains_only_on_the_realistic_synthesis():
+    with pytest.raises(SystemExit):
+        train.parse_args(["--pack", "photo", "--role", "classifier", "--arch", "mapper"])
+
+
+@needs_packages
+def test_a_mapper_leg_exports_a_dense_classifier_that_maps_frames(tmp_path):
+    from deblurd.blur_map import BlurMapper
+    from deblurd.inference import ModelPack
+    from tools import export
+
+    args = train.parse_args(["--pack", "photo", "--role", "classifier", "--arch", "mapper", "--synthesis",
+                             "realistic", "--runs", str(tmp_path / "runs"), "--batch", "2", "--patch", "64",
+                             "--val-size", "2", "--log-every", "1", "--ckpt-every", "2", "--steps", "2"])
+    run = train.train(args)
+    assert 0.0 <= json.loads((run / "run.json").read_text())["final_val"] <= 1.0
+    pack_dir = tmp_path / "photo"
+    pack_dir.mkdir()
+    for path in PHOTO.iterdir():
+        (pack_dir / path.name).write_bytes(path.read_bytes())
+    export.export_pack("photo", tmp_path / "runs", pack_dir, {"classifier": run}, keep=("semi", "heavy"))
+    entry = load_manifest(pack_dir).models["classifier"]
+    assert entry.architecture == "mapper" and entry.input_shape == [1, 256, 256, 1] and entry.overlap == 64
+    pack = ModelPack.load(pack_dir)
+    blur_map = BlurMapper(pack.classifier).map(np.random.default_rng(0).random((480, 640), np.float32))
+    assert blur_map.cells.shape == (60, 80, 3) and np.allclose(blur_map.cells.sum(-1), 1, atol=0.02)
+    assert blur_map.record()["rows"][0].__len__() == 20

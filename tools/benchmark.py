@@ -79,11 +79,13 @@ def invoke_ms(path: Path, threads: int, repeats: int, shape: Optional[tuple[int,
 
 
 def map_tiles(pack_dir: Path) -> int:
-    """How many classifier tiles the blur map of one frame runs."""
+    """How many classifier tiles the blur map of one frame runs (a dense map's overlap is in its manifest entry)."""
     manifest = load_manifest(pack_dir)
-    crop = manifest.models["classifier"].input_shape[1]
+    entry = manifest.models["classifier"]
+    crop = entry.input_shape[1]
+    overlap = entry.overlap or MAP_OVERLAP
     w, h = working_size(FRAME, manifest.working_width)
-    return len(tile_starts(max(h, crop), crop, MAP_OVERLAP)) * len(tile_starts(max(w, crop), crop, MAP_OVERLAP))
+    return len(tile_starts(max(h, crop), crop, overlap)) * len(tile_starts(max(w, crop), crop, overlap))
 
 
 def daemon_ms(pack_dir: Path, precision: str, threads: int, repeats: int) -> dict[str, float]:

@@ -30,17 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 
 def find_run(runs: Path, pack: str, role: str) -> Path:
     """The run of a role with the best validation score (PSNR or accuracy) across recipes and our architectures,
-    among runs on the pack's own synthesis (validation scores of different syntheses do not compare)."""
+    among runs on the pack's own synthesis (validation scores of different syntheses do not compare). A dense
+    blur mapper (trained on the realistic synthesis, the only one that labels every pixel) wins over crop
+    classifiers: it maps a frame in one pass with context."""
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
-        ours = meta.get("arch") in {**models.CLASSIFIERS, **models.MAPPERS} or str(meta.get("arch")).startswith("ours")
-        synthesis = meta.get("synthesis", "disk") == pack_spec(pack).synthesis
+        dense = meta.get("arch") in models.MAPPERS
+        ours = dense or meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
+        synthesis = meta.get("synthesis", "disk") == ("realistic" if dense else pack_spec(pack).synthesis)
         if meta.get("pack") == pack and meta.get("role") == role and ours and synthesis:
-            candidates.append((meta.get("final_val", float("-inf")), meta_path.parent))
+            candidates.append((dense, meta.get("final_val", float("-inf")), meta_path.parent))
     if not candidates:
         raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")
-    return max(candidates)[1]
+    return max(candidates)[-1]
 
 
 def load_trained(run: Path) -> tuple[keras.Model, dict]:
