@@ -3,12 +3,13 @@
 Defocus blur in pixels grows with resolution: a background 2 px soft at the 640 px working width is 14 px soft on a
 4608 px still, and a softness of 3 px at 100 % is under half a pixel at 640, where it reads as sharp. Restoring at
 the working width and upsampling the correction leaves 100 % detail as it was. So a still goes up a cascade of
-scales (the working width, twice it, four times ... then the full width): at each scale the blur map is made of
-what the coarser scales left, each region goes to the generator of its blur class there (the map's weights, so an
-in-focus subject is untouched), and the correction is carried up to the next scale, whose own input supplies the
-finer detail (a Laplacian-pyramid sum). Blur that falls inside the generators' trained band at some scale is
-restored at that scale, and what that leaves is restored at each finer one; a still no scale finds blurred comes
-back as the very same array.
+scales (the working width, twice it, four times ..., then the full width). At each scale below the full width the
+blur map is made of what the coarser scales left, each region goes to the generator of its blur class there (the
+map's weights, so an in-focus subject is untouched), and the correction is carried up to the next scale, whose own
+input supplies the finer detail (a Laplacian-pyramid sum): blur that falls inside the generators' trained band at
+some scale is restored there, and what that leaves at each finer one. At the full width the semi generator restores
+what the upsampled correction leaves, with the weights the scale below applied (FINEST_ROUTE). A still no scale
+finds blurred comes back as the very same array.
 
 Memory: the full-resolution planes held are the RGB input, an 8-bit luminance plane and the RGB result; each scale
 is mapped in bands of rows and restored in blocks, and only the previous scale's correction is kept whole (a quarter of

@@ -169,3 +169,12 @@ def test_a_still_through_the_pipeline_is_restored_at_full_resolution_with_exif(t
     restored = tmp_path / "out" / entry["files"]["restored"]
     with Image.open(restored) as image:
         assert image.size == STILL and image.getexif()[ORIENTATION] == 1
+
+
+def test_deblur_sends_a_large_image_through_the_cascade(photo_pack):
+    from deblurd.deblur import restore
+
+    severity, out = restore(Router(photo_pack), blurred(sharp_still(), 5.0))
+    assert out is not None and out.shape == (STILL[1], STILL[0], 3) and "scales" in severity.map
+    severity, out = restore(Router(photo_pack), sharp_still())
+    assert out is None and severity.label == "sharp"

@@ -115,9 +115,15 @@ def pick_photos(count: int) -> list[Path]:
     return [files[name] for name in IN_FOCUS_PHOTOS if name in files][:count]
 
 
+ALTERNATIVES = {"ours_full_width_mapped": "map", "ours_no_full_width_pass": None}
+"""The simpler or costlier alternatives to the full width's pass (StillRestorer's `finest`)."""
+
+
 def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed: int,
-             classical: bool = True) -> dict:
+             classical: bool = True, alternatives: bool = True) -> dict:
     router, still = Router(pack), StillRestorer(pack)
+    others = {name: StillRestorer(pack, router, finest) for name, finest in ALTERNATIVES.items()} if alternatives \
+        else {}
     working = pack.manifest.working_width or FRAME[0]
     rows: list[dict] = []
     for k, path in enumerate(photos):
@@ -140,6 +146,8 @@ def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed
             row["ours_scales"] = {s["width"]: s["label"] for s in severity.map["scales"]}
             row["ours_unchanged"] = bool(ours is captured or np.array_equal(ours, captured))
             row["before"] = psnr(rgb_to_luma(router.route(captured)[1]), truth)
+            for name, other in others.items():
+                row[name] = psnr(rgb_to_luma(other.route(captured)[1]), truth)
             if classical and radius > 0:
                 psf = luma_psf(radius, lens)
                 out, row["wiener_balance"] = wiener(luma, psf, truth)
@@ -151,7 +159,9 @@ def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed
 
 
 METHODS = (("input", "blurred input"), ("before", "working-width route (before this change)"),
-           ("ours", "ours: coarse-to-fine cascade"), ("wiener", "Wiener, true PSF (best balance)"),
+           ("ours", "ours: coarse-to-fine cascade"),
+           ("ours_full_width_mapped", "alternative: full width mapped like the other scales"),
+           ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"), ("wiener", "Wiener, true PSF (best balance)"),
            ("richardson_lucy", f"Richardson-Lucy, true PSF, {RL_ITERATIONS} iterations"))
 
 
@@ -209,10 +219,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--radii", type=float, nargs="+", default=list(RADII))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-classical", action="store_true", help="skip Wiener and Richardson-Lucy (quick runs)")
+    parser.add_argument("--no-alternatives", action="store_true", help="skip the alternative full-width passes")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "still")
     args = parser.parse_args(argv)
     pack = ModelPack.load(args.pack, threads=2)
-    report = evaluate(pack, pick_photos(args.photos), tuple(args.radii), args.seed, not args.no_classical)
+    report = evaluate(pack, pick_photos(args.photos), tuple(args.radii), args.seed, not args.no_classical,
+                      not args.no_alternatives)
     command = "python -m tools.eval_still " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     writer = AtomicWriter()
     args.out.mkdir(parents=True, exist_ok=True)
