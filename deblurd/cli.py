@@ -181,6 +181,7 @@ COMMANDS: list[Command] = [
             _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
     module_command("status", "deblurd.status"),
     module_command("collect", "deblurd.collect"),
+    module_command("calibrate", "deblurd.calibrate"),
     module_command("doctor", "deblurd.doctor"),
 ]
 

@@ -25,18 +25,24 @@ class Area(BaseModel):
 
 
 class CameraConfig(Area):
-    source: Literal["auto", "picamera2", "replay"] = Field("auto", title="frame source; auto = camera if present, else replay")
+    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", title="frame source; auto = camera if present, else replay; sim = simulated Camera Module 3")
     width: int = Field(640, ge=64, le=4608, title="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, title="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, title="target continuous frame rate")
     replay_path: Optional[FilePath] = Field(None, title="folder of images or a video file to replay; empty = bundled samples")
     capture_timeout_s: float = Field(5.0, ge=0.5, le=60, title="seconds to wait for a frame before reopening the camera")
     reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, title="longest wait between camera reopen attempts")
+    sim_scene: Optional[FilePath] = Field(None, title="sim: photo or folder of photos it looks at; empty = bundled sharp samples")
+    sim_layout: Literal["plane", "layers"] = Field("plane", title="sim: the subject is one plane, or a plane with nearer layers")
+    sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, title="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
+    sim_seed: int = Field(0, ge=0, le=2**31 - 1, title="sim: seeds the lens's imperfections and the sensor noise")
+    sim_still_width: int = Field(1152, ge=64, le=4608, title="sim: width stills are rendered at (4608 = full resolution, slow)")
 
 
 class LensConfig(Area):
     mode: Literal["manual", "auto", "fixed"] = Field("manual", title="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
     position_dioptres: float = Field(0.0, ge=0.0, le=32.0, title="LensPosition in dioptres (1/m), clamped to the camera's range")
+    profile: Optional[FilePath] = Field(None, title="lens profile from `deblurd calibrate` (empty = lens-profile.json beside the state file)")
 
 
 class ModelsConfig(Area):

@@ -1,4 +1,4 @@
-"""check the installation: camera and lens, GPIO, thermal sensors, models, output folder, TFLite runtime
+"""check the installation: camera, lens profile, GPIO, thermal sensors, models, output folder, TFLite runtime
 
 Each line is ok, warning or failed, and a problem comes with its fix, for where it runs: on a Raspberry Pi the
 installer (deploy/install.sh), on a PC the repository's tools. The last line counts failures and warnings; the
@@ -24,6 +24,7 @@ from typing import Any, Literal, Optional
 
 from deblurd.config import (CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig,
                             add_config_argument, config_source, load_config)
+from deblurd.lens_profile import LensProfileError, load_profile, profile_path
 from deblurd.manifest import PackError, load_manifest, verify_file
 from deblurd.state_file import RUNNING, is_stale, read_status
 from deblurd.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
@@ -92,6 +93,8 @@ def check_camera(cfg: Config, on_pi: bool = True) -> list[Check]:
 
     if cfg.camera.source == "replay":
         return [Check("camera", "ok", "replay source configured (no camera wanted)")]
+    if cfg.camera.source == "sim":
+        return [Check("camera", "ok", f"simulated Camera Module 3 configured (seed {cfg.camera.sim_seed})")]
     state = _running_daemon(cfg)
     if state is not None and state.get("source") == "picamera2":
         return [Check("camera", "ok", f"in use by the running daemon (pid {state.get('pid')}); "
@@ -113,6 +116,18 @@ def check_camera(cfg: Config, on_pi: bool = True) -> list[Check]:
     else:
         checks.append(Check("lens", "ok", f"focus motor, {lens[0]:g}-{lens[1]:g} dioptres (default {lens[2]:g})"))
     return checks
+
+
+def check_lens_profile(cfg: Config) -> list[Check]:
+    """The lens profile `deblurd calibrate` wrote: what it says, or why it is missing or unreadable."""
+    path = profile_path(cfg.state_file, cfg.lens.profile)
+    if not path.exists():
+        return [Check("lens", "ok", f"no lens profile at {path} (optional: `deblurd collect`, then `deblurd "
+                                    f"calibrate --pairs DIR` measures the blur per LensPosition)")]
+    try:
+        return [Check("lens", "ok", load_profile(path).summary())]
+    except LensProfileError as exc:
+        return [Check("lens", "failed", str(exc), "deblurd calibrate --pairs DIR rewrites it")]
 
 
 def check_gpio(cfg: GpioConfig, dev: Path = Path("/dev")) -> list[Check]:
@@ -234,7 +249,7 @@ def check_journald(on_pi: bool = True) -> list[Check]:
 
 
 def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
-    return (check_camera(cfg, on_pi) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
+    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
             + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
             + check_journald(on_pi))
 

@@ -1,4 +1,4 @@
-"""Pick and open the configured frame source: the camera when one is attached, else replay.
+"""Pick and open the configured frame source: the camera when one is attached, else replay (or the simulated camera).
 
 It lives apart from both sources so that the replay module never imports the camera adapter (and the adapter
 never imports replay): the package has no import cycle.
@@ -18,8 +18,13 @@ log = logging.getLogger(__name__)
 def open_source(cfg: CameraConfig) -> FrameSource:
     """Build and open the configured source; 'auto' means the camera when one is attached, else replay."""
     size = (cfg.width, cfg.height)
-    if cfg.source == "picamera2" or (cfg.source == "auto" and picamera_source.camera_present()):
-        source: FrameSource = picamera_source.PicameraSource(cfg)
+    if cfg.source == "sim":
+        from deblurd.sim_camera import SimCamera
+
+        source: FrameSource = SimCamera(size, cfg.fps, cfg.sim_scene, cfg.sim_layout, cfg.sim_subject_dioptres,
+                                        cfg.sim_seed, cfg.sim_still_width)
+    elif cfg.source == "picamera2" or (cfg.source == "auto" and picamera_source.camera_present()):
+        source = picamera_source.PicameraSource(cfg)
     else:
         path = cfg.replay_path or SAMPLES_DIR
         if cfg.source == "auto":

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deblurd.config import load_config
+from deblurd.config import Config, load_config
+from deblurd.lens_profile import LensProfileError, load_profile, profile_path
 from deblurd.state_file import STOPPED, is_stale, read_status
 
 
@@ -77,5 +78,24 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"deblurd: cannot read the status file {path} ({exc}): restart the daemon to rewrite it", file=sys.stderr)
         return 1
-    _print(json.dumps(state, indent=1) if args.json else format_status(state, time.time()))
+    if args.json:
+        _print(json.dumps(state, indent=1))
+        return 0
+    _print(format_status(state, time.time()) + "\n" + lens_line(cfg, state.get("lens_position")))
     return 0
+
+
+def lens_line(cfg: Config, lens_position: Any) -> str:
+    """The lens profile's summary and the blur it expects at the daemon's LensPosition (background at infinity)."""
+    path = profile_path(cfg.state_file, cfg.lens.profile)
+    if not path.exists():
+        return f"lens profile: none at {path} (deblurd calibrate makes one)"
+    try:
+        profile = load_profile(path)
+    except LensProfileError as exc:
+        return f"lens profile: {exc}"
+    if not isinstance(lens_position, (int, float)):
+        return profile.summary()
+    return (f"{profile.summary()}\nexpected blur at LensPosition {lens_position:g}: radius "
+            f"{profile.expected_radius(lens_position, 0.0, cfg.camera.width):.2f} px at {cfg.camera.width} px for "
+            f"a background at infinity")
