@@ -240,13 +240,24 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"deblurd: {exc}", file=sys.stderr)
             results.append({"input": str(path), "status": "failed", "error": str(exc)})
             continue
+        except OSError as exc:  # the output disk: every later result would fail the same way
+            bar.close()
+            done = sum(r["status"] != "failed" for r in results)
+            raise StoreError(f"cannot write {path.name}'s result to {args.output} ({exc.strerror or exc}); the {done} "
+                             f"result(s) before it are complete: free space there, or choose another folder with -o, "
+                             f"and run again for the rest") from exc
         results.append(summary)
         if not args.json:
             tqdm.write(describe(summary), file=sys.stdout)
         for warning in summary["warnings"]:
             tqdm.write(f"deblurd: warning: {path}: {warning}", file=sys.stderr)
     bar.close()
-    gallery = write_folder_gallery(args.output) if any(r["status"] != "failed" for r in results) else None
+    try:
+        gallery = write_folder_gallery(args.output) if any(r["status"] != "failed" for r in results) else None
+    except OSError as exc:
+        raise StoreError(f"the results in {args.output} are complete, but its gallery could not be written "
+                         f"({exc.strerror or exc}): free space there; the next deblur into it writes the gallery "
+                         f"with these results too") from exc
     counts = {status: sum(r["status"] == status for r in results) for status in (*KINDS, "failed")}
     if args.json:
         print(json.dumps({"output": str(args.output), "gallery": gallery and str(gallery), **counts,

@@ -250,3 +250,30 @@ def test_save_map_writes_the_map_beside_the_result(tmp_path, samples_dir, photo_
     overlay = cv2.imread(str(tmp_path / "o" / "05-heavy-map.png"))
     assert overlay.shape == cv2.imread(str(samples_dir / "05-heavy.jpg")).shape
     assert RECORD_NAME in files_in(tmp_path / "o")
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(tmp_path, samples_dir, photo_pack_dir, tmpfs):
+    out = tmpfs("200k")
+    (tmp_path / "in").mkdir()
+    for copy in range(3):
+        for sample in sorted(samples_dir.glob("0[2-5]-*.jpg")):
+            (tmp_path / "in" / f"{copy}-{sample.name}").write_bytes(sample.read_bytes())
+    done = deblur(tmp_path / "in", "-o", out)
+    assert done.returncode == 73 and "Traceback" not in done.stderr
+    assert "No space left on device" in done.stderr and "free space there, or choose another folder with -o" \
+        in done.stderr
+    kept = results_in(out)
+    assert kept and all(cv2.imread(str(out / name)) is not None for name in kept), "every result there is whole"
+    assert [r["output"] for r in read_records(out)] == [p for p in kept], "recorded once its file is in place"
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_gallery_that_does_not_fit_leaves_the_results_complete(samples_dir, photo_pack_dir, tmpfs):
+    source = samples_dir / "03-heavy.jpg"
+    pages = -(-int(source.stat().st_size * 1.3) // 4096) + 2  # the result (a JPEG of it), its record line, slack
+    out = tmpfs(f"{pages * 4}k")  # but no room for the gallery's 7 files
+    done = deblur(source, "-o", out)
+    assert done.returncode == 73 and "Traceback" not in done.stderr
+    assert f"the results in {out} are complete, but its gallery could not be written (No space left" in done.stderr
+    assert [r["output"] for r in read_records(out)] == results_in(out) == ["03-heavy-restored.jpg"]
+    assert cv2.imread(str(out / "03-heavy-restored.jpg")) is not None
