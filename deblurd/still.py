@@ -299,7 +299,9 @@ class QueuedStill:
 
     @classmethod
     def pack(cls, frame: Frame) -> QueuedStill:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame.pixels, cv2.COLOR_RGB2BGR),
+        """Encoded in the channel order held (no 36 MB colour-converted copy at 12 MP): with 4:4:4 sampling the
+        channels are treated alike, and unpack decodes them back in the same order."""
+        ok, buf = cv2.imencode(".jpg", frame.pixels,
                                [cv2.IMWRITE_JPEG_QUALITY, QUEUED_JPEG_QUALITY,
                                 cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
         if not ok:
@@ -307,7 +309,7 @@ class QueuedStill:
         return cls(buf.tobytes(), frame.seq, frame.captured_at, dict(frame.metadata))
 
     def unpack(self) -> Frame:
-        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        rgb = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
         return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
 
 

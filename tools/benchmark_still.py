@@ -53,8 +53,9 @@ def make_still(folder: Path, seed: int = 0) -> Path:
     return path
 
 
-def child(replay: Path, output: Path, presses: int, burst: bool, threads: int) -> dict:
-    """Run the daemon's Pipeline on the replayed still and press the button `presses` times."""
+def child(replay: Path, output: Path, presses: int, burst: bool, threads: int, working_width: bool = False) -> dict:
+    """Run the daemon's Pipeline on the replayed still and press the button `presses` times; working_width: the
+    path before the cascade (the Router at the working width, the correction upsampled), for comparison."""
     from deblurd.camera import ReplaySource
     from deblurd.cli import load_pack
     from deblurd.config import Config
@@ -71,6 +72,8 @@ def child(replay: Path, output: Path, presses: int, burst: bool, threads: int) -
     source.open()
     pipeline = Pipeline(source, pack, store, cfg)
     pipeline.set_continuous(False)
+    if working_width:
+        pipeline.stills = None
     rss_loaded = _status_mb("VmRSS")
     runner = threading.Thread(target=pipeline.run, daemon=True)
     runner.start()
@@ -98,10 +101,11 @@ def child(replay: Path, output: Path, presses: int, burst: bool, threads: int) -
             "rss_loaded_mb": round(rss_loaded), "peak_rss_mb": round(_status_mb("VmHWM"))}
 
 
-def run_child(replay: Path, presses: int, burst: bool, threads: int) -> dict:
+def run_child(replay: Path, presses: int, burst: bool, threads: int, working_width: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="deblurd-still-out-") as out:
         command = [sys.executable, "-m", "tools.benchmark_still", "--child", str(replay), "--output", out,
-                   "--presses", str(presses), "--threads", str(threads)] + (["--burst"] if burst else [])
+                   "--presses", str(presses), "--threads", str(threads)] + (["--burst"] if burst else []) \
+            + (["--working-width"] if working_width else [])
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"benchmark child failed:\n{done.stderr[-2000:]}")
@@ -116,16 +120,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--working-width", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.child:
-        print(json.dumps(child(args.child.parent, args.output, args.presses, args.burst, args.threads)))
+        print(json.dumps(child(args.child.parent, args.output, args.presses, args.burst, args.threads,
+                               args.working_width)))
         return 0
     with tempfile.TemporaryDirectory(prefix="deblurd-still-") as tmp:
         replay = make_still(Path(tmp))
+        before = run_child(replay, args.presses, False, args.threads, working_width=True)
+        before_burst = run_child(replay, args.queue, True, args.threads, working_width=True)
         sequential = run_child(replay, args.presses, False, args.threads)
         burst = run_child(replay, args.queue, True, args.threads)
     print(f"12 MP still (4608x2592, realistic defocus radius {RADIUS:g} px), {args.threads} model threads")
+    print(f"before (working-width route, correction upsampled): press-to-stored "
+          f"{', '.join(f'{w:.2f}' for w in before['wall_s'])} s, peak RSS {before['peak_rss_mb']} MB; burst of "
+          f"{args.queue}: {before_burst['total_s']:.1f} s, peak RSS {before_burst['peak_rss_mb']} MB")
     print(f"sequential presses: press-to-stored {', '.join(f'{w:.2f}' for w in sequential['wall_s'])} s; "
           f"mean per still: " + ", ".join(f"{k} {v:.2f} s" for k, v in sequential["mean_stage_s"].items())
           + " (target: <= 6 s per still)")
