@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -226,9 +227,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # here, so that a reader that has gone is caught below rather than at exit
+        return status
     except (ConfigError, PackError, StoreError, CameraError) as exc:
         print(f"deblurd: {exc}", file=sys.stderr)
         return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `deblurd doctor --json | head`: the reader has gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 0

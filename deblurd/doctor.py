@@ -88,7 +88,7 @@ def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float
         source.close()
 
 
-def check_camera(cfg: Config, on_pi: bool = True) -> list[Check]:
+def check_camera(cfg: Config, on_pi: bool = False) -> list[Check]:
     from deblurd.picamera_source import camera_present
 
     if cfg.camera.source == "replay":
@@ -150,7 +150,7 @@ def check_gpio(cfg: GpioConfig, dev: Path = Path("/dev")) -> list[Check]:
     return [Check("gpio", "ok", f"{len(usable)} GPIO chip(s), lgpio present; button GPIO{cfg.button_pin}{led}")]
 
 
-def check_thermal(root: Path, on_pi: bool = True) -> list[Check]:
+def check_thermal(root: Path, on_pi: bool = False) -> list[Check]:
     pc = "none needed on a PC: thermal pacing is for the Pi"
     r = SysfsThermalSensor.for_root(root).read()
     checks = []
@@ -238,7 +238,7 @@ def check_output(cfg: OutputConfig) -> list[Check]:
                   "free some space soon" if level == "warning" else "")]
 
 
-def check_journald(on_pi: bool = True) -> list[Check]:
+def check_journald(on_pi: bool = False) -> list[Check]:
     try:
         import systemd.journal  # noqa: F401
     except ImportError:

@@ -208,3 +208,13 @@ def test_run_tells_systemd_ready_status_watchdog_and_stopping(tmp_path, photo_pa
                 break
     assert messages[0] == "READY=1" and messages[-1] == "STOPPING=1"
     assert "WATCHDOG=1" in messages and any(m.startswith("STATUS=") and "fps" in m for m in messages)
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_reader_that_has_gone_is_not_an_error(buffered):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | ({} if buffered else {"PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "deblurd", "doctor", "--json"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdout.close()  # like `| head` that has read enough before deblurd writes
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1) and "Traceback" not in stderr and "BrokenPipe" not in stderr
