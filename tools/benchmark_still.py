@@ -30,6 +30,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RADIUS = 14.0
+PI5_GMAC_PER_S = (75.0, 200.0)
+"""What a Raspberry Pi 5 does with int8 models on 4 threads (the design's compute budget)."""
 
 
 def _status_mb(field: str) -> float:
@@ -66,6 +68,7 @@ def child(replay: Path, output: Path, presses: int, burst: bool, threads: int, w
                                  "models": {"threads": threads}, "lens": {"mode": "fixed"},
                                  "pipeline": {"still_queue_size": max(presses, 1)}})
     pack = load_pack(cfg)
+    invocations = count_invocations()
     store = ResultStore(cfg.output)
     store.open()
     source = ReplaySource(replay, cfg.camera.fps, (cfg.camera.width, cfg.camera.height))
@@ -95,10 +98,30 @@ def child(replay: Path, output: Path, presses: int, burst: bool, threads: int, w
     runner.join(10)
     stages = pipeline.stats.stage_totals
     n = max(pipeline.stats.processed, 1)
+    models = [(pack.classifier.model, pack.manifest.models["classifier"].macs_per_pixel)] + [
+        (r.model, pack.manifest.models[label].macs_per_pixel) for label, r in pack.restorers.items()]
+    gmacs = sum(invocations.get(id(m), 0) * m.input_shape[1] * m.input_shape[2] * macs for m, macs in models) / 1e9
     return {"presses": presses, "burst": burst, "wall_s": [round(w, 2) for w in walls], "total_s": round(total, 2),
             "mean_stage_s": {k: round(v / n, 3) for k, v in stages.items()},
             "routes": {k: v.get("out", 0) for k, v in pipeline.stats.routes.items()},
-            "rss_loaded_mb": round(rss_loaded), "peak_rss_mb": round(_status_mb("VmHWM"))}
+            "rss_loaded_mb": round(rss_loaded), "peak_rss_mb": round(_status_mb("VmHWM")),
+            "gmac_per_still": round(gmacs / n, 1)}
+
+
+def count_invocations() -> dict[int, int]:
+    """Model runs per TfliteModel (by id), counted from now on: MACs per still = runs x input pixels x the
+    manifest's MACs per pixel."""
+    from deblurd.tflite import TfliteModel
+
+    counts: dict[int, int] = {}
+    invoke = TfliteModel.invoke
+
+    def counted(model: TfliteModel) -> None:
+        counts[id(model)] = counts.get(id(model), 0) + 1
+        invoke(model)
+
+    TfliteModel.invoke = counted  # type: ignore[method-assign]
+    return counts
 
 
 def run_child(replay: Path, presses: int, burst: bool, threads: int, working_width: bool = False) -> dict:
@@ -142,6 +165,10 @@ def main(argv: Optional[list[str]] = None) -> int:
           + " (target: <= 6 s per still)")
     print(f"routes {sequential['routes']}; RSS with the pack loaded {sequential['rss_loaded_mb']} MB, "
           f"peak {sequential['peak_rss_mb']} MB")
+    low, high = (sequential["gmac_per_still"] / rate for rate in PI5_GMAC_PER_S)
+    print(f"models: {sequential['gmac_per_still']:.0f} GMAC per still (before: {before['gmac_per_still']:.0f}); "
+          f"a Pi 5 at {PI5_GMAC_PER_S[0]:g}-{PI5_GMAC_PER_S[1]:g} GMAC/s (int8, 4 threads) needs {high:.1f}-{low:.1f} s "
+          f"for them, image handling not included")
     print(f"burst of {args.queue} presses (a full stills queue): all stored in {burst['total_s']:.1f} s, "
           f"peak RSS {burst['peak_rss_mb']} MB (target: <= 300 MB)")
     return 0
