@@ -97,8 +97,9 @@ def spans(length: int, most: int) -> Iterator[tuple[int, int]]:
 
 @dataclass
 class Scale:
-    """One scale of the cascade: the still's luminance at this size (8-bit) and the correction carried up from the
-    scale below (float32 at that scale's size; None where nothing below was restored)."""
+    """One scale of the cascade: the still's luminance at this size (8-bit), the correction carried up from the
+    scale below (float32 at that scale's size; None where nothing below was restored) and, when kept, the blend
+    weight this scale's generators applied (8-bit), which the full width's pass reuses."""
 
     base: np.ndarray
     below: Optional[np.ndarray]
@@ -121,7 +122,7 @@ class Scale:
 @dataclass
 class ScaleReport:
     """What the blur map found at one scale, for the sidecar: its width, label and route shares (area-weighted
-    over its bands), and the map of its first band."""
+    over its bands)."""
 
     width: int
     label: str
@@ -165,20 +166,22 @@ class StillRestorer:
         for y0, y1 in spans(h, MAP_BAND_ROWS):
             luma[y0:y1] = cv2.cvtColor(rgb[y0:y1], cv2.COLOR_RGB2YCrCb)[:, :, 0]
         widths = scale_widths(w, self.working_width or w)
-        scale: Optional[Scale] = None
+        carried: Optional[np.ndarray] = None
+        applied: Optional[np.ndarray] = None
         reports: list[ScaleReport] = []
         first_map: Optional[dict[str, Any]] = None
         for width in widths[:-1]:
             base = cv2.resize(luma, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
-            scale = Scale(base, scale.below if scale else None, np.zeros(base.shape, np.uint8))
+            scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
             correction = np.empty(base.shape, np.float32)
             restored, report, record = self._map_scale(scale, width, self._correction_sink(base, correction), clock)
             reports.append(report)
             first_map = first_map or record
-            if restored or scale.below is not None:
-                scale.below = correction
-        top = Scale(luma, scale.below if scale else None)
-        if top.below is None and self.finest != "map":
+            if restored or carried is not None:
+                carried = correction
+            applied = scale.applied
+        top = Scale(luma, carried)
+        if carried is None and self.finest != "map":
             return self._finish(reports, first_map, timings, clock), rgb
         out = np.empty_like(rgb)
         sink = self._rgb_sink(rgb, luma, out)
@@ -188,7 +191,6 @@ class StillRestorer:
             first_map = first_map or record
         else:
             t0 = time.perf_counter()
-            applied = scale.applied
             weights = {} if self.finest is None or applied is None else {self.finest: applied}
             self._restore_rows(top, (0, h), lambda box: {
                 label: upsample_box(plane, luma.shape, box, cv2.INTER_LINEAR) / 255.0
@@ -198,6 +200,7 @@ class StillRestorer:
 
     def _finish(self, reports: list[ScaleReport], record: Optional[dict[str, Any]],
                 timings: Optional[dict[str, float]], clock: dict[str, float]) -> Severity:
+        """The still's Severity, with the stage times handed to `timings`."""
         if timings is not None:
             timings.update({k: round(v, 4) for k, v in clock.items()})
         return self._severity(reports, record)
