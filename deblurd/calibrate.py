@@ -325,8 +325,8 @@ def quality(profile: LensCalibration, points: list, width: int) -> FitQuality:
     total = float(np.sum((measured - measured.mean()) ** 2))
     r2 = 1 - float(np.sum((measured - predicted) ** 2)) / total if total > 0 else 0.0
     return FitQuality(points=len(points), rms_relative_error=float(np.sqrt(np.mean(rel**2))),
-                      median_relative_error=float(np.median(np.abs(rel))), max_relative_error=float(np.max(np.abs(rel))),
-                      r2=r2)
+                      median_relative_error=float(np.median(np.abs(rel))),
+                      max_relative_error=float(np.max(np.abs(rel))), r2=r2)
 
 
 def slug(text: str) -> str:
@@ -343,7 +343,8 @@ def format_report(profile: LensCalibration) -> str:
                      f"{m.radius_px:11.2f} {m.predicted_px:12.2f} {error:7.1%}")
     q = profile.fit
     lines.append(f"fit: {q.points} region measurements, R^2 {q.r2:.4f}; relative error where the blur is >= 1 px: "
-                 f"median {q.median_relative_error:.1%}, RMS {q.rms_relative_error:.1%}, max {q.max_relative_error:.1%} "
+                 f"median {q.median_relative_error:.1%}, RMS {q.rms_relative_error:.1%}, "
+                 f"max {q.max_relative_error:.1%} "
                  f"(a large maximum is usually a region with little texture)")
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ class Area(BaseModel):
 
 
 class CameraConfig(Area):
-    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", title="frame source; auto = camera if present, else replay; sim = simulated Camera Module 3")
+    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", title="frame source; auto = camera if present, else replay; sim = simulated")
     width: int = Field(640, ge=64, le=4608, title="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, title="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, title="target continuous frame rate")

@@ -82,6 +82,9 @@ def test_the_profile_is_read_or_calibrated_from_the_pairs(sim_pairs: Path, tmp_p
     made = finetune.obtain_profile(sim_pairs, None)
     assert (sim_pairs / PROFILE_NAME).exists() and made.lens_id == "sim-cm3-2"
     assert finetune.obtain_profile(sim_pairs, None) == made, "read back, not calibrated again"
+    (sim_pairs / PROFILE_NAME).write_text("{")
+    with pytest.raises(LensProfileError, match="run `deblurd calibrate` again"):
+        finetune.obtain_profile(sim_pairs, None)
 
 
 def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture) -> None:

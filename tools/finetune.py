@@ -36,7 +36,7 @@ from tqdm import tqdm  # noqa: E402
 from deblurd.calibrate import Pair, calibrate, read_pairs  # noqa: E402
 from deblurd.defocus import Layer, render  # noqa: E402
 from deblurd.inference import ModelPack, rgb_to_luma  # noqa: E402
-from deblurd.lens_profile import PROFILE_NAME, LensCalibration, LensProfileError, load_profile, save_profile  # noqa: E402
+from deblurd.lens_profile import PROFILE_NAME, LensCalibration, load_profile, save_profile  # noqa: E402
 from deblurd.manifest import MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
 from deblurd.router import Router  # noqa: E402
 from deblurd.sensor import SensorProfile, capture, srgb_to_linear  # noqa: E402
@@ -112,13 +112,15 @@ class LensBatches:
         p = self.pairs[int(self.rng.integers(len(self.pairs)))]
         h, w = p.sharp.shape
         y, x = int(self.rng.integers(0, h - patch + 1)), int(self.rng.integers(0, w - patch + 1))
-        return tuple(self._augment(p.blurred[y:y + patch, x:x + patch], p.sharp[y:y + patch, x:x + patch]))  # type: ignore[return-value]
+        blurred, sharp = self._augment(p.blurred[y:y + patch, x:x + patch], p.sharp[y:y + patch, x:x + patch])
+        return blurred, sharp
 
     def synthesised(self, patch: int) -> tuple[np.ndarray, np.ndarray]:
         size = patch + 2 * MARGIN
         fits = [p for p in self.photos if min(p.shape[:2]) >= size]
         photo = fits[int(self.rng.integers(len(fits)))]
-        y, x = int(self.rng.integers(0, photo.shape[0] - size + 1)), int(self.rng.integers(0, photo.shape[1] - size + 1))
+        y = int(self.rng.integers(0, photo.shape[0] - size + 1))
+        x = int(self.rng.integers(0, photo.shape[1] - size + 1))
         crop = self._augment(photo[y:y + size, x:x + size].astype(np.float32) / 255)[0]
         radius = float(self.rng.uniform(*self.radii)) * (1 if self.rng.random() < 0.7 else -1)
         light, _ = render(srgb_to_linear(crop), [Layer(np.ones(crop.shape[:2], np.float32), radius)], self.lens)
@@ -225,11 +227,8 @@ def format_table(evaluation: dict) -> str:
 def obtain_profile(folder: Path, given: Optional[Path]) -> LensCalibration:
     """The lens profile: --profile, else <pairs>/lens-profile.json, else calibrated now and saved there."""
     path = given or folder / PROFILE_NAME
-    try:
+    if given is not None or path.exists():
         return load_profile(path)
-    except LensProfileError:
-        if given is not None:
-            raise
     print(f"no lens profile at {path}: calibrating from the pairs")
     profile = calibrate(folder)
     save_profile(path, profile)

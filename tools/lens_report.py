@@ -1,13 +1,15 @@
 """The real-lens loop on the simulated Camera Module 3: calibration accuracy against the sim's true blur, and the
 fine-tuned pack's held-out evaluation, written to reports/lens/.
 
-    python -m tools.lens_report --seeds 7,8,9                                  # calibration only
-    python -m tools.lens_report --seeds 7 --finetuned /tmp/photo-sim-cm3-7      # plus a pack from tools.finetune
+    python -m tools.lens_report --seeds 7,8,9                          # calibration only (minutes)
+    python -m tools.lens_report --seeds 7,8,9 --finetune-steps 1200    # and fine-tuning (CPU: ~20 min)
 
 For each seed (one simulated lens: its own radius scale, field curvature, rim, softening, colour and vignetting,
 with sensor noise and the ISP on), `deblurd collect` takes stills of a plane at 2 m at LensPositions giving 0.5 to 10
 dioptres of defocus, `deblurd calibrate` fits the profile, and the profile's radius at each LensPosition (frame
-centre and corner) is compared with the radius the sim rendered.
+centre and corner) is compared with the radius the sim rendered. With --finetune-steps, the first lens also
+collects video-mode pairs (640x480) of 50 training-photo scenes and 15 validation-photo scenes at four levels,
+and `tools.finetune` fine-tunes the photo pack on the first set and evaluates it on the second.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ SUBJECT = 0.5
 POSITIONS = (0.0, 1.5, 2.5, 3.5, 5.5, 8.0, 10.5)
 """With the subject at 0.5 dioptres: defocus -0.5 (in front) and 1 to 10 dioptres behind."""
 TARGET = 0.10
+FINETUNE_POSITIONS = (3.0, 4.5, 8.0, 13.0)
+"""Defocus 2.5 and 4 dioptres (semi at 640 px) and 7.5 and 12.5 (heavy) for the fine-tuning pairs."""
+FINETUNE_SCENES = {"train": 50, "validation": 15}
 CORNER = (2 / 3, 2 / 3)
 """The centre of the frame's corner region (the farthest field point calibration measures)."""
 
@@ -63,22 +68,40 @@ def calibration_accuracy(seed: int, scene: Optional[Path], scenes: int, still_wi
             "rows": rows, "worst_error": worst, "within_target": worst <= TARGET}
 
 
-def validation_photos(folder: Path) -> Path:
-    """A folder linking the photo data set's validation photos (`make data`): full-size, textured scenes."""
+def photo_folder(split: str, folder: Path) -> Path:
+    """A folder linking the photo data set's photos of a split (`make data`): full-size, textured scenes."""
     from tools import data
 
     folder.mkdir(parents=True)
-    for i, path in enumerate(data.photo_files("validation")):
+    for i, path in enumerate(data.photo_files(split)):
         (folder / f"{i:03d}-{path.name}").symlink_to(path)
     return folder
+
+
+def finetune_experiment(seed: int, steps: int, work: Path) -> dict:
+    """Collect training and held-out pairs with one simulated lens, fine-tune the photo pack; its manifest."""
+    from tools import finetune
+
+    folders = {}
+    for split, count in FINETUNE_SCENES.items():
+        camera = SimCamera((640, 480), fps=1000.0, scene=photo_folder(split, work / f"photos-{split}"),
+                           subject_dioptres=SUBJECT, seed=seed)
+        camera.open()
+        folders[split] = work / f"lens-pairs-{split}"
+        plan = CollectPlan(list(FINETUNE_POSITIONS), count, "auto", 0.0, 0.0, "video")
+        PairCollector(camera, plan, folders[split], sleep=lambda s: None).run()
+    out = work / f"photo-sim-cm3-{seed}"
+    finetune.finetune(finetune.parse_args(["--pairs", str(folders["train"]), "--held-out",
+                                           str(folders["validation"]), "--steps", str(steps), "--out", str(out)]))
+    return json.loads((out / "manifest.json").read_text())
 
 
 def markdown(results: list[dict], scene: str, finetuned: Optional[dict], command: str) -> str:
     lines = ["# The real-lens loop on the simulated Camera Module 3", "", f"Written by `{command}`.", "",
              "## Calibration: estimated blur radius against the sim's true one", "",
-             f"Scenes: {scene}. Stills at {results[0]['still_width']} px wide (a quarter of the sensor's 4608; radii below are in "
-             f"full-resolution pixels), a plane at {1 / SUBJECT:g} m, sensor noise, ISP and the lens's "
-             f"imperfections on. Target: within {TARGET:.0%} from 0.5 to 10 dioptres of defocus.", ""]
+             f"Scenes: {scene}. Stills at {results[0]['still_width']} px wide (a quarter of the sensor's 4608; "
+             f"radii below are in full-resolution pixels), a plane at {1 / SUBJECT:g} m, sensor noise, ISP and the "
+             f"lens's imperfections on. Target: within {TARGET:.0%} from 0.5 to 10 dioptres of defocus.", ""]
     for r in results:
         t, p = r["true_lens"], r["profile"]
         lines += [f"### Lens seed {r['seed']} ({r['scenes']} scenes): worst error {r['worst_error']:.1%} "
@@ -99,10 +122,15 @@ def markdown(results: list[dict], scene: str, finetuned: Optional[dict], command
         ev = finetuned["evaluation"]["lens_pairs"]
         keys = [k for k in ev["rows"][0] if k not in ("defocus_dioptres", "radius_px", "expected_class", "pairs")]
         lines += ["## Fine-tuning on the simulated lens's pairs", "",
+                  f"Lens seed {results[0]['seed']}, video-mode pairs at 640x480 of a plane at {1 / SUBJECT:g} m, "
+                  f"LensPositions {', '.join(f'{p:g}' for p in FINETUNE_POSITIONS)}: "
+                  f"{FINETUNE_SCENES['train']} scenes of the training photos and {FINETUNE_SCENES['validation']} "
+                  f"of the validation photos, so {FINETUNE_SCENES['train']} training pairs per level. "
                   f"Pack `{finetuned['name']}` ({finetuned['data']['lens']['training_pairs']} training pairs, "
-                  f"{ev['held_out_pairs']} held-out pairs from scenes never trained on), made by "
-                  f"`{ev['command']}`; {ev['unit']}. 'blur map' is the daemon's own route; 'lens route' sends the "
-                  f"frame to the generator of the class the lens profile expects.", "",
+                  f"{ev['held_out_pairs']} held-out pairs from scenes never trained on), made by `{ev['command']}` "
+                  f"(folders in a temporary directory; the pack is not kept); {ev['unit']}. 'blur map' is the "
+                  f"daemon's own route; 'lens route' sends the frame to the generator of the class the lens profile "
+                  f"expects.", "",
                   "| defocus (D) | radius px @640 | class | pairs | " + " | ".join(keys) + " |",
                   "|---" * (4 + len(keys)) + "|"]
         for row in ev["rows"]:
@@ -121,15 +149,16 @@ def main(argv: Optional[list[str]] = None) -> None:
                                               "photos, `make data`)")
     p.add_argument("--scenes", type=int, default=3, help="scenes per lens")
     p.add_argument("--still-width", type=int, default=1152)
-    p.add_argument("--finetuned", type=Path, help="a pack written by tools.finetune, to add its evaluation")
+    p.add_argument("--finetune-steps", type=int, default=0, help="also fine-tune to the first lens (steps per "
+                                                                  "generator; 0 = calibration only)")
     p.add_argument("--out", type=Path, default=REPO / "reports" / "lens")
     args = p.parse_args(argv)
     command = "python -m tools.lens_report " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     with tempfile.TemporaryDirectory() as work:
-        scene = args.scene or validation_photos(Path(work) / "scenes")
-        results = [calibration_accuracy(int(s), scene, args.scenes, args.still_width, Path(work))
-                   for s in args.seeds.split(",")]
-    finetuned = json.loads((args.finetuned / "manifest.json").read_text()) if args.finetuned else None
+        scene = args.scene or photo_folder("validation", Path(work) / "scenes")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        results = [calibration_accuracy(seed, scene, args.scenes, args.still_width, Path(work)) for seed in seeds]
+        finetuned = finetune_experiment(seeds[0], args.finetune_steps, Path(work)) if args.finetune_steps else None
     args.out.mkdir(parents=True, exist_ok=True)
     writer = AtomicWriter()
     writer.write(args.out / "lens.json", json.dumps({"command": command, "calibration": results,
