@@ -65,6 +65,8 @@ class ReplaySource:
         self._index = 0
         self._seq = 0
         self._last: Optional[np.ndarray] = None
+        self._last_origin = ""
+        self._origin = ""
         self._next_due = 0.0
         self._lock = threading.Lock()
         self._warned_fixed = False
@@ -86,6 +88,7 @@ class ReplaySource:
         log.info("replaying %s at %.1f fps", self.path, self.fps)
 
     def _next_image(self) -> np.ndarray:
+        """The next recorded image; self._origin says where it came from (file name, or video frame number)."""
         if self._video is not None:
             ok, bgr = self._video.read()
             if not ok and self.loop:
@@ -93,6 +96,7 @@ class ReplaySource:
                 ok, bgr = self._video.read()
             if not ok:
                 raise CameraError(f"replay video {self.path} has no more frames")
+            self._origin = f"{self.path.name}#frame{int(self._video.get(cv2.CAP_PROP_POS_FRAMES)) - 1}"
             return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         for _ in range(len(self._files)):
             if self._index >= len(self._files):
@@ -101,6 +105,7 @@ class ReplaySource:
                 self._index = 0
             path = self._files[self._index]
             self._index += 1
+            self._origin = path.name
             if path in self._cache:
                 return self._cache[path]
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -113,9 +118,9 @@ class ReplaySource:
             log.warning("replay: skipping unreadable image %s", path)
         raise CameraError(f"replay folder {self.path} has no more readable images")
 
-    def _frame(self, rgb: np.ndarray, kind: FrameKind) -> Frame:
+    def _frame(self, rgb: np.ndarray, kind: FrameKind, origin: str) -> Frame:
         self._seq += 1
-        return Frame(rgb, self._seq, time.time(), kind, {"source": self.name, "lens_position": None})
+        return Frame(rgb, self._seq, time.time(), kind, {"source": self.name, "lens_position": None, "file": origin})
 
     def read(self, timeout: float) -> Frame:
         """The next image, no sooner than 1/fps after the previous one."""
@@ -128,16 +133,17 @@ class ReplaySource:
                 time.sleep(wait)
             self._next_due = max(self._next_due, time.monotonic() - 1.0 / self.fps) + 1.0 / self.fps
             rgb = self._next_image()
-            self._last = rgb
+            self._last, self._last_origin = rgb, self._origin
             if self.size and (rgb.shape[1], rgb.shape[0]) != self.size:
                 rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
-            return self._frame(rgb.copy(), "continuous")
+            return self._frame(rgb.copy(), "continuous", self._origin)
 
     def capture_still(self) -> Frame:
         """The most recent recorded image at its own resolution (the next one if nothing was read yet)."""
         with self._lock:
-            rgb = self._last if self._last is not None else self._next_image()
-            return self._frame(rgb.copy(), "still")
+            if self._last is None:
+                self._last, self._last_origin = self._next_image(), self._origin
+            return self._frame(self._last.copy(), "still", self._last_origin)
 
     def _fixed_focus(self) -> None:
         if not self._warned_fixed:

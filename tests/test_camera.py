@@ -39,6 +39,8 @@ def test_replay_folder_loops_in_order_as_rgb(tmp_path):
     np.testing.assert_array_equal(frames[0].pixels, images[0])
     np.testing.assert_array_equal(frames[3].pixels, images[0])
     np.testing.assert_array_equal(frames[4].pixels, images[1])
+    assert [f.metadata["file"] for f in frames] == ["00.png", "01.png", "02.png", "00.png", "01.png"]
+    assert source.capture_still().metadata["file"] == "01.png", "a still is the image read last"
 
 
 def test_replay_paces_to_fps(tmp_path):
@@ -68,8 +70,11 @@ def test_replay_video_file(tmp_path):
     writer.release()
     source = ReplaySource(path, fps=60)
     source.open()
-    values = [int(source.read(1.0).pixels.mean()) for _ in range(4)]
+    frames = [source.read(1.0) for _ in range(4)]
+    values = [int(f.pixels.mean()) for f in frames]
     assert values[0] < values[1] < values[2] and abs(values[3] - values[0]) < 5
+    assert [f.metadata["file"] for f in frames] == ["clip.avi#frame0", "clip.avi#frame1", "clip.avi#frame2",
+                                                    "clip.avi#frame0"]
     source.close()
 
 

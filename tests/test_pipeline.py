@@ -217,6 +217,7 @@ def test_end_to_end_with_shipped_models(tmp_path, samples_dir, photo_pack):
         assert sidecar["model"].startswith("photo/classifier") and sidecar["size"] == [640, 480]
         assert {"classify_s", "restore_s", "queue_s"} <= set(sidecar["timings"])
         assert ("restored" in entry["files"]) == (sidecar["severity"] != "sharp") == (not sidecar["passthrough"])
+        assert (samples_dir / sidecar["camera"]["file"]).is_file(), "a replayed frame names the file it came from"
     assert "watchdog" in notifier.names()
 
 
