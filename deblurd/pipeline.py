@@ -356,6 +356,7 @@ class Pipeline:
             frame = self._next_frame(min(IDLE_POLL_S, self.cfg.service.status_interval_s))
             if frame is not None:
                 self._infer(frame)
+                del frame  # a still's pixels are not held while awaiting the next (the stills queue counts them)
             elif self._idle_by_choice:
                 self.hooks.watchdog()
             self._report()

@@ -178,3 +178,17 @@ def test_deblur_sends_a_large_image_through_the_cascade(photo_pack):
     assert out is not None and out.shape == (STILL[1], STILL[0], 3) and "scales" in severity.map
     severity, out = restore(Router(photo_pack), sharp_still())
     assert out is None and severity.label == "sharp"
+
+
+def test_the_still_in_hand_counts_against_the_queues_byte_budget():
+    frames = [still_frame(n) for n in range(3)]
+    raw = frames[0].pixels.nbytes
+    queue = StillQueue(raw_bytes=raw + 1000)
+    queue.append(frames.pop(0))
+    in_hand = queue.popleft()
+    queue.append(frames[0])
+    assert queue.nbytes < raw / 4, "held as JPEG while the still before it is being restored"
+    del in_hand
+    queue.popleft()
+    queue.append(frames[1])
+    assert queue.nbytes == raw, "held as captured once nothing is in hand"
