@@ -158,8 +158,11 @@ class StillRestorer:
     def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
         """Map and restore an RGB still (uint8) at full resolution; a still no scale finds blurred comes back as the
         very same array. Timings (when given) get classify_s and restore_s, as Router.route sets them. An image
-        within STILL_MIN_RATIO of the working width, or a router with a forced route, goes through the Router."""
-        if self.router.forced is not None or not uses_still_path(rgb.shape, self.working_width):
+        within STILL_MIN_RATIO of the working width, a router with a forced route, or a pack whose working width is
+        narrower than its generators' tile (the digit packs: no photo scale to climb from) goes through the
+        Router."""
+        if (self.router.forced is not None or (self.working_width or 0) < self.tile
+                or not uses_still_path(rgb.shape, self.working_width)):
             return self.router.route(rgb, timings)
         clock = {"classify_s": 0.0, "restore_s": 0.0}
         h, w = rgb.shape[:2]

@@ -192,3 +192,11 @@ def test_the_still_in_hand_counts_against_the_queues_byte_budget():
     queue.popleft()
     queue.append(frames[1])
     assert queue.nbytes == raw, "held as captured once nothing is in hand"
+
+
+def test_a_digit_pack_restores_stills_at_its_working_width(photo_pack_dir):
+    from deblurd.inference import ModelPack
+
+    pack = ModelPack.load(photo_pack_dir.parent / "mnist", threads=1)
+    severity, out = StillRestorer(pack).route(sharp_still())
+    assert out.shape == (STILL[1], STILL[0], 3) and "scales" not in (severity.map or {})
