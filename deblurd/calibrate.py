@@ -234,7 +234,7 @@ class Calibrator:
                   for v in values]
         k = int(np.argmin(totals))
         if 0 < k < len(values) - 1:
-            a, b, c = np.polyfit(values[k - 1:k + 2], totals[k - 1:k + 2], 2)
+            a, b, _ = np.polyfit(values[k - 1:k + 2], totals[k - 1:k + 2], 2)
             if a > 0:
                 return float(np.clip(-b / (2 * a), values[k - 1], values[k + 1]))
         return values[k]

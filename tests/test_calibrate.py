@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from deblurd import calibrate as cal
+from deblurd.atomic import AtomicWriter
 from deblurd.collect import CollectPlan, PairCollector
 from deblurd.config import Config
 from deblurd.lens_profile import (PROFILE_NAME, SENSOR_WIDTH_PX, LensProfileError, load_profile, profile_path,
                                   save_profile)
 from deblurd.sim_camera import SimCamera
 from deblurd.state_file import write_status
-from deblurd.atomic import AtomicWriter
 
 SEED = 4
 POSITIONS = [0.0, 2.5, 5.5, 10.5]
