@@ -23,7 +23,9 @@ import numpy as np
 from deblurd.camera import FrameSource
 from deblurd.camera_errors import CameraError, NoFocusMotor
 from deblurd.config import load_config
+from deblurd.display import Display, FramebufferDisplay, display_images, read_rgb
 from deblurd.frames import Frame
+from deblurd.sim_camera import SimCamera
 from deblurd.sources import open_source
 from deblurd.store import AtomicWriter, encode_image
 
@@ -45,6 +47,8 @@ class CollectPlan:
     settle_s: float = 0.5
     mode: str = "still"
     image_format: str = "png"
+    display: tuple[Path, ...] = ()
+    """Images shown full screen in front of the camera, one per scene (cycled), for --display."""
 
 
 def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +66,9 @@ class PairCollector:
     """Drives one FrameSource through a CollectPlan and writes the pairs folder."""
 
     def __init__(self, source: FrameSource, plan: CollectPlan, out: Path,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, display: Optional[Display] = None) -> None:
         self.source = source
+        self.display = display
         self.plan = plan
         self.out = Path(out)
         self.sleep = sleep
@@ -103,6 +108,9 @@ class PairCollector:
     def _scene(self, index: int) -> dict[str, Any]:
         scene_dir = self.out / f"scene-{index:04d}"
         scene_dir.mkdir(parents=True, exist_ok=True)
+        shown = self.plan.display[(index - 1) % len(self.plan.display)] if self.plan.display else None
+        if shown is not None and self.display is not None:
+            self.display.show(read_rgb(shown))
         requested, applied = self._reference()
         if applied is None:
             raise CameraError(f"{self.source.name} reported no lens position for the reference; "
@@ -119,7 +127,8 @@ class PairCollector:
         if drift > MOVED_THRESHOLD:
             log.warning("scene %d: the scene or camera moved during capture (drift %.3f); discard or retake it",
                         index, drift)
-        return {"index": index, "folder": scene_dir.name, "reference_position": applied,
+        return {"index": index, "folder": scene_dir.name, "displayed": shown and shown.name,
+                "reference_position": applied,
                 "reference_drift": round(drift, 4), "moved": drift > MOVED_THRESHOLD, "files": files}
 
     def _write_manifest(self) -> None:
@@ -173,7 +182,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="config file (camera settings)")
     parser.add_argument("--positions", type=_positions, required=True, metavar="P1,P2,…",
                         help="lens positions in dioptres for the blurred frames (0 = infinity)")
-    parser.add_argument("--count", type=int, default=1, metavar="N", help="number of scenes (default 1)")
+    parser.add_argument("--count", type=int, metavar="N",
+                        help="number of scenes (default 1, or one per --display image)")
     parser.add_argument("--reference", type=_reference, default="auto", metavar="auto|DIOPTRES",
                         help="how the sharp reference is focused (default auto = autofocus per scene)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="folder to write (default ./pairs-<time>)")
@@ -184,19 +194,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("still", "video"), default="still",
                         help="full-resolution stills (default) or continuous-mode frames")
     parser.add_argument("--format", choices=("png", "jpg"), default="png", help="image format (default png)")
+    parser.add_argument("--display", type=Path, metavar="DIR",
+                        help="show each image of DIR full screen on the HDMI framebuffer in front of the camera and "
+                             "capture it (on the simulated camera the image becomes the scene)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.count < 1 or args.interval < 0 or args.settle < 0:
+    images = tuple(display_images(args.display)) if args.display else ()
+    count = args.count if args.count is not None else max(1, len(images))
+    if count < 1 or args.interval < 0 or args.settle < 0:
         print("deblurd collect: --count must be 1 or more, --interval and --settle 0 or more", file=sys.stderr)
         return 2
     cfg = load_config(args.config)
     out = args.out or Path(f"pairs-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    plan = CollectPlan(args.positions, args.count, args.reference, args.interval, args.settle, args.mode,
-                       args.format)
+    plan = CollectPlan(args.positions, count, args.reference, args.interval, args.settle, args.mode,
+                       args.format, images)
     source = open_source(cfg.camera)
     try:
-        manifest = PairCollector(source, plan, out).run()
+        display = (source if isinstance(source, SimCamera) else FramebufferDisplay()) if images else None
+        manifest = PairCollector(source, plan, out, display=display).run()
     except NoFocusMotor as exc:
         print(f"deblurd collect: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -28,6 +28,7 @@ import numpy as np
 from deblurd.camera import IMAGE_EXTENSIONS, SAMPLES_DIR
 from deblurd.camera_errors import CameraError, CaptureTimeout
 from deblurd.defocus import Layer, SceneObject, render
+from deblurd.display import letterbox
 from deblurd.frames import Frame, FrameKind
 from deblurd.lens_profile import LENS_RANGE, SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX, ideal_radius_per_dioptre
 from deblurd.lens_psf import LensProfile
@@ -109,6 +110,7 @@ class SimCamera:
         self._lock = threading.Lock()
         self._renders: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._photo: dict[int, np.ndarray] = {}
+        self._shown: Optional[np.ndarray] = None
 
     def open(self) -> None:
         self._files = scene_files(self._scene_path)
@@ -151,7 +153,10 @@ class SimCamera:
         return layers, nears
 
     def _scene_photo(self, index: int, height: int, width: int) -> np.ndarray:
-        """The scene's photo as linear light at this size: a seeded crop of the frame's aspect, maybe flipped."""
+        """The scene's photo as linear light at this size: a seeded crop of the frame's aspect, maybe flipped
+        (or the image on the display in front of the camera, filling the view)."""
+        if self._shown is not None:
+            return srgb_to_linear(letterbox(self._shown, width, height).astype(np.float32) / 255)
         file = self._files[index % len(self._files)]
         if index not in self._photo:
             bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
@@ -239,6 +244,11 @@ class SimCamera:
             self._scene += 1
         self._focused_once = True
         return self.set_lens_position(self.subject_dioptres)
+
+    def show(self, rgb: np.ndarray) -> None:
+        """The Display of `collect --display`: the simulated camera looks at a screen showing this image."""
+        self._shown = rgb
+        self._renders.clear()
 
     def close(self) -> None:
         self._renders.clear()
