@@ -62,7 +62,9 @@ def test_the_daemon_pipeline_writes_a_gallery_of_its_results_newest_first(tmp_pa
         assert (entry.get("x", []), entry.get("y", [])) == (list(grid["map_columns"]), list(grid["map_rows"]))
         assert entry["p"] == [round(sidecar["scores"][s], 3) for s in ("sharp", "semi", "heavy")]
     assert [e["k"] for e in shown].count("still") == 1
-    day = time.strftime("%Y-%m-%d")
+    days = {time.strftime("%Y-%m-%d", time.localtime(e["time"])) for e in index}
+    assert len(days) == 1, "the run crossed midnight"
+    day = days.pop()
     assert [e["i"] for e in loaded_entries(out / GALLERY_DIR / f"{day}.html")] == [e["i"] for e in shown]
     assert 'value="still"' in page.read_text() and f'href="{GALLERY_DIR}/{day}.html"' in page.read_text()
 
@@ -112,7 +114,7 @@ def test_retention_removes_the_pages_of_days_gone_and_nothing_else(tmp_path):
         store.save(make_result(seq, when=now + seq))  # max_results = 3: yesterday's three are pruned
     updater.refresh()
     pages = sorted(p.name for p in (out / GALLERY_DIR).iterdir())
-    assert pages == [f"{time.strftime('%Y-%m-%d')}.html", "data", "gallery.css", "gallery.js", "notes.txt"]
+    assert pages == [f"{time.strftime('%Y-%m-%d', time.localtime(now + 6))}.html", "data", "gallery.css", "gallery.js", "notes.txt"]
     assert [e["i"] for e in loaded_entries(out / "index.html")] == [6, 5, 4]
     assert all(old_day not in p.name for p in (out / GALLERY_DIR / "data").iterdir())
 
@@ -122,7 +124,7 @@ def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_pat
     store = _store(out)
     now = [0.0]
     updater = GalleryUpdater(store, interval_s=5.0, clock=lambda: now[0])
-    start = time.time() - 3600
+    start = time.mktime(time.localtime()[:3] + (12, 0, 0, 0, 0, -1))  # noon: all entries on one day
     for seq in range(1, DATA_CHUNK + 3):  # two data chunks on one day
         store.entries.append({"id": seq, "time": start + seq, "kind": "continuous", "severity": "semi",
                               "files": {"input": f"x/{seq}-input.jpg", "sidecar": f"x/{seq}.json"}})
@@ -138,7 +140,7 @@ def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_pat
     real = updater.pages.writer.write
     monkeypatch.setattr(updater.pages.writer, "write", lambda path, *a, **k: (writes.append(path.name), real(path, *a, **k)))
     updater.maybe_refresh()
-    day = time.strftime("%Y-%m-%d")
+    day = time.strftime("%Y-%m-%d", time.localtime(start))
     assert sorted(writes) == sorted(["index.html", f"{day}.html", f"{day}-0001.js"])
     now[0] = 20.0
     updater.maybe_refresh()
