@@ -8,12 +8,34 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
+
+
+def _space_to_depth(x, factor: int):
+    """tf.nn.space_to_depth where TensorFlow runs (it exports as one TFLite op), the same channel order elsewhere."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.space_to_depth(x, factor)
+    _, h, w, c = ops.shape(x)
+    x = ops.reshape(x, (-1, h // factor, factor, w // factor, factor, c))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h // factor, w // factor, factor * factor * c))
+
+
+def _depth_to_space(x, factor: int):
+    """The inverse of _space_to_depth."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(x, factor)
+    _, h, w, c = ops.shape(x)
+    x = ops.reshape(x, (-1, h, w, factor, factor, c // (factor * factor)))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h * factor, w * factor, c // (factor * factor)))
 
 
 class _Reshuffle(layers.Layer):
-    """Moves pixels between space and channels by `factor`; subclasses set `op` to the direction."""
+    """Moves pixels between space and channels by `factor`; subclasses set `op` to the direction. Backend-neutral,
+    so tools.train_gpu trains the same networks under Keras on JAX."""
 
     def __init__(self, factor: int, **kwargs):
         super().__init__(**kwargs)
@@ -30,14 +52,22 @@ class _Reshuffle(layers.Layer):
 class PixelUnshuffle(_Reshuffle):
     """Space-to-depth: trades resolution for channels so the convolutions run at lower resolution."""
 
-    op = staticmethod(tf.nn.space_to_depth)
+    op = staticmethod(_space_to_depth)
+
+    def compute_output_shape(self, shape):
+        f = self.factor
+        return (shape[0], *(None if d is None else d // f for d in shape[1:3]), shape[3] * f * f)
 
 
 @keras.saving.register_keras_serializable(package="deblurd")
 class PixelShuffle(_Reshuffle):
     """Depth-to-space: the cheap, checkerboard-free way back up to full resolution."""
 
-    op = staticmethod(tf.nn.depth_to_space)
+    op = staticmethod(_depth_to_space)
+
+    def compute_output_shape(self, shape):
+        f = self.factor
+        return (shape[0], *(None if d is None else d * f for d in shape[1:3]), shape[3] // (f * f))
 
 
 def _conv(x, filters: int, stride: int = 1, kernel: int = 3, act: bool = True):
@@ -173,6 +203,8 @@ ARCHITECTURES = {
     "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),
     "ours-semi-wide": lambda: restorer_unet((16, 32, 64), blocks=1, bottleneck=2, name="ours_semi_wide"),
     "ours-heavy": lambda: restorer_unet((16, 32, 64), blocks=1, bottleneck=3, name="ours_heavy"),
+    "ours-semi-l": lambda: restorer_unet((24, 48, 64, 96), blocks=1, bottleneck=2, name="ours_semi_l"),
+    "ours-heavy-l": lambda: restorer_unet((32, 48, 96, 128), blocks=1, bottleneck=3, name="ours_heavy_l"),
     "ours-digits": lambda: restorer_unet((32, 48, 64), blocks=1, bottleneck=2, unshuffle=2, name="ours_digits"),
     "autoencoder": paper_autoencoder,
     "blur-model": lambda: restorer_unet((16, 32), blocks=1, bottleneck=1, name="reblur"),
