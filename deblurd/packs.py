@@ -52,7 +52,7 @@ _PHOTO_BLUR = BlurDefinition(psf="defocus", unit=f"defocus disk radius in pixels
 
 PACKS: dict[str, PackSpec] = {
     "photo": PackSpec("photo", "photo", _PHOTO_WIDTH, tile=256, overlap=32, classifier_crop=128, blur=_PHOTO_BLUR,
-                      version="2.0", synthesis="mixed"),
+                      version="2.1", synthesis="mixed"),
     "mnist": PackSpec("mnist", "seed-paper", 28, tile=32, overlap=0, classifier_crop=32, blur=_SEED_PAPER_BLUR),
     "fashion-mnist": PackSpec("fashion-mnist", "seed-paper", 28, tile=32, overlap=0, classifier_crop=32,
                               blur=_SEED_PAPER_BLUR),

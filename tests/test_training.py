@@ -97,3 +97,30 @@ def test_export_keeps_the_roles_it_is_told_to(tmp_path):
     verify_file(pack, after.models["semi"].file, after.models["semi"].sha256)
     with pytest.raises(SystemExit, match="has no classifier model to keep"):
         export.export_pack("fashion-mnist", tmp_path, tmp_path / "empty", {}, keep=("classifier",))
+
+
+def test_a_dead_relu_is_revived_for_int8_without_changing_the_float_model(tmp_path):
+    """A unit that died in training (a ReLU negative everywhere) made the int8 interpreter abort at allocation."""
+    import keras
+
+    from tools import models
+
+    net = models.ARCHITECTURES["ours-semi"]()
+    relu = [layer for layer in net.layers if isinstance(layer, keras.layers.ReLU)  # the last block, read by a conv
+            and isinstance(layer._inbound_nodes[0].parent_nodes[0].operation, keras.layers.Add)][-1]
+    add = relu._inbound_nodes[0].parent_nodes[0].operation
+    conv = next(n.operation for n in add._inbound_nodes[0].parent_nodes if isinstance(n.operation, keras.layers.Conv2D))
+    x = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
+    pre = keras.Model(net.input, add.output).predict(x, verbose=0)
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel, bias - pre.max(axis=(0, 1, 2)) - 0.05])  # kill the unit: its Add is just negative
+    reader = relu._outbound_nodes[0].operation
+    reader.set_weights([reader.get_weights()[0], np.array([0.01, -0.01, 0.02, -0.02], np.float32)])  # trained biases
+    before = net.predict(x, verbose=0)
+    assert export.revive_dead_relus(net, x) == [relu.name]
+    np.testing.assert_array_equal(net.predict(x, verbose=0), before)
+    path = tmp_path / "revived.tflite"
+    path.write_bytes(export.convert(export.fixed_shape(net, 64), x))
+    out = export.run_tflite(path, x[:1])
+    assert out.shape == (1, 64, 64, 1) and np.abs(out - before[:1]).max() < 0.1
+    assert export.revive_dead_relus(net, x) == [], "a live network is left as it is"

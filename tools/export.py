@@ -67,6 +67,42 @@ def fixed_shape(net: keras.Model, size: int) -> keras.Model:
     return keras.Model(inp, net(inp))
 
 
+def revive_dead_relus(net: keras.Model, representative: np.ndarray) -> list[str]:
+    """Give every ReLU that outputs zero on all calibration tiles a nonzero range, leaving the float function as it is.
+
+    A ReLU whose input is negative everywhere (a unit that died in training) leaves a tensor whose range is [0, 0];
+    the int8 converter derives a zero scale from it and the interpreter aborts at allocation. For such a ReLU fed by
+    a convolution (directly or through a residual Add) and read only by convolutions, one channel's bias is raised
+    until the channel is positive on every calibration pixel, and the readers' weights from that channel are set to
+    zero: the channel carries a range for the quantizer and nothing to the output. Returns the ReLUs revived."""
+    relus = [layer for layer in net.layers if isinstance(layer, keras.layers.ReLU)]
+    if not relus:
+        return []
+    inputs = keras.Model(net.input, [layer.input for layer in relus]).predict(representative, batch_size=8, verbose=0)
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    revived = []
+    for layer, pre in zip(relus, inputs):
+        if float(np.max(pre)) > 0.0:
+            continue
+        source = layer._inbound_nodes[0].parent_nodes[0].operation
+        if isinstance(source, keras.layers.Add):
+            source = next(node.operation for node in source._inbound_nodes[0].parent_nodes
+                          if isinstance(node.operation, keras.layers.Conv2D))
+        readers = [node.operation for node in layer._outbound_nodes]
+        if not isinstance(source, keras.layers.Conv2D) or not all(isinstance(r, keras.layers.Conv2D) for r in readers):
+            raise SystemExit(f"{layer.name} outputs zero on every calibration tile and its graph cannot be repaired "
+                             f"for int8; retrain the model (a lower learning rate keeps units alive)")
+        kernel, bias = source.get_weights()
+        bias[0] += 1.0 - float(np.min(pre[..., 0]))
+        source.set_weights([kernel, bias])
+        for reader in readers:
+            weights = reader.get_weights()
+            weights[0][:, :, 0, :] = 0.0
+            reader.set_weights(weights)
+        revived.append(layer.name)
+    return revived
+
+
 def convert(model: keras.Model, representative: np.ndarray | None) -> bytes:
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
@@ -102,8 +138,11 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     photo = spec.protocol == "photo"
     dense = meta["arch"] in models.MAPPERS
     size = spec.classifier_crop if role == "classifier" and not dense else spec.tile
-    model = fixed_shape(net, size)
     rep_x, _ = held_out(pack, role, 200, seed=7, dense=dense)
+    revived = revive_dead_relus(net, rep_x)
+    if revived:
+        print(f"{pack}/{role}: dead ReLUs given an int8 range, the float function unchanged: {', '.join(revived)}")
+    model = fixed_shape(net, size)
     writer = AtomicWriter()
     writer.write(out / f"{role}.tflite", convert(model, rep_x))
     writer.write(out / f"{role}.float.tflite", convert(model, None))

@@ -17,9 +17,7 @@ def _space_to_depth(x, factor: int):
         import tensorflow as tf
 
         return tf.nn.space_to_depth(x, factor)
-    _, h, w, c = ops.shape(x)
-    x = ops.reshape(x, (-1, h // factor, factor, w // factor, factor, c))
-    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h // factor, w // factor, factor * factor * c))
+    return space_to_depth_ops(x, factor)
 
 
 def _depth_to_space(x, factor: int):
@@ -28,6 +26,18 @@ def _depth_to_space(x, factor: int):
         import tensorflow as tf
 
         return tf.nn.depth_to_space(x, factor)
+    return depth_to_space_ops(x, factor)
+
+
+def space_to_depth_ops(x, factor: int):
+    """tf.nn.space_to_depth in keras.ops (any backend): channel (dy * factor + dx) * C + c."""
+    _, h, w, c = ops.shape(x)
+    x = ops.reshape(x, (-1, h // factor, factor, w // factor, factor, c))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h // factor, w // factor, factor * factor * c))
+
+
+def depth_to_space_ops(x, factor: int):
+    """tf.nn.depth_to_space in keras.ops (any backend)."""
     _, h, w, c = ops.shape(x)
     x = ops.reshape(x, (-1, h, w, factor, factor, c // (factor * factor)))
     return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h * factor, w * factor, c // (factor * factor)))

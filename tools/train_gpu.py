@@ -4,6 +4,7 @@ A GPU trains a small conv net about 200x faster than this project's CPU machine,
 and without TensorFlow, the packages or the network. So the work goes in two steps:
 
     python -m tools.train_gpu photos --out .devdata/photos      # here: the photos of both splits, <= 1344 px wide
+    # there, without the photo packages (with them, leave DEBLURD_PHOTOS unset):
     DEBLURD_PHOTOS=.devdata/photos KERAS_BACKEND=jax \\
         python -m tools.train_gpu train --out OUT --job semi:ours-semi-l:150 --job heavy:ours-heavy-l:170
 
@@ -263,7 +264,9 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     steps = log[-1][0]
     run = Path(args.out) / name
     run.mkdir(parents=True, exist_ok=True)
-    net.save_weights(run / "final.weights.h5")
+    bare = models.MAPPERS[job.arch]() if job.mapper else models.ARCHITECTURES[job.arch]()
+    bare.set_weights(net.get_weights())
+    bare.save_weights(run / "final.weights.h5")  # without the optimizer's state, which a compiled model saves
     (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{l:.6f},{v}\n" for s, l, v in log))
     leg = (f"python -m tools.train_gpu train --job {job.role}:{job.arch}:{job.seconds:g} --batch {batch} "
            f"--patch {patch} --lr {args.lr} --synthesis {synthesis}")
@@ -289,13 +292,18 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
 
 
 def machine() -> str:
-    """Where a job ran: the GPU's name when JAX sees one, else the CPU."""
-    import jax
+    """Where a job ran: the GPU's name when JAX sees one, else the CPU; and the Keras backend."""
     import keras
 
-    devices = jax.devices()
-    kind = devices[0].device_kind if devices and devices[0].platform == "gpu" else f"{platform.machine()} CPU"
-    return f"{kind}, {os.cpu_count()} CPU cores for the synthesis; Keras {keras.__version__} on JAX {jax.__version__}"
+    backend = keras.backend.backend()
+    kind = f"{platform.machine()} CPU"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        kind = device.device_kind if device.platform == "gpu" else kind
+        backend = f"JAX {jax.__version__}"
+    return f"{kind}, {os.cpu_count()} CPU cores for the synthesis; Keras {keras.__version__} on {backend}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,49 @@
+"""tools.train_gpu: the GPU trainer's networks match TensorFlow's, and a short job writes a run that export takes."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from conftest import needs_packages  # noqa: E402
+from tools import export, models, train_gpu  # noqa: E402
+
+
+def test_the_backend_neutral_pixel_shuffles_match_tensorflows():
+    """Weights trained under JAX load into the TensorFlow model that export converts: same channel order."""
+    x = np.random.default_rng(0).random((2, 8, 12, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(models.space_to_depth_ops(x, 2)), tf.nn.space_to_depth(x, 2).numpy())
+    y = np.random.default_rng(1).random((2, 4, 6, 12)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(models.depth_to_space_ops(y, 2)), tf.nn.depth_to_space(y, 2).numpy())
+    shape = models.PixelUnshuffle(2).compute_output_shape((None, None, 64, 3))
+    assert shape == (None, None, 32, 12)
+    assert models.PixelShuffle(2).compute_output_shape((None, 16, None, 12)) == (None, 32, None, 3)
+
+
+def test_a_job_spec_names_role_architecture_and_seconds():
+    job = train_gpu.Job.parse("classifier:mapper:90")
+    assert (job.role, job.arch, job.seconds, job.mapper) == ("classifier", "mapper", 90.0, True)
+    with pytest.raises(ValueError):
+        train_gpu.Job.parse("semi:ours-semi")
+
+
+@needs_packages
+def test_a_short_job_writes_a_run_that_export_loads(tmp_path):
+    """Producers draw realistic and disk pairs in other processes; the run folder is tools.train's format."""
+    args = train_gpu.parse_args(["train", "--out", str(tmp_path), "--job", "semi:ours-semi:2", "--batch", "2",
+                                 "--patch", "64", "--epoch-steps", "2", "--val-size", "4", "--workers", "1"])
+    with train_gpu.mp.get_context("spawn").Pool(1) as pool:
+        tar = train_gpu.train_job(args.job[0], args, pool)
+    run = tmp_path / "photo-semi-supervised-ours-semi-mixed"
+    assert tar.is_file() and (run / "losses.csv").read_text().startswith("step,loss,val\n")
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["arch"] == "ours-semi" and meta["synthesis"] == "mixed" and meta["steps_done"] >= 2
+    assert meta["samples_drawn"] >= 2048 and np.isfinite(meta["final_val"])
+    assert "Keras" in meta["machine"] and meta["legs"][-1].startswith("python -m tools.train_gpu train")
+    net, loaded = export.load_trained(run)
+    assert isinstance(net, keras.Model) and loaded["role"] == "semi"
