@@ -13,8 +13,8 @@ their textured neighbours, or the sharp prior (pass-through) when there are none
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -27,6 +27,10 @@ MAP_OVERLAP = 32
 """Overlap of neighbouring classifier tiles, in pixels at the working scale (35 tiles on a 640x480 frame)."""
 FLAT_GRADIENT = 0.002
 """Mean gradient magnitude (on [0, 1] luminance, per pixel) at or below which a tile is flat: sensor noise alone."""
+MIN_REGION_PX = 64
+"""A dense map's blurred region smaller than this square (px at the working scale) is passed through."""
+FLAT_CONTEXT_PX = 64
+"""A dense map's cell is passed through when no cell within this many pixels (working scale) has texture."""
 TEXTURED_FRACTION = 0.8
 """A tile with this fraction of the frame's 90th-percentile texture counts fully as evidence; below, its weight
 falls with the square of its texture (the classifier was trained on textured crops only)."""
@@ -43,6 +47,9 @@ MAP_LETTERS = "smh"
 """One letter per class in SEVERITY_LABELS order (sharp, semi = medium, heavy) for the sidecar's grid."""
 MAP_STEP = 8
 """A crop classifier's blended map is kept at 1/MAP_STEP of the working scale: a 128 px tile is 16 cells."""
+PRIOR_FLOOR = 0.25
+"""Weight a lens-profile prior leaves to the classes other than the one it expects: strong evidence in the map
+(a part of the scene off the calibrated plane) still wins."""
 RECORD_CELL = 32
 """Square size, px at the working scale, of the map the sidecar records (20 x 15 letters for a 640x480 frame)."""
 _SMOOTH = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]).astype(np.float32)
@@ -58,6 +65,15 @@ class BlurMap:
     cell: int
     work_shape: tuple[int, int]
     model: str
+    prior: Optional[SeverityLabel] = None
+    """The class the lens profile expects at the current LensPosition, when the map was steered by it."""
+
+    def with_prior(self, expected: SeverityLabel) -> "BlurMap":
+        """The map steered by the lens profile: each cell's scores times 1 for the expected class and PRIOR_FLOOR
+        for the others, renormalised (Bayes' rule with the profile's expectation as the prior)."""
+        weights = np.array([1.0 if name == expected else PRIOR_FLOOR for name in SEVERITY_LABELS], np.float32)
+        cells = self.cells * weights
+        return replace(self, cells=cells / cells.sum(axis=-1, keepdims=True), prior=expected)
 
     def shares(self) -> dict[str, float]:
         """Share of the frame's area routed to each class."""
@@ -102,7 +118,7 @@ class BlurMap:
         return {"rows": ["".join(r) for r in letters], "legend": dict(zip(MAP_LETTERS, SEVERITY_LABELS)),
                 "tile_px": RECORD_CELL,
                 "starts": {"y": [RECORD_CELL * i for i in range(rows)], "x": [RECORD_CELL * j for j in range(cols)]},
-                "working_size": [self.work_shape[1], self.work_shape[0]]}
+                "working_size": [self.work_shape[1], self.work_shape[0]]} | ({"lens_prior": self.prior} if self.prior else {})
 
 
 class BlurMapper:
@@ -141,7 +157,8 @@ class BlurMapper:
                 cy, cx = y // self.stride, x // self.stride
                 acc[cy:cy + cell_tile, cx:cx + cell_tile] += window * scores
                 weight[cy:cy + cell_tile, cx:cx + cell_tile] += window
-        return (acc / weight)[:-(-h // self.stride), :-(-w // self.stride)]
+        cells = flat_to_sharp((acc / weight)[:-(-h // self.stride), :-(-w // self.stride)], work, self.stride)
+        return drop_islands(cells, MIN_REGION_PX // self.stride)
 
     def _crops(self, work: np.ndarray) -> np.ndarray:
         """Cell scores from the crop classifier: tile scores weighted by texture, smoothed, blended onto cells."""
@@ -170,6 +187,39 @@ def blend_tiles(scores: np.ndarray, starts: tuple[tuple[int, ...], tuple[int, ..
             acc[y0:y0 + cells, x0:x0 + cells] += window * scores[i, j]
             weight[y0:y0 + cells, x0:x0 + cells] += window
     return (acc / weight)[:-(-work_shape[0] // step), :-(-work_shape[1] // step)]
+
+
+def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarray:
+    """Cells with no texture within FLAT_CONTEXT_PX of them (a lens cap, a blank wall, the middle of a clear sky)
+    get the sharp class: nothing there shows blur, so the map has no evidence, and passing them through exactly
+    is what the pack promises. (The dense mapper learnt flat cells from their textured surroundings only.)"""
+    gx = cv2.Sobel(work, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(work, cv2.CV_32F, 0, 1, ksize=3)
+    rows, cols = cells.shape[:2]
+    magnitude = np.pad(np.sqrt(gx * gx + gy * gy) / 8.0,
+                       ((0, rows * stride - work.shape[0]), (0, cols * stride - work.shape[1])), mode="edge")
+    per_cell = magnitude.reshape(rows, stride, cols, stride).mean(axis=(1, 3))
+    reach = 2 * (FLAT_CONTEXT_PX // stride) + 1
+    near = cv2.dilate(per_cell, np.ones((reach, reach), np.uint8))
+    out = cells.copy()
+    out[near <= FLAT_GRADIENT] = np.eye(len(SEVERITY_LABELS), dtype=np.float32)[0]
+    return out
+
+
+def drop_islands(cells: np.ndarray, min_side: int) -> np.ndarray:
+    """Blurred regions smaller than min_side x min_side cells get the sharp class: defocus comes in regions (a
+    background, a near object), so a small island of blur inside a sharp area is more likely a smooth patch of the
+    subject that the map mistook, and passing it through cannot make it worse."""
+    if min_side <= 1:
+        return cells
+    blurred = (cells[..., 1:].sum(axis=-1) > cells[..., 0]).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(blurred, connectivity=8)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_side * min_side)
+    small = small[small > 0]
+    out = cells.copy()
+    if small.size:
+        out[np.isin(labels, small)] = np.eye(len(SEVERITY_LABELS), dtype=np.float32)[0]
+    return out
 
 
 def mean_gradient(tile: np.ndarray) -> float:

@@ -82,6 +82,7 @@ check it with `deblurd check-config`, then restart the service."""
 
 
 def _run(args: argparse.Namespace) -> int:
+    from deblurd.lens_profile import LensProfileError, daemon_profile
     from deblurd.sources import open_source
     from deblurd.pipeline import Pipeline
     from deblurd.service import SystemdNotifier
@@ -93,6 +94,10 @@ def _run(args: argparse.Namespace) -> int:
     store = ResultStore(cfg.output)
     store.open()
     pack = load_pack(cfg)
+    try:
+        lens_profile = daemon_profile(cfg.state_file, cfg.lens.profile)
+    except LensProfileError as exc:
+        raise ConfigError(f"lens.profile: {exc}, or empty lens.profile to run without one") from None
     source = open_source(cfg.camera)
     parts: list[Any] = [source]
     try:
@@ -102,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
 
             led = StatusLed.from_config(cfg.gpio)
             parts.append(led)
-        pipeline = Pipeline(source, pack, store, cfg, ThermalGovernor.from_config(cfg.thermal), SystemdNotifier(), led)
+        pipeline = Pipeline(source, pack, store, cfg, ThermalGovernor.from_config(cfg.thermal), SystemdNotifier(), led,
+                            lens_profile=lens_profile)
         if cfg.gpio.enabled:
             parts.append(CaptureButton.from_config(cfg.gpio, pipeline.request_still, pipeline.set_continuous))
         previous = {sig: signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))

@@ -43,6 +43,7 @@ class LensConfig(Area):
     mode: Literal["manual", "auto", "fixed"] = Field("manual", title="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
     position_dioptres: float = Field(0.0, ge=0.0, le=32.0, title="LensPosition in dioptres (1/m), clamped to the camera's range")
     profile: Optional[FilePath] = Field(None, title="lens profile from `deblurd calibrate` (empty = lens-profile.json beside the state file)")
+    subject_dioptres: Optional[float] = Field(None, ge=0.0, le=32.0, title="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (empty = unknown: the map alone decides)")
 
 
 class ModelsConfig(Area):

@@ -231,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = [{"input": arg, "status": "failed", "error": p} for arg, p in problems.items()]
     for problem in problems.values():
         tqdm.write(f"deblurd: {problem}", file=sys.stderr)
-    bar = tqdm(inputs, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+    bar = tqdm(inputs, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, mininterval=0,
+               miniters=1)  # every image is worth a refresh (and a fast one would otherwise show none)
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
         try:

@@ -10,6 +10,7 @@ directory (beside the status file), written whole by AtomicWriter.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deblurd.atomic import AtomicWriter
 from deblurd.lens_psf import LensProfile
+
+log = logging.getLogger(__name__)
 
 FORMAT = "deblurd-lens-profile/1"
 PROFILE_NAME = "lens-profile.json"
@@ -144,3 +147,17 @@ def save_profile(path: Path, profile: LensCalibration) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     AtomicWriter().write(Path(path), profile.model_dump_json(indent=1).encode("utf-8") + b"\n")
 
+
+def daemon_profile(state_file: Path, configured: Optional[Path]) -> Optional[LensCalibration]:
+    """The profile the daemon steers by: a configured one must be readable (LensProfileError otherwise); the
+    default one beside the state file is optional, and an unreadable one is ignored with a warning."""
+    path = profile_path(state_file, configured)
+    if configured is None and not path.exists():
+        return None
+    try:
+        return load_profile(path)
+    except LensProfileError as exc:
+        if configured is not None:
+            raise
+        log.warning("%s; running without it", exc)
+        return None

@@ -33,6 +33,7 @@ from deblurd.hooks import (Decision, Governor, Indicator, NullGovernor, NullHook
                            SteadyDecision)
 from deblurd.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
+from deblurd.lens_profile import LensCalibration
 from deblurd.router import Router
 from deblurd.state_file import RUNNING, STOPPED, write_status
 from deblurd.stats import Stats
@@ -67,8 +68,11 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
                  governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
-                 indicator: Optional[Indicator] = None, router: Optional[Router] = None) -> None:
+                 indicator: Optional[Indicator] = None, router: Optional[Router] = None,
+                 lens_profile: Optional[LensCalibration] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
+        self.lens_profile = lens_profile
+        self.expected_radius: Optional[float] = None
         self.router = router or Router(pack)
         self.stills = StillRestorer(pack, self.router) if isinstance(self.router, Router) else None
         self.governor = governor or NullGovernor()
@@ -317,6 +321,7 @@ class Pipeline:
                 "interval_s": self.cfg.service.status_interval_s,
                 "mode": self.decision.mode if self._continuous_on else "continuous off",
                 "source": self.source.name, "lens_position": self.lens_position,
+                "expected_blur_px": None if self.expected_radius is None else round(self.expected_radius, 2),
                 "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
                           f"({self.pack.runtime})",
                 "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
@@ -346,6 +351,22 @@ class Pipeline:
             self.lens_position = self.source.set_lens_position(lens.position_dioptres)
         elif lens.mode == "auto":
             self.lens_position = self.source.autofocus()
+        self._expect_blur()
+
+    def _expect_blur(self) -> None:
+        """Steer the router by the blur the lens profile expects on the configured scene plane at the LensPosition
+        the camera reports. Autofocus puts the subject in focus, so the map alone decides there."""
+        lens, radius = self.cfg.lens, None
+        if (self.lens_profile is not None and lens.mode != "auto" and lens.subject_dioptres is not None
+                and self.lens_position is not None and self.pack.manifest.working_width is not None):
+            radius = self.lens_profile.expected_radius(self.lens_position, lens.subject_dioptres,
+                                                       self.pack.manifest.working_width)
+            log.info("lens profile %s: %.2f px of blur expected at LensPosition %g on the plane at %g dioptres "
+                     "(%s)", self.lens_profile.lens_id, radius, self.lens_position, lens.subject_dioptres,
+                     self.pack.manifest.blur.label(radius))
+        self.expected_radius = radius
+        if isinstance(self.router, Router):
+            self.router.expect(radius)
 
     def _loop(self) -> None:
         limit = self.cfg.pipeline.max_frames

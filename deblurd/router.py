@@ -27,10 +27,18 @@ class Router:
         self.pack = pack
         self.forced = forced
         self.mapper = BlurMapper(pack.classifier)
+        self.expected: Optional[SeverityLabel] = None
+
+    def expect(self, radius_px: Optional[float]) -> None:
+        """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
+        stop steering it (None)."""
+        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
 
     def decide(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray]]:
         """The frame's verdict and the per-pixel weight of each generator route (none: pass the frame through)."""
         blur_map: BlurMap = self.mapper.map(luma)
+        if self.expected is not None:
+            blur_map = blur_map.with_prior(self.expected)
         severity = blur_map.severity()
         if self.forced is None:
             return severity, blur_map.weights(luma.shape)

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from deblurd.blur_map import BlurMapper
-from deblurd.frames import SEVERITY_LABELS, Frame, Severity
+from deblurd.frames import SEVERITY_LABELS, Frame, Severity, SeverityLabel
 from deblurd.inference import ModelPack
 from deblurd.router import Router
 
@@ -174,11 +174,13 @@ class StillRestorer:
         applied: Optional[np.ndarray] = None
         reports: list[ScaleReport] = []
         first_map: Optional[dict[str, Any]] = None
-        for width in widths[:-1]:
+        for index, width in enumerate(widths[:-1]):
             base = cv2.resize(luma, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
             scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
             correction = np.empty(base.shape, np.float32)
-            restored, report, record = self._map_scale(scale, width, self._correction_sink(base, correction), clock)
+            prior = self.router.expected if index == 0 else None  # the profile's radius is known at the working width
+            restored, report, record = self._map_scale(scale, width, self._correction_sink(base, correction), clock,
+                                                       prior)
             reports.append(report)
             first_map = first_map or record
             if restored or carried is not None:
@@ -210,9 +212,11 @@ class StillRestorer:
         return self._severity(reports, record)
 
     def _map_scale(self, scale: Scale, width: int, sink: Callable[[Box, np.ndarray], None],
-                   clock: dict[str, float]) -> tuple[bool, ScaleReport, Optional[dict[str, Any]]]:
-        """Map one scale band by band and restore each band in blocks; every pixel goes to `sink` (restored or not).
-        Returns whether anything was restored, the scale's report and its first band's map record."""
+                   clock: dict[str, float], prior: Optional[SeverityLabel] = None,
+                   ) -> tuple[bool, ScaleReport, Optional[dict[str, Any]]]:
+        """Map one scale band by band (steered by the lens profile's expected class, when given) and restore each
+        band in blocks; every pixel goes to `sink` (restored or not). Returns whether anything was restored, the
+        scale's report and its first band's map record."""
         h, w = scale.shape
         mapper = self._mapper(width)
         restored = False
@@ -222,6 +226,7 @@ class StillRestorer:
             t0 = time.perf_counter()
             lo, hi = max(0, a - MAP_CONTEXT), min(h, b + MAP_CONTEXT)
             blur_map = mapper.map(scale.box((lo, hi, 0, w)))
+            blur_map = blur_map.with_prior(prior) if prior is not None else blur_map
             cells = blur_map.weights((-(-(hi - lo) // 8), -(-w // 8)))
             record = record or blur_map.record()
             for name, share in blur_map.shares().items():
