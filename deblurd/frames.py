@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -21,6 +22,8 @@ class Frame:
     captured_at: float
     kind: FrameKind = "continuous"
     metadata: dict[str, Any] = field(default_factory=dict)
+    spool: Optional[Path] = None
+    """The spooled still's JPEG this frame was read from (deblurd.still.SpoolFolder): released once it is stored."""
 
     def __post_init__(self) -> None:
         if self.pixels.dtype != np.uint8 or self.pixels.ndim != 3 or self.pixels.shape[2] != 3:

@@ -37,7 +37,7 @@ from deblurd.lens_profile import LensCalibration
 from deblurd.router import Router
 from deblurd.state_file import RUNNING, STOPPED, write_status
 from deblurd.stats import Stats
-from deblurd.still import StillQueue, StillRestorer
+from deblurd.still import SPOOL_DIR, SpoolFolder, StillQueue, StillRestorer
 from deblurd.storage_policy import StoragePolicy
 from deblurd.store import Result, ResultStore, StoreError
 
@@ -87,7 +87,7 @@ class Pipeline:
         self.lens_position: Optional[float] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
-        self._stills = StillQueue()
+        self._stills = StillQueue(spool=SpoolFolder(store.dir / SPOOL_DIR, store.writer))
         self._still_requests = 0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
@@ -293,6 +293,8 @@ class Pipeline:
         t0 = time.perf_counter()
         entry = self.store.save(result)
         self.stats.time({"store_s": time.perf_counter() - t0})
+        if entry is not None and result.frame.spool is not None:
+            SpoolFolder.release(result.frame.spool)
         if entry is None:
             self.stats.count(label, "dropped")
             self.stats.drop("disk_full")
@@ -390,7 +392,8 @@ class Pipeline:
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:
-            log.error("%d still(s) not restored: the stop deadline passed", len(self._stills))
+            log.warning("%d still(s) not restored before the stop deadline: %d newly spooled to %s, restored at the "
+                        "next start", len(self._stills), self._stills.spill(), self._stills.spool.folder)
         store = self._store_thread
         if store is not None:
             self._hand_to_store(None)
@@ -408,6 +411,9 @@ class Pipeline:
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
         self._set_lens()
+        recovered = self._stills.recover()
+        if recovered:
+            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
         self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
         capture.start()

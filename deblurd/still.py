@@ -19,19 +19,25 @@ the pixels at most, float32).
 from __future__ import annotations
 
 import copy
+import json
+import logging
 import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import cv2
 import numpy as np
 
+from deblurd.atomic import AtomicWriter
 from deblurd.blur_map import BlurMapper
 from deblurd.frames import SEVERITY_LABELS, Frame, Severity, SeverityLabel
 from deblurd.inference import ModelPack
 from deblurd.router import Router
+
+log = logging.getLogger(__name__)
 
 SCALE_STEP = 2
 """Each scale of the cascade is this much wider than the one below it."""
@@ -325,15 +331,65 @@ class QueuedStill:
         return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
 
 
+SPOOL_DIR = ".stills-spool"
+"""Folder (in the output folder) of button stills waiting their turn on disk."""
+
+
+class SpoolFolder:
+    """Button stills waiting their turn as files: a JPEG as QueuedStill encodes it and a JSON of the rest of its
+    Frame, each written whole. A still spooled survives a stop whose deadline passes, a crash and a full disk: the
+    next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
+    than never)."""
+
+    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
+        self.folder = Path(folder)
+        self.writer = writer or AtomicWriter()
+
+    def write(self, frame: Frame) -> Path:
+        """Spool a still; OSError (a full disk, say) leaves no file behind."""
+        packed = QueuedStill.pack(frame)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        jpeg = self.folder / f"{frame.captured_at:017.6f}-{frame.seq:08d}.jpg"
+        meta = {"seq": frame.seq, "captured_at": frame.captured_at, "metadata": frame.metadata}
+        try:
+            self.writer.write(jpeg, packed.jpeg)
+            self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta, default=str).encode("utf-8"))
+        except OSError:
+            self.release(jpeg)
+            raise
+        return jpeg
+
+    def read(self, jpeg: Path) -> Frame:
+        """The spooled still as a Frame that remembers its file."""
+        meta = json.loads(jpeg.with_suffix(".json").read_text(encoding="utf-8"))
+        rgb = cv2.imdecode(np.fromfile(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if rgb is None:
+            raise ValueError(f"{jpeg} is not a readable JPEG")
+        return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
+
+    def waiting(self) -> list[Path]:
+        """Spooled stills complete on disk (JPEG and JSON), oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.jpg") if p.with_suffix(".json").is_file())
+
+    @staticmethod
+    def release(jpeg: Path) -> None:
+        """Forget a spooled still whose result is stored."""
+        jpeg.with_suffix(".json").unlink(missing_ok=True)
+        jpeg.unlink(missing_ok=True)
+
+
 class StillQueue:
     """Button stills waiting for restoration, bounded in bytes rather than count alone: held as captured while
     their pixels and those of the still last taken out (while it is still being restored or stored) fit in
     `raw_bytes`, as JPEG beyond: a press while nothing is in hand costs no encoding, and a burst of 8 12 MP stills
     queues about 60 MB, not 290."""
 
-    def __init__(self, raw_bytes: int = STILL_RAW_BYTES) -> None:
+    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
         self.raw_bytes = raw_bytes
-        self._items: deque[Frame | QueuedStill] = deque()
+        self.spool = spool
+        self._items: deque[Frame | QueuedStill | Path] = deque()
         self._in_hand: Callable[[], Optional[Frame]] = lambda: None
 
     def __len__(self) -> int:
@@ -341,16 +397,65 @@ class StillQueue:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of pixels and JPEGs held."""
-        return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) for i in self._items)
+        """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
+        return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
+                   for i in self._items)
 
     def append(self, frame: Frame) -> None:
         in_hand = self._in_hand()
         held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
-        self._items.append(frame if held + frame.pixels.nbytes <= self.raw_bytes else QueuedStill.pack(frame))
+        self._items.append(frame if held + frame.pixels.nbytes <= self.raw_bytes else self._put_aside(frame))
+
+    def _put_aside(self, frame: Frame) -> QueuedStill | Path:
+        """A still beyond the memory budget: spooled to disk, or held as JPEG in memory when there is no spool or
+        the disk refuses it."""
+        if self.spool is not None:
+            try:
+                return self.spool.write(frame)
+            except OSError as exc:
+                log.warning("still %d held in memory: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
+        return QueuedStill.pack(frame)
 
     def popleft(self) -> Frame:
         item = self._items.popleft()
-        frame = item if isinstance(item, Frame) else item.unpack()
+        frame = item if isinstance(item, Frame) else item.unpack() if isinstance(item, QueuedStill) else \
+            self._read(item)
         self._in_hand = weakref.ref(frame)
         return frame
+
+    def _read(self, jpeg: Path) -> Frame:
+        assert self.spool is not None
+        return self.spool.read(jpeg)
+
+    def recover(self) -> int:
+        """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
+        A spooled still that cannot be read is left on disk and named."""
+        if self.spool is None:
+            return 0
+        found = 0
+        for jpeg in self.spool.waiting():
+            try:
+                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
+                continue
+            self._items.append(jpeg)
+            found += 1
+        return found
+
+    def spill(self) -> int:
+        """Write every still still held in memory to the spool (the stop deadline passed): the next start restores
+        them. Returns how many were spooled; what the disk refuses stays, and is lost with the process."""
+        if self.spool is None:
+            return 0
+        spilled = 0
+        for index, item in enumerate(self._items):
+            if isinstance(item, Path):
+                continue
+            frame = item if isinstance(item, Frame) else item.unpack()
+            try:
+                self._items[index] = self.spool.write(frame)
+                spilled += 1
+            except OSError as exc:
+                log.error("still %d lost: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
+        return spilled

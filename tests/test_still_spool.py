@@ -1,0 +1,85 @@
+"""The stills spool: button stills beyond the memory budget wait on disk, survive a stop whose deadline passes, a
+crash and a full disk, and are restored at the next start; only a stored result releases one."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from conftest import make_config
+from deblurd.camera import ReplaySource
+from deblurd.frames import Frame
+from deblurd.pipeline import Pipeline
+from deblurd.still import SPOOL_DIR, SpoolFolder, StillQueue
+from deblurd.store import ResultStore, read_index
+from test_still import sharp_still, still_frame
+
+
+def test_stills_beyond_the_budget_wait_on_disk_and_a_stored_result_releases_them(tmp_path):
+    spool = SpoolFolder(tmp_path / SPOOL_DIR)
+    frames = [still_frame(n) for n in range(3)]
+    queue = StillQueue(raw_bytes=frames[0].pixels.nbytes + 1000, spool=spool)
+    for frame in frames:
+        queue.append(frame)
+    assert len(queue) == 3 and queue.nbytes == frames[0].pixels.nbytes, "the two beyond the budget hold no memory"
+    assert len(spool.waiting()) == 2
+    first, second = queue.popleft(), queue.popleft()
+    assert first is frames[0] and first.spool is None
+    assert second.seq == 1 and second.kind == "still" and second.metadata == {"lens_position": 1.5}
+    assert second.captured_at == frames[1].captured_at and second.spool == spool.waiting()[0]
+    assert np.abs(second.pixels.astype(int) - frames[1].pixels).mean() < 1.0
+    assert len(spool.waiting()) == 2, "taken out is not yet stored: still on disk"
+    SpoolFolder.release(second.spool)
+    assert [p.name for p in spool.waiting()] == [queue.popleft().spool.name]
+
+
+def test_a_new_queue_recovers_what_an_earlier_run_left_and_names_a_damaged_still(tmp_path, caplog):
+    spool = SpoolFolder(tmp_path / SPOOL_DIR)
+    queue = StillQueue(raw_bytes=0, spool=spool)
+    for n in range(3):
+        queue.append(still_frame(n))
+    damaged = spool.waiting()[1]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a crash mid-copy, a bad sector
+    later = StillQueue(spool=SpoolFolder(tmp_path / SPOOL_DIR))
+    with caplog.at_level(logging.ERROR):
+        assert later.recover() == 2
+    assert [later.popleft().seq, later.popleft().seq] == [0, 2] and len(later) == 0
+    assert damaged.is_file() and str(damaged) in caplog.text, "left where it is, and named"
+
+
+def test_spill_puts_the_stills_in_memory_on_disk(tmp_path):
+    spool = SpoolFolder(tmp_path / SPOOL_DIR)
+    queue = StillQueue(spool=spool)
+    for n in range(2):
+        queue.append(still_frame(n))
+    assert len(spool.waiting()) == 0 and queue.spill() == 2
+    assert queue.nbytes == 0 and len(spool.waiting()) == 2
+    assert [f.seq for f in (queue.popleft(), queue.popleft())] == [0, 1]
+
+
+def test_a_full_disk_keeps_the_still_in_memory(tmpfs, caplog):
+    folder = tmpfs("64k")
+    queue = StillQueue(raw_bytes=0, spool=SpoolFolder(folder / SPOOL_DIR))
+    with caplog.at_level(logging.WARNING):
+        queue.append(still_frame(7))
+    assert queue.nbytes > 0 and "held in memory" in caplog.text
+    assert not list((folder / SPOOL_DIR).glob("*")), "no partial file left behind"
+    assert queue.popleft().seq == 7
+
+
+def test_the_daemon_restores_a_still_an_earlier_run_left_in_the_spool(tmp_path, samples_dir, photo_pack):
+    cfg = make_config(tmp_path, output={"max_per_minute": 0}, lens={"mode": "fixed"}, pipeline={"max_frames": 2})
+    store = ResultStore(cfg.output)
+    store.open()
+    spool = SpoolFolder(tmp_path / "out" / SPOOL_DIR)
+    left = Frame(sharp_still((1600, 900), seed=3), 41, 1.7e9, "still", {"lens_position": 2.0})
+    spool.write(left)
+    source = ReplaySource(samples_dir, 30.0, (160, 120))
+    source.open()
+    Pipeline(source, photo_pack, store, cfg).run()
+    stills = [e for e in read_index(tmp_path / "out") if e["kind"] == "still"]
+    assert len(stills) == 1 and spool.waiting() == []
+    sidecar = json.loads((tmp_path / "out" / stills[0]["files"]["sidecar"]).read_text())
+    assert sidecar["size"] == [1600, 900]
