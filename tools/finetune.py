@@ -190,7 +190,8 @@ def export_generator(role: str, net: keras.Model, tile: int, held: list[LensPair
 
 def evaluate(packs: dict[str, Path], held: list[LensPair], threads: int) -> dict:
     """Mean PSNR (dB, luminance against the reference) per defocus on held-out pairs: the input, and each pack
-    through the daemon's blur map and router, and on the route the lens profile expects."""
+    through the daemon's blur map and router (alone, and steered by the profile as the daemon does when the scene's
+    distance is configured), and on the route the lens profile expects."""
     rows: dict[float, dict[str, list[float]]] = {}
     for name, pack_dir in packs.items():
         pack = ModelPack.load(pack_dir, "int8", "auto", threads)
@@ -201,6 +202,10 @@ def evaluate(packs: dict[str, Path], held: list[LensPair], threads: int) -> dict
                 row["input"].append(train.psnr(p.blurred, p.sharp))
             _, mapped = router.route_luma(p.blurred)
             row.setdefault(f"{name} (blur map)", []).append(train.psnr(mapped, p.sharp))
+            router.expect(p.radius)  # what the daemon does with the profile and lens.subject_dioptres
+            _, steered = router.route_luma(p.blurred)
+            router.expect(None)
+            row.setdefault(f"{name} (map + profile)", []).append(train.psnr(steered, p.sharp))
             routed = router.restore(p.blurred, p.label)
             row.setdefault(f"{name} (lens route)", []).append(train.psnr(routed, p.sharp))
     table = []

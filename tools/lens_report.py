@@ -129,8 +129,9 @@ def markdown(results: list[dict], scene: str, finetuned: Optional[dict], command
                   f"Pack `{finetuned['name']}` ({finetuned['data']['lens']['training_pairs']} training pairs, "
                   f"{ev['held_out_pairs']} held-out pairs from scenes never trained on), made by `{ev['command']}` "
                   f"(folders in a temporary directory; the pack is not kept); {ev['unit']}. 'blur map' is the "
-                  f"daemon's own route; 'lens route' sends the frame to the generator of the class the lens profile "
-                  f"expects.", "",
+                  f"daemon's own route; 'map + profile' is that map steered by the blur the profile expects (the "
+                  f"daemon with lens.subject_dioptres set); 'lens route' sends the frame to the generator of the "
+                  f"class the lens profile expects.", "",
                   "| defocus (D) | radius px @640 | class | pairs | " + " | ".join(keys) + " |",
                   "|---" * (4 + len(keys)) + "|"]
         for row in ev["rows"]:
