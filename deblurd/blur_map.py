@@ -27,8 +27,11 @@ MAP_OVERLAP = 32
 """Overlap of neighbouring classifier tiles, in pixels at the working scale (35 tiles on a 640x480 frame)."""
 FLAT_GRADIENT = 0.002
 """Mean gradient magnitude (on [0, 1] luminance, per pixel) at or below which a tile is flat: sensor noise alone."""
-MIN_REGION_PX = 64
-"""A dense map's blurred region smaller than this square (px at the working scale) is passed through."""
+WHOLE_FRAME_PX = 640 * 512
+"""A dense map model maps a frame up to this many pixels (working scale) in one pass, with no tile overlap to pay
+for and context across the whole frame; larger images (a still's scales) go in overlapping tiles."""
+MIN_REGION_PX = 48
+"""A dense map's blurred area that no square of this side (px at the working scale) fits in is passed through."""
 FLAT_CONTEXT_PX = 64
 """A dense map's cell is passed through when no cell within this many pixels (working scale) has texture."""
 TEXTURED_FRACTION = 0.8
@@ -131,20 +134,25 @@ class BlurMapper:
 
     def __init__(self, classifier: Classifier) -> None:
         self.classifier = classifier
-        _, self.tile, _, _ = classifier.model.input_shape
-        output = classifier.model.output_shape
-        self.stride = self.tile // output[1] if len(output) == 4 else MAP_STEP
+        self.tile = classifier.tile
+        self.stride = classifier.stride if classifier.dense else MAP_STEP
 
     def map(self, luma: np.ndarray) -> BlurMap:
         """The blur map of a luminance image (float32 in [0, 1], any size)."""
         work = resize_to(luma, working_size(luma.shape, self.classifier.working_width))
-        cells = self._dense(work) if len(self.classifier.model.output_shape) == 4 else self._crops(work)
+        cells = self._dense(work) if self.classifier.dense else self._crops(work)
         return BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
 
     def _dense(self, work: np.ndarray) -> np.ndarray:
-        """Cell scores from the dense model over tiles overlapping by the manifest's overlap, blended with
-        raised-cosine windows; the frame is mirror-padded at its bottom and right to whole tiles and cells."""
+        """Cell scores from the dense model: in one pass for a frame up to WHOLE_FRAME_PX, else over tiles
+        overlapping by the manifest's overlap, blended with raised-cosine windows; the frame is mirror-padded at its
+        bottom and right to whole cells (and tiles)."""
         h, w = work.shape
+        if h * w <= WHOLE_FRAME_PX:
+            ph, pw = (-(-n // self.stride) * self.stride for n in (h, w))
+            padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
+            cells = self.classifier.scores(padded)[:-(-h // self.stride), :-(-w // self.stride)]
+            return drop_islands(flat_to_sharp(cells, work, self.stride), MIN_REGION_PX // self.stride)
         ph, pw = (max(self.tile, -(-n // self.stride) * self.stride) for n in (h, w))
         padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
         cell_tile, cell_overlap = self.tile // self.stride, self.classifier.overlap // self.stride
@@ -207,18 +215,17 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
 
 
 def drop_islands(cells: np.ndarray, min_side: int) -> np.ndarray:
-    """Blurred regions smaller than min_side x min_side cells get the sharp class: defocus comes in regions (a
-    background, a near object), so a small island of blur inside a sharp area is more likely a smooth patch of the
-    subject that the map mistook, and passing it through cannot make it worse."""
+    """Cells that could get a route's weight (blurred within SHARP_MARGIN of sharp) and that no min_side x min_side
+    square of such cells covers get the sharp class (a morphological opening of the blurred area): defocus comes in regions (a background, a near object), so a small island or a
+    thin strand of blur inside a sharp area is more likely a smooth patch of the subject that the map mistook, and
+    passing it through cannot make it worse."""
     if min_side <= 1:
         return cells
-    blurred = (cells[..., 1:].sum(axis=-1) > cells[..., 0]).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(blurred, connectivity=8)
-    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_side * min_side)
-    small = small[small > 0]
+    blurred = (cells[..., 1:].sum(axis=-1) > cells[..., 0] - SHARP_MARGIN).astype(np.uint8)  # any route weight
+    kept = cv2.morphologyEx(blurred, cv2.MORPH_OPEN, np.ones((min_side, min_side), np.uint8),
+                            borderType=cv2.BORDER_REPLICATE)
     out = cells.copy()
-    if small.size:
-        out[np.isin(labels, small)] = np.eye(len(SEVERITY_LABELS), dtype=np.float32)[0]
+    out[(blurred == 1) & (kept == 0)] = np.eye(len(SEVERITY_LABELS), dtype=np.float32)[0]
     return out
 
 

@@ -68,10 +68,18 @@ class Classifier:
         self.working_width = manifest.working_width
         self.model_id = model_id
         self.overlap = overlap
+        self.tile = model.input_shape[1]
+        """The exported input size: a crop classifier's crop, a dense map model's tile."""
+        self.dense = len(model.output_shape) == 4
+        self.stride = self.tile // model.output_shape[1] if self.dense else 0
+        """Input pixels per map cell of a dense map model."""
 
     def scores(self, crop: np.ndarray) -> np.ndarray:
-        """Probabilities of sharp, semi and heavy for one crop of the model's input size: one row, or one per cell
-        of the crop for a dense map model."""
+        """Probabilities of sharp, semi and heavy for one crop: one row, or one per cell of the crop for a dense map
+        model, which (fully convolutional) takes any size that is a multiple of its stride; the interpreter is
+        resized when the size changes."""
+        if self.model.input_shape[1:3] != crop.shape:
+            self.model.resize((1, *crop.shape, 1))
         return self.model(crop[None, :, :, None])[0]
 
 
