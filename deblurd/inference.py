@@ -51,7 +51,10 @@ def working_size(shape: tuple[int, int], working_width: Optional[int]) -> tuple[
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to (width, height): area-averaged when shrinking (no aliasing), cubic when enlarging."""
+    """Resize to (width, height): area-averaged when shrinking (no aliasing), cubic when enlarging; the same array
+    when the size is already right."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
     shrinking = size[0] < image.shape[1]
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
