@@ -215,9 +215,10 @@ class Pipeline:
             with self._lock:
                 self._still_requests += 1
             return
+        waiting = self._stills.prepare(frame)  # spooling encodes a JPEG: not while inference waits on the lock
         with self._frames:
             self.stats.frames_in += 1
-            self._stills.append(frame)
+            self._stills.add(waiting)
             self._frames.notify()
 
     # inference (the calling thread) --------------------------------------------------------------------------

@@ -399,12 +399,21 @@ class StillQueue:
     def nbytes(self) -> int:
         """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
         return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
-                   for i in self._items)
+                   for i in tuple(self._items))  # a snapshot: prepare() reads this outside the pipeline's lock
 
     def append(self, frame: Frame) -> None:
+        self.add(self.prepare(frame))
+
+    def prepare(self, frame: Frame) -> Frame | QueuedStill | Path:
+        """The form a still waits in: as captured while the byte budget allows, else spooled or encoded. The slow
+        part of append, which a caller can run outside its lock."""
         in_hand = self._in_hand()
         held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
-        self._items.append(frame if held + frame.pixels.nbytes <= self.raw_bytes else self._put_aside(frame))
+        return frame if held + frame.pixels.nbytes <= self.raw_bytes else self._put_aside(frame)
+
+    def add(self, item: Frame | QueuedStill | Path) -> None:
+        """Queue a still prepared by prepare()."""
+        self._items.append(item)
 
     def _put_aside(self, frame: Frame) -> QueuedStill | Path:
         """A still beyond the memory budget: spooled to disk, or held as JPEG in memory when there is no spool or
