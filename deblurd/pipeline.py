@@ -393,8 +393,9 @@ class Pipeline:
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:
-            log.warning("%d still(s) not restored before the stop deadline: %d newly spooled to %s, restored at the "
-                        "next start", len(self._stills), self._stills.spill(), self._stills.spool.folder)
+            self._stills.spill()
+            log.warning("%d still(s) not restored before the stop deadline: kept in %s and restored at the next "
+                        "start", len(self._stills), self._stills.spool.folder)
         store = self._store_thread
         if store is not None:
             self._hand_to_store(None)

@@ -24,7 +24,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -405,25 +405,30 @@ class StillQueue:
         self.add(self.prepare(frame))
 
     def prepare(self, frame: Frame) -> Frame | QueuedStill | Path:
-        """The form a still waits in: as captured while the byte budget allows, else spooled or encoded. The slow
-        part of append, which a caller can run outside its lock."""
+        """The form a still waits in. With a spool, every still is written there first, so a press survives
+        whatever happens next; it also waits in memory as captured while the byte budget allows (no decoding
+        before its turn), else on disk only, or as JPEG in memory when there is no spool or the disk refuses it.
+        The slow part of append, which a caller can run outside its lock."""
+        spooled = self._spool(frame)
         in_hand = self._in_hand()
         held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
-        return frame if held + frame.pixels.nbytes <= self.raw_bytes else self._put_aside(frame)
+        if held + frame.pixels.nbytes <= self.raw_bytes:
+            return frame if spooled is None else replace(frame, spool=spooled)
+        return spooled if spooled is not None else QueuedStill.pack(frame)
 
     def add(self, item: Frame | QueuedStill | Path) -> None:
         """Queue a still prepared by prepare()."""
         self._items.append(item)
 
-    def _put_aside(self, frame: Frame) -> QueuedStill | Path:
-        """A still beyond the memory budget: spooled to disk, or held as JPEG in memory when there is no spool or
-        the disk refuses it."""
-        if self.spool is not None:
-            try:
-                return self.spool.write(frame)
-            except OSError as exc:
-                log.warning("still %d held in memory: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
-        return QueuedStill.pack(frame)
+    def _spool(self, frame: Frame) -> Optional[Path]:
+        """The still written to the spool, or None (no spool, or the disk refuses it: it waits in memory)."""
+        if self.spool is None:
+            return None
+        try:
+            return self.spool.write(frame)
+        except OSError as exc:
+            log.warning("still %d held in memory only: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
+            return None
 
     def popleft(self) -> Frame:
         item = self._items.popleft()
@@ -453,13 +458,14 @@ class StillQueue:
         return found
 
     def spill(self) -> int:
-        """Write every still still held in memory to the spool (the stop deadline passed): the next start restores
-        them. Returns how many were spooled; what the disk refuses stays, and is lost with the process."""
+        """Write the stills held only in memory (their spooling failed) to the spool: the stop deadline passed, and
+        the next start restores what the spool holds. Returns how many were written now; what the disk still
+        refuses is lost with the process, and named."""
         if self.spool is None:
             return 0
         spilled = 0
         for index, item in enumerate(self._items):
-            if isinstance(item, Path):
+            if isinstance(item, Path) or (isinstance(item, Frame) and item.spool is not None):
                 continue
             frame = item if isinstance(item, Frame) else item.unpack()
             try:

@@ -24,9 +24,10 @@ def test_stills_beyond_the_budget_wait_on_disk_and_a_stored_result_releases_them
     for frame in frames:
         queue.append(frame)
     assert len(queue) == 3 and queue.nbytes == frames[0].pixels.nbytes, "the two beyond the budget hold no memory"
-    assert len(spool.waiting()) == 2
+    assert len(spool.waiting()) == 3, "every press is on disk at once"
     first, second = queue.popleft(), queue.popleft()
-    assert first is frames[0] and first.spool is None
+    assert first.pixels is frames[0].pixels and first.spool == spool.waiting()[0], "in memory and on disk"
+    SpoolFolder.release(first.spool)
     assert second.seq == 1 and second.kind == "still" and second.metadata == {"lens_position": 1.5}
     assert second.captured_at == frames[1].captured_at and second.spool == spool.waiting()[0]
     assert np.abs(second.pixels.astype(int) - frames[1].pixels).mean() < 1.0
@@ -49,13 +50,17 @@ def test_a_new_queue_recovers_what_an_earlier_run_left_and_names_a_damaged_still
     assert damaged.is_file() and str(damaged) in caplog.text, "left where it is, and named"
 
 
-def test_spill_puts_the_stills_in_memory_on_disk(tmp_path):
-    spool = SpoolFolder(tmp_path / SPOOL_DIR)
-    queue = StillQueue(spool=spool)
+def test_spill_puts_the_stills_the_disk_refused_on_disk(tmp_path):
+    blocked = tmp_path / SPOOL_DIR
+    blocked.write_text("not a folder")  # the spool cannot be made: the presses wait in memory
+    spool = SpoolFolder(blocked)
+    queue = StillQueue(raw_bytes=still_frame(0).pixels.nbytes, spool=spool)
     for n in range(2):
         queue.append(still_frame(n))
-    assert len(spool.waiting()) == 0 and queue.spill() == 2
-    assert queue.nbytes == 0 and len(spool.waiting()) == 2
+    assert queue.nbytes > 0 and spool.waiting() == []
+    blocked.unlink()
+    assert queue.spill() == 2 and queue.nbytes == 0 and len(spool.waiting()) == 2
+    assert queue.spill() == 0, "nothing left only in memory"
     assert [f.seq for f in (queue.popleft(), queue.popleft())] == [0, 1]
 
 
@@ -83,3 +88,53 @@ def test_the_daemon_restores_a_still_an_earlier_run_left_in_the_spool(tmp_path, 
     assert len(stills) == 1 and spool.waiting() == []
     sidecar = json.loads((tmp_path / "out" / stills[0]["files"]["sidecar"]).read_text())
     assert sidecar["size"] == [1600, 900]
+
+
+def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_path, photo_pack, monkeypatch,
+                                                                           caplog):
+    import threading
+
+    import cv2
+
+    from deblurd import pipeline as pipeline_module
+
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    cv2.imwrite(str(replay / "still.png"), sharp_still((2560, 1440), seed=5))
+    cfg = make_config(tmp_path, output={"max_per_minute": 0}, lens={"mode": "fixed"}, camera={"fps": 30},
+                      pipeline={"still_queue_size": 8})
+    monkeypatch.setattr(pipeline_module, "STOP_GRACE_S", 0.0)  # the deadline passes at once
+
+    def pipeline() -> Pipeline:
+        store = ResultStore(cfg.output)
+        store.open()
+        source = ReplaySource(replay, 30.0, (320, 180))
+        source.open()
+        return Pipeline(source, photo_pack, store, cfg)
+
+    first = pipeline()
+    first.set_continuous(False)
+    runner = threading.Thread(target=first.run, daemon=True)
+    runner.start()
+    for _ in range(4):
+        assert first.request_still()
+    while first.stats.frames_in < 4:
+        assert runner.is_alive()
+    with caplog.at_level(logging.WARNING):
+        first.stop()
+        runner.join(30)
+    first._store_thread.join(30)  # a result the deadline overtook may still be on its way to disk
+    spool = SpoolFolder(tmp_path / "out" / SPOOL_DIR)
+    stored = [e for e in read_index(tmp_path / "out") if e["kind"] == "still"]
+    assert len(spool.waiting()) >= 1 and len(stored) + len(spool.waiting()) == 4, "every press kept"
+    assert "restored at the next start" in caplog.text
+
+    second = pipeline()
+    second.set_continuous(False)
+    runner = threading.Thread(target=second.run, daemon=True)
+    runner.start()
+    while second.stats.frames_out < 4 - len(stored):
+        assert runner.is_alive()
+    second.stop()
+    runner.join(30)
+    assert spool.waiting() == [] and len([e for e in read_index(tmp_path / "out") if e["kind"] == "still"]) == 4
