@@ -104,7 +104,7 @@ def test_photo_report(photo_run):
     assert any("skipped, no trained run" in n for n in result["notes"])
     realistic = result["realistic"]
     assert realistic["frames"] == 1 and set(realistic["rows"]) == set(eval_realistic.ROWS)
-    assert all(set(areas) <= {"defocused", "in focus"} and areas for areas in realistic["rows"].values())
+    assert all(set(areas) <= set(eval_realistic.AREAS) and areas for areas in realistic["rows"].values())
     assert "## Realistic defocus" in (out / "report.md").read_text()
     assert any(t["target"].startswith("realistic: ") for t in result["targets"])
     manifest = load_manifest(shipped("photo"))

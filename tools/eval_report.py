@@ -39,15 +39,20 @@ def realistic_section(r: dict) -> list[str]:
             return "—"
         return f"{m[area]:.2f}" + ("" if name == "blurred input" else f" ({m[area] - base[area]:+.2f})")
 
-    rows = [[name] + [cell(name, m, a) for a in ("defocused", "in focus")] for name, m in r["rows"].items()]
+    areas = ("defocused", "in focus", "in focus, sharp source")
+    rows = [[name] + [cell(name, m, a) for a in areas] for name, m in r["rows"].items()]
     c = r["tile_confusion"]
     worst = r["worst_in_focus_change_db"]
+    worst_sharp = r.get("worst_sharp_source_change_db")
     parts = [f"## Realistic defocus: {r['frames']} frames of {r['photos']} validation photos (main table)",
              f"Layered depth, real-lens PSFs and the camera's pipeline (deblurd.defocus), radius up to "
              f"{r['max_radius_px']:g} px; {r['mean_defocused_share']:.0%} of the area defocused on average. PSNR (dB) "
              f"on luminance, change against the input in brackets; worst in-focus change of one frame through the "
-             f"full route: {'no in-focus area' if worst is None else f'{worst:+.3f} dB'}.",
-             md_table(["", "defocused area", "in-focus area"], rows)]
+             f"full route: {'no in-focus area' if worst is None else f'{worst:+.3f} dB'}. The last column leaves "
+             f"out what the map would restore in the clean photo itself (real bokeh of its own, where the truth is "
+             f"not sharp: `python -m tools.photo_bokeh`); worst change of one frame there: "
+             f"{'none' if worst_sharp is None else f'{worst_sharp:+.3f} dB'}.",
+             md_table(["", "defocused area", "in-focus area", "in focus, sharp source"], rows)]
     if c["samples"]:
         parts += [f"Blur map tiles against the true median radius (away from class edges): accuracy "
                   f"{c['accuracy']:.3f} over {c['samples']} tiles (rows true, columns the map).",
