@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import numpy as np
 
@@ -120,6 +121,7 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
         assert first.request_still()
     while first.stats.frames_in < 4:
         assert runner.is_alive()
+        time.sleep(0.01)
     with caplog.at_level(logging.WARNING):
         first.stop()
         runner.join(30)
@@ -135,6 +137,7 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
     runner.start()
     while second.stats.frames_out < 4 - len(stored):
         assert runner.is_alive()
+        time.sleep(0.01)
     second.stop()
     runner.join(30)
     assert spool.waiting() == [] and len([e for e in read_index(tmp_path / "out") if e["kind"] == "still"]) == 4
