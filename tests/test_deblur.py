@@ -277,3 +277,11 @@ def test_a_gallery_that_does_not_fit_leaves_the_results_complete(samples_dir, ph
     assert f"the results in {out} are complete, but its gallery could not be written (No space left" in done.stderr
     assert [r["output"] for r in read_records(out)] == results_in(out) == ["03-heavy-restored.jpg"]
     assert cv2.imread(str(out / "03-heavy-restored.jpg")) is not None
+
+
+def test_images_may_also_follow_an_option(tmp_path, samples_dir, photo_pack_dir):
+    done = deblur(samples_dir / "02-semi.jpg", "-o", tmp_path / "out", samples_dir / "05-heavy.jpg", "--json")
+    assert done.returncode == 0, done.stderr
+    assert {Path(i["input"]).name for i in json.loads(done.stdout)["results"]} == {"02-semi.jpg", "05-heavy.jpg"}
+    bad = deblur(samples_dir / "02-semi.jpg", "-o", tmp_path / "out2", "--no-such-option")
+    assert bad.returncode == 2 and "unrecognized arguments: --no-such-option" in bad.stderr
