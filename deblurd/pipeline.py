@@ -416,6 +416,7 @@ class Pipeline:
         recovered = self._stills.recover()
         if recovered:
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+        self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
         self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
         capture.start()

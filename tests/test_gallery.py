@@ -243,3 +243,41 @@ def test_python_m_deblurd_gallery_rewrites_the_gallery_of_a_copy(tmp_path):
     assert [e["i"] for e in loaded_entries(out / "index.html")] == [2, 1]
     missing = subprocess.run([*run, str(tmp_path / "nowhere")], cwd=REPO, capture_output=True, text=True)
     assert missing.returncode == 66 and "holds no index.jsonl" in missing.stderr
+
+
+def test_a_restarted_daemon_has_its_gallery_current_before_it_says_ready(tmp_path, photo_pack, samples_dir):
+    """The first refresh reads every sidecar: it runs before frames flow, not in the store thread's way."""
+    import threading
+
+    from deblurd.camera import ReplaySource
+    from deblurd.pipeline import Pipeline
+    from conftest import make_config
+
+    out = tmp_path / "out"
+    store = _store(out)
+    for seq in range(1, 4):
+        store.save(make_result(seq))
+    (out / "index.html").unlink(missing_ok=True)
+    cfg = make_config(tmp_path, output={"dir": str(out), "max_per_minute": 0}, lens={"mode": "fixed"})
+    source = ReplaySource(samples_dir, 30.0, (160, 120))
+    source.open()
+    restarted = ResultStore(cfg.output)
+    restarted.open()
+    ready = threading.Event()
+    seen: list[bool] = []
+
+    class Hooks:
+        def ready(self):
+            seen.append((out / "index.html").is_file())
+            ready.set()
+
+        def __getattr__(self, name):
+            return lambda *args: None
+
+    pipe = Pipeline(source, photo_pack, restarted, cfg, hooks=Hooks())
+    runner = threading.Thread(target=pipe.run, daemon=True)
+    runner.start()
+    assert ready.wait(60)
+    pipe.stop()
+    runner.join(30)
+    assert seen == [True] and [e["i"] for e in loaded_entries(out / "index.html")][-3:] == [3, 2, 1]
