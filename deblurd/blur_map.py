@@ -121,7 +121,8 @@ class BlurMap:
         return {"rows": ["".join(r) for r in letters], "legend": dict(zip(MAP_LETTERS, SEVERITY_LABELS)),
                 "tile_px": RECORD_CELL,
                 "starts": {"y": [RECORD_CELL * i for i in range(rows)], "x": [RECORD_CELL * j for j in range(cols)]},
-                "working_size": [self.work_shape[1], self.work_shape[0]]} | ({"lens_prior": self.prior} if self.prior else {})
+                "working_size": [self.work_shape[1], self.work_shape[0]],
+                **({"lens_prior": self.prior} if self.prior else {})}
 
 
 class BlurMapper:
@@ -144,16 +145,20 @@ class BlurMapper:
         return BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
 
     def _dense(self, work: np.ndarray) -> np.ndarray:
-        """Cell scores from the dense model: in one pass for a frame up to WHOLE_FRAME_PX, else over tiles
-        overlapping by the manifest's overlap, blended with raised-cosine windows; the frame is mirror-padded at its
-        bottom and right to whole cells (and tiles)."""
+        """Cell scores from the dense model, with textureless cells and small blurred patches passed through."""
+        cells = flat_to_sharp(self._dense_scores(work), work, self.stride)
+        return drop_islands(cells, MIN_REGION_PX // self.stride)
+
+    def _dense_scores(self, work: np.ndarray) -> np.ndarray:
+        """The dense model's cell scores: in one pass for a frame up to WHOLE_FRAME_PX, else over tiles overlapping
+        by the manifest's overlap, blended with raised-cosine windows; the frame is mirror-padded at its bottom and
+        right to whole cells (and tiles)."""
         h, w = work.shape
+        cells = (-(-h // self.stride), -(-w // self.stride))
         if h * w <= WHOLE_FRAME_PX:
-            ph, pw = (-(-n // self.stride) * self.stride for n in (h, w))
-            padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
-            cells = self.classifier.scores(padded)[:-(-h // self.stride), :-(-w // self.stride)]
-            return drop_islands(flat_to_sharp(cells, work, self.stride), MIN_REGION_PX // self.stride)
-        ph, pw = (max(self.tile, -(-n // self.stride) * self.stride) for n in (h, w))
+            padded = np.pad(work, ((0, cells[0] * self.stride - h), (0, cells[1] * self.stride - w)), mode="symmetric")
+            return self.classifier.scores(padded)[:cells[0], :cells[1]]
+        ph, pw = (max(self.tile, n * self.stride) for n in cells)
         padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
         cell_tile, cell_overlap = self.tile // self.stride, self.classifier.overlap // self.stride
         window = np.outer(blend_window(cell_tile, cell_overlap), blend_window(cell_tile, cell_overlap))[:, :, None]
@@ -165,8 +170,7 @@ class BlurMapper:
                 cy, cx = y // self.stride, x // self.stride
                 acc[cy:cy + cell_tile, cx:cx + cell_tile] += window * scores
                 weight[cy:cy + cell_tile, cx:cx + cell_tile] += window
-        cells = flat_to_sharp((acc / weight)[:-(-h // self.stride), :-(-w // self.stride)], work, self.stride)
-        return drop_islands(cells, MIN_REGION_PX // self.stride)
+        return (acc / weight)[:cells[0], :cells[1]]
 
     def _crops(self, work: np.ndarray) -> np.ndarray:
         """Cell scores from the crop classifier: tile scores weighted by texture, smoothed, blended onto cells."""
@@ -214,8 +218,8 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
 
 def drop_islands(cells: np.ndarray, min_side: int) -> np.ndarray:
     """Cells that could get a route's weight (blurred within SHARP_MARGIN of sharp) and that no min_side x min_side
-    square of such cells covers get the sharp class (a morphological opening of the blurred area): defocus comes in regions (a background, a near object), so a small island or a
-    thin strand of blur inside a sharp area is more likely a smooth patch of the subject that the map mistook, and
+    square of such cells covers get the sharp class (a morphological opening of the blurred area): defocus comes in
+    regions (a background, a near object), so a small island or a thin strand of blur inside a sharp area is more likely a smooth patch of the subject that the map mistook, and
     passing it through cannot make it worse."""
     if min_side <= 1:
         return cells

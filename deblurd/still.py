@@ -345,14 +345,13 @@ class SpoolFolder:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
 
-    def write(self, frame: Frame) -> Path:
-        """Spool a still; OSError (a full disk, say) leaves no file behind."""
-        packed = QueuedStill.pack(frame)
+    def write(self, still: QueuedStill) -> Path:
+        """Spool an encoded still; OSError (a full disk, say) leaves no file behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        jpeg = self.folder / f"{frame.captured_at:017.6f}-{frame.seq:08d}.jpg"
-        meta = {"seq": frame.seq, "captured_at": frame.captured_at, "metadata": frame.metadata}
+        jpeg = self.folder / f"{still.captured_at:017.6f}-{still.seq:08d}.jpg"
+        meta = {"seq": still.seq, "captured_at": still.captured_at, "metadata": still.metadata}
         try:
-            self.writer.write(jpeg, packed.jpeg)
+            self.writer.write(jpeg, still.jpeg)
             self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta, default=str).encode("utf-8"))
         except OSError:
             self.release(jpeg)
@@ -381,10 +380,10 @@ class SpoolFolder:
 
 
 class StillQueue:
-    """Button stills waiting for restoration, bounded in bytes rather than count alone: held as captured while
-    their pixels and those of the still last taken out (while it is still being restored or stored) fit in
-    `raw_bytes`, as JPEG beyond: a press while nothing is in hand costs no encoding, and a burst of 8 12 MP stills
-    queues about 60 MB, not 290."""
+    """Button stills waiting for restoration, bounded in bytes rather than count alone: with a spool, each is on
+    disk from its capture until its result is stored; in memory, a still is held as captured while its pixels and
+    those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
+    that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
 
     def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
         self.raw_bytes = raw_bytes
@@ -409,37 +408,36 @@ class StillQueue:
         whatever happens next; it also waits in memory as captured while the byte budget allows (no decoding
         before its turn), else on disk only, or as JPEG in memory when there is no spool or the disk refuses it.
         The slow part of append, which a caller can run outside its lock."""
-        spooled = self._spool(frame)
+        packed = QueuedStill.pack(frame) if self.spool is not None else None
+        spooled = self._spool(packed) if packed is not None else None
         in_hand = self._in_hand()
         held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
         if held + frame.pixels.nbytes <= self.raw_bytes:
             return frame if spooled is None else replace(frame, spool=spooled)
-        return spooled if spooled is not None else QueuedStill.pack(frame)
+        return spooled if spooled is not None else packed or QueuedStill.pack(frame)
 
     def add(self, item: Frame | QueuedStill | Path) -> None:
         """Queue a still prepared by prepare()."""
         self._items.append(item)
 
-    def _spool(self, frame: Frame) -> Optional[Path]:
-        """The still written to the spool, or None (no spool, or the disk refuses it: it waits in memory)."""
-        if self.spool is None:
-            return None
+    def _spool(self, still: QueuedStill) -> Optional[Path]:
+        """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
+        assert self.spool is not None
         try:
-            return self.spool.write(frame)
+            return self.spool.write(still)
         except OSError as exc:
-            log.warning("still %d held in memory only: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
+            log.warning("still %d held in memory only: cannot spool it to %s (%s)", still.seq, self.spool.folder, exc)
             return None
 
     def popleft(self) -> Frame:
         item = self._items.popleft()
-        frame = item if isinstance(item, Frame) else item.unpack() if isinstance(item, QueuedStill) else \
-            self._read(item)
+        if isinstance(item, Path):
+            assert self.spool is not None  # only a spool queues paths
+            frame = self.spool.read(item)
+        else:
+            frame = item if isinstance(item, Frame) else item.unpack()
         self._in_hand = weakref.ref(frame)
         return frame
-
-    def _read(self, jpeg: Path) -> Frame:
-        assert self.spool is not None
-        return self.spool.read(jpeg)
 
     def recover(self) -> int:
         """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
@@ -467,10 +465,10 @@ class StillQueue:
         for index, item in enumerate(self._items):
             if isinstance(item, Path) or (isinstance(item, Frame) and item.spool is not None):
                 continue
-            frame = item if isinstance(item, Frame) else item.unpack()
+            packed = QueuedStill.pack(item) if isinstance(item, Frame) else item
             try:
-                self._items[index] = self.spool.write(frame)
+                self._items[index] = self.spool.write(packed)
                 spilled += 1
             except OSError as exc:
-                log.error("still %d lost: cannot spool it to %s (%s)", frame.seq, self.spool.folder, exc)
+                log.error("still %d lost: cannot spool it to %s (%s)", packed.seq, self.spool.folder, exc)
         return spilled

@@ -13,7 +13,7 @@ from conftest import make_config
 from deblurd.camera import ReplaySource
 from deblurd.frames import Frame
 from deblurd.pipeline import Pipeline
-from deblurd.still import SPOOL_DIR, SpoolFolder, StillQueue
+from deblurd.still import SPOOL_DIR, QueuedStill, SpoolFolder, StillQueue
 from deblurd.store import ResultStore, read_index
 from test_still import sharp_still, still_frame
 
@@ -81,7 +81,7 @@ def test_the_daemon_restores_a_still_an_earlier_run_left_in_the_spool(tmp_path, 
     store.open()
     spool = SpoolFolder(tmp_path / "out" / SPOOL_DIR)
     left = Frame(sharp_still((1600, 900), seed=3), 41, 1.7e9, "still", {"lens_position": 2.0})
-    spool.write(left)
+    spool.write(QueuedStill.pack(left))
     source = ReplaySource(samples_dir, 30.0, (160, 120))
     source.open()
     Pipeline(source, photo_pack, store, cfg).run()

@@ -116,8 +116,8 @@ def bench_pack(pack_dir: Path, threads: list[int], repeats: int,
             entry = manifest.models[role]
             path = pack_dir / (entry.file if precision == "int8" else entry.float_file)
             classifier = role == "classifier"
-            whole = classifier and entry.overlap > 0 and working_size(FRAME, manifest.working_width)[0] * \
-                working_size(FRAME, manifest.working_width)[1] <= WHOLE_FRAME_PX  # a dense map: one pass
+            whole = classifier and entry.overlap > 0 and np.prod(working_size(FRAME, manifest.working_width)) <= \
+                WHOLE_FRAME_PX  # a dense map maps the frame in one pass
             rows.append(Row(
                 model=f"{manifest.name}/{role}", precision=precision, params=entry.params,
                 macs_per_pixel=entry.macs_per_pixel, size_mb=path.stat().st_size / 1e6,

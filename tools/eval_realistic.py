@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from deblurd import defocus
 from deblurd.blur import BlurDefinition
-from deblurd.frames import SEVERITY_LABELS
+from deblurd.frames import SEVERITY_LABELS, Severity
 from deblurd.inference import rgb_to_luma
 from deblurd.router import Router
 from tools import data
@@ -41,6 +41,14 @@ class RealisticGrid:
     draws: int = 2
     """Degradations per validation photo."""
     frame: tuple[int, int] = (640, 480)
+
+
+def own_blur(router: Router, luma: np.ndarray) -> tuple[np.ndarray, Severity]:
+    """The route weight the map gives each pixel of a clean photo (0: passed through), and its verdict: the photo's
+    own bokeh, since the synthesis treats every source photo as sharp."""
+    severity, weights = router.decide(luma)
+    weight = np.clip(sum(weights.values()), 0.0, 1.0) if weights else np.zeros(luma.shape, np.float32)
+    return weight, severity
 
 
 def masked_psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> Optional[float]:
@@ -94,8 +102,7 @@ def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
     for k, path in enumerate(tqdm(chosen, desc="realistic frames", unit="photo")):
         photo = fit(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), grid.frame).astype(np.float32) / 255
         truth = rgb_to_luma(np.round(photo * 255).astype(np.uint8))
-        _, clean = router.decide(truth)  # where the map would restore the photo itself: its own bokeh
-        sharp_source = np.ones(truth.shape, bool) if not clean else sum(clean.values()) == 0
+        sharp_source = own_blur(router, truth)[0] == 0
         for d in range(grid.draws):
             rng = np.random.default_rng([seed, k, d])
             sample = defocus.degrade(photo, rng, MAX_RADIUS * grid.frame[0] / width)

@@ -14,10 +14,10 @@ import argparse
 import cv2
 
 from deblurd.config import ModelsConfig
-from deblurd.inference import ModelPack
+from deblurd.inference import ModelPack, rgb_to_luma
 from deblurd.router import Router
 from tools import data
-from tools.eval_realistic import RealisticGrid, fit
+from tools.eval_realistic import RealisticGrid, fit, own_blur
 
 
 def blurred_shares(pack: str, split: str) -> list[tuple[str, float, dict[str, float]]]:
@@ -27,10 +27,8 @@ def blurred_shares(pack: str, split: str) -> list[tuple[str, float, dict[str, fl
     rows = []
     for path in data.photo_files(split):
         photo = fit(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), RealisticGrid().frame)
-        luma = cv2.cvtColor(photo, cv2.COLOR_RGB2YCrCb)[:, :, 0].astype("float32") / 255.0
-        severity, weights = router.decide(luma)
-        restored = float(sum(weights.values()).clip(0, 1).mean()) if weights else 0.0
-        rows.append((path.name, restored, severity.scores))
+        weight, severity = own_blur(router, rgb_to_luma(photo))
+        rows.append((path.name, float(weight.mean()), severity.scores))
     return sorted(rows, key=lambda r: -r[1])
 
 
