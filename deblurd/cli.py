@@ -2,8 +2,7 @@
 
 A subcommand in its own module is registered with `module_command("name", "deblurd.module")`; the module
 provides `add_arguments(parser)` and `run(args) -> int`, its docstring's first line is the help, and an optional
-EXAMPLES string ends its --help. Errors become one message on stderr and a sysexits code: 78 bad config,
-66 missing model pack, 69 no camera, 73 output not writable, 2 a wrong command line, 1 anything else.
+EXAMPLES string ends its --help. A DeblurdError becomes one message on stderr and its exit code (deblurd.errors).
 """
 
 from __future__ import annotations
@@ -20,17 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, get_args
 
 from deblurd import __version__
-from deblurd.camera_errors import CameraError
-from deblurd.config import Area, Config, ConfigError, LoggingConfig, add_config_argument, config_source, load_config
-from deblurd.loading import load_command_config, load_pack
-from deblurd.manifest import PackError
-from deblurd.store import StoreError
+from deblurd.config import Area, Config, LoggingConfig, add_config_argument, config_source, load_config
+from deblurd.errors import EXIT_CODES, ConfigError, DeblurdError, ExitCode, PackError
+from deblurd.commands.loading import load_command_config, load_pack
 
 log = logging.getLogger("deblurd")
 
-EX_FAILURE = 1
-EXIT_CODES = ((ConfigError, ConfigError.exit_code), (PackError, PackError.exit_code), (StoreError, StoreError.exit_code),
-              (CameraError, CameraError.exit_code))
 
 
 @dataclass(frozen=True)
@@ -82,12 +76,12 @@ check it with `deblurd check-config`, then restart the service."""
 
 
 def _run(args: argparse.Namespace) -> int:
-    from deblurd.lens_profile import LensProfileError, daemon_profile
-    from deblurd.sources import open_source
-    from deblurd.pipeline import Pipeline
-    from deblurd.service import SystemdNotifier
-    from deblurd.store import ResultStore
-    from deblurd.thermal import ThermalGovernor
+    from deblurd.optics.lens_profile import LensProfileError, daemon_profile
+    from deblurd.capture.sources import open_source
+    from deblurd.daemon.pipeline import Pipeline
+    from deblurd.daemon.service import SystemdNotifier
+    from deblurd.output.store import ResultStore
+    from deblurd.daemon.thermal import ThermalGovernor
 
     overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
     cfg = load_command_config(args).with_overrides({k: v for k, v in overrides.items() if v is not None})
@@ -103,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         led = None
         if cfg.gpio.enabled:
-            from deblurd.gpio import CaptureButton, StatusLed
+            from deblurd.daemon.gpio import CaptureButton, StatusLed
 
             led = StatusLed.from_config(cfg.gpio)
             parts.append(led)
@@ -167,7 +161,7 @@ def config_as_toml(cfg: Config) -> str:
 def _check_config(args: argparse.Namespace) -> int:
     """Print the effective settings; then check that the configured model pack is there and whole, since a
     pack that is not would only stop the service at its start."""
-    from deblurd.doctor import check_models, running_on_pi
+    from deblurd.commands.doctor import check_models, running_on_pi
 
     path = args.file or args.config
     cfg = load_config(path)
@@ -183,13 +177,13 @@ def _check_config(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("run", "run the daemon: capture, classify, restore and store until stopped", _run_arguments, _run,
             RUN_EXAMPLES),
-    module_command("deblur", "deblurd.deblur"),
+    module_command("deblur", "deblurd.commands.deblur"),
     Command("check-config", "validate a config file, check its model pack and print the effective settings",
             _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
-    module_command("status", "deblurd.status"),
-    module_command("collect", "deblurd.collect"),
-    module_command("calibrate", "deblurd.calibrate"),
-    module_command("doctor", "deblurd.doctor"),
+    module_command("status", "deblurd.commands.status"),
+    module_command("collect", "deblurd.commands.collect"),
+    module_command("calibrate", "deblurd.commands.calibrate"),
+    module_command("doctor", "deblurd.commands.doctor"),
 ]
 
 
@@ -199,7 +193,9 @@ EXAMPLES = """examples:
   deblurd status                                 what the running daemon is doing
   deblurd doctor                                 check the installation, with a fix for each problem
   deblurd COMMAND --help                         a command's options and examples
-"""
+
+exit codes:
+""" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()) + "\n"
 LOG_LEVELS = get_args(LoggingConfig.model_fields["level"].annotation)
 
 
@@ -242,11 +238,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         status = args.handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone is caught below rather than at exit
         return status
-    except (ConfigError, PackError, StoreError, CameraError) as exc:
+    except DeblurdError as exc:
         print(f"deblurd: {exc}", file=sys.stderr)
-        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:  # `deblurd doctor --json | head`: the reader has gone, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
         return 0

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from deblurd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/deblurd/deblurd.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-EX_CONFIG = 78
 
 DEFAULT_BUTTON_PIN = 17
 FilePath = Annotated[Path, Strict(False)]
@@ -146,12 +146,6 @@ class Config(Area):
             return Config.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_format_errors(Path(source), exc)) from exc
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; the message names every bad key, its value and what is allowed."""
-
-    exit_code = EX_CONFIG
 
 
 def _allowed_range(loc: tuple) -> str:

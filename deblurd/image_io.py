@@ -22,6 +22,7 @@ from typing import Iterator, Optional
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from deblurd.errors import InputError
 
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 """Pillow's format name -> the suffix of results."""
@@ -34,10 +35,6 @@ DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng er
 """libjpeg's and libpng's messages for data they decoded around (a grey fill, a half image)."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_HEADER = b"Exif\x00\x00"
-
-
-class InputError(Exception):
-    """One input image that cannot be processed; the others still are."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.camera import SAMPLES_DIR
+from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.config import Config
 from deblurd.frames import Frame, Severity
-from deblurd.store import Result, read_index
-from tools import data
+from deblurd.output.store import Result, read_index
+from tools.data import sources as data
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO_PACK = REPO / "models" / "photo"
@@ -23,13 +23,13 @@ PHOTO_PACK = REPO / "models" / "photo"
 @pytest.fixture(scope="session")
 def photo_pack_dir() -> Path:
     if not (PHOTO_PACK / "manifest.json").exists():
-        pytest.skip(f"the shipped model pack {PHOTO_PACK} is not exported yet (tools/export.py)")
+        pytest.skip(f"the shipped model pack {PHOTO_PACK} is not exported yet (tools/train/export.py)")
     return PHOTO_PACK
 
 
 @pytest.fixture(scope="session")
 def photo_pack(photo_pack_dir: Path):
-    from deblurd.inference import ModelPack
+    from deblurd.restore.inference import ModelPack
 
     return ModelPack.load(photo_pack_dir, "int8", "auto", threads=1)
 

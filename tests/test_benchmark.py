@@ -1,4 +1,4 @@
-"""tools/benchmark.py on one shipped model, one run each: the rows, the table's columns, ratios and target verdicts.
+"""tools/bench/benchmark.py on one shipped model, one run each: the rows, the table's columns, ratios and target verdicts.
 
 No timing is asserted: the build machine is shared, so only the shape of the report is checked.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools import benchmark
+from tools.bench import benchmark
 
 
 def test_pack_rows_table_ratios_and_targets(photo_pack_dir: Path) -> None:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from deblurd import blur
-from deblurd.packs import pack_spec
+from deblurd.optics import blur
+from deblurd.restore.packs import pack_spec
 
 
 @pytest.mark.parametrize("make", [lambda: blur.gaussian_psf(2.5), lambda: blur.disk_psf(3.0, 0.5),

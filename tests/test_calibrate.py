@@ -12,14 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd import calibrate as cal
+from deblurd.errors import ExitCode
+from deblurd.commands import calibrate as cal
 from deblurd.atomic import AtomicWriter
-from deblurd.collect import CollectPlan, PairCollector
+from deblurd.commands.collect import CollectPlan, PairCollector
 from deblurd.config import Config
-from deblurd.lens_profile import (PROFILE_NAME, SENSOR_WIDTH_PX, LensProfileError, load_profile, profile_path,
+from deblurd.optics.lens_profile import (PROFILE_NAME, SENSOR_WIDTH_PX, LensProfileError, load_profile, profile_path,
                                   save_profile)
-from deblurd.sim_camera import SimCamera
-from deblurd.state_file import write_status
+from deblurd.capture.sim_camera import SimCamera
+from deblurd.output.state_file import write_status
 
 SEED = 4
 POSITIONS = [0.0, 2.5, 5.5, 10.5]
@@ -110,7 +111,7 @@ def test_cli_writes_the_profile_beside_the_state_file_and_status_and_doctor_show
 
 def test_bad_pairs_get_one_line_errors(sim_pairs, tmp_path: Path) -> None:
     done = deblurd("calibrate", "--pairs", str(tmp_path / "nothing"), "--out", str(tmp_path / "p.json"))
-    assert done.returncode == cal.EX_NOINPUT and "written by `deblurd collect`" in done.stderr
+    assert done.returncode == ExitCode.NOINPUT and "written by `deblurd collect`" in done.stderr
     assert done.stderr.count("\n") == 1 and not (tmp_path / "p.json").exists()
     broken = tmp_path / "broken"
     manifest = json.loads((sim_pairs[0] / "manifest.json").read_text())
@@ -120,12 +121,12 @@ def test_bad_pairs_get_one_line_errors(sim_pairs, tmp_path: Path) -> None:
             (broken / f["file"]).write_bytes(b"not an image")
     (broken / "manifest.json").write_text(json.dumps(manifest))
     done = deblurd("calibrate", "--pairs", str(broken), "--out", str(tmp_path / "p.json"))
-    assert done.returncode == cal.EX_DATAERR and "reference.png: the file is missing or corrupt" in done.stderr
+    assert done.returncode == ExitCode.DATAERR and "reference.png: the file is missing or corrupt" in done.stderr
     for scene in manifest["scenes"]:
         scene["moved"] = True
     (broken / "manifest.json").write_text(json.dumps(manifest))
     done = deblurd("calibrate", "--pairs", str(broken), "--out", str(tmp_path / "p.json"))
-    assert done.returncode == cal.EX_DATAERR and "every scene moved" in done.stderr
+    assert done.returncode == ExitCode.DATAERR and "every scene moved" in done.stderr
 
 
 def test_a_region_without_texture_is_not_measured() -> None:
@@ -136,7 +137,7 @@ def test_a_region_without_texture_is_not_measured() -> None:
 
 
 def test_the_radius_search_finds_a_known_disk() -> None:
-    from deblurd.lens_psf import LensProfile, lens_psf
+    from deblurd.optics.lens_psf import LensProfile, lens_psf
 
     rng = np.random.default_rng(1)
     sharp = cv2.resize(rng.random((40, 40)).astype(np.float32), (160, 160), interpolation=cv2.INTER_LINEAR)

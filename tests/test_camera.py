@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.camera import FrameSource, ReplaySource
-from deblurd.camera_errors import CameraError
-from deblurd.sources import open_source
+from deblurd.capture.camera import FrameSource, ReplaySource
+from deblurd.errors import CameraError
+from deblurd.capture.sources import open_source
 from deblurd.config import CameraConfig
 
 

@@ -92,7 +92,7 @@ def test_check_config_checks_the_pack(tmp_path, pack_copy):
     nope = deblurd("check-config", _config(tmp_path, '[models]\npack = "nope"\n'))
     assert nope.returncode == 66
     assert f"{tmp_path / 'deblurd.toml'}: models.pack: model pack folder" in nope.stderr and "nope" in nope.stderr
-    assert "fix: python -m tools.export --pack nope" in nope.stderr
+    assert "fix: python -m tools.train.export --pack nope" in nope.stderr
     manifest = json.loads((pack_copy / "manifest.json").read_text())
     (pack_copy / manifest["models"]["semi"]["file"]).unlink()
     incomplete = deblurd("check-config", _config(tmp_path, f'[models]\ndir = "{pack_copy.parent}"\n'))

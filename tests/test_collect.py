@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd import collect
-from deblurd.blur import convolve, disk_psf
-from deblurd.camera_errors import CameraError, NoFocusMotor
-from deblurd.collect import CollectPlan, PairCollector
+from deblurd.commands import collect
+from deblurd.optics.blur import convolve, disk_psf
+from deblurd.errors import CameraError, NoFocusMotor
+from deblurd.commands.collect import CollectPlan, PairCollector
 from deblurd.frames import Frame
 
 RANGE = (0.0, 15.0, 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from deblurd.config import OutputConfig
 from deblurd.frames import Frame, Severity
-from deblurd.store import Result, ResultStore
+from deblurd.output.store import Result, ResultStore
 from conftest import assert_consistent
 
 KILLS = 25

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import needs_packages
-from deblurd.packs import pack_spec
-from tools import data, synth
+from deblurd.restore.packs import pack_spec
+from tools.data import sources as data
+from tools.data import synth
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from conftest import read_sample
-from deblurd.deblur import (RECORD_NAME, Deblurrer, OutputNames, describe, find_inputs, publish, read_records,
+from deblurd.commands.deblur import (RECORD_NAME, Deblurrer, OutputNames, describe, find_inputs, publish, read_records,
                             restore)
 from deblurd.image_io import InputError
-from deblurd.router import Router
+from deblurd.restore.router import Router
 from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.blur import convolve, disk_psf
-from deblurd.defocus import Layer, SceneLayout, SceneObject, degrade, radius_ladder, render
-from deblurd.lens_psf import LensProfile
+from deblurd.optics.blur import convolve, disk_psf
+from deblurd.optics.defocus import Layer, SceneLayout, SceneObject, degrade, radius_ladder, render
+from deblurd.optics.lens_psf import LensProfile
 
 
 def _texture(size: int = 96, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deblurd import doctor
+from deblurd.commands import doctor
 from deblurd.config import REPO_MODELS_DIR, Config, GpioConfig, ModelsConfig, OutputConfig
 
 
@@ -91,7 +91,7 @@ def test_output_writable_and_free_space(tmp_path: Path) -> None:
 def test_camera_replay_missing_and_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = Config.model_validate({"camera": {"source": "replay"}, "output": {"dir": str(tmp_path)}})
     assert levels(doctor.check_camera(cfg)) == {"camera": "ok"}
-    monkeypatch.setattr("deblurd.picamera_source.camera_present", lambda: False)
+    monkeypatch.setattr("deblurd.capture.picamera_source.camera_present", lambda: False)
     auto = cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": "auto"})})
     assert levels(doctor.check_camera(auto)) == {"camera": "warning"}
     wanted = cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": "picamera2"})})
@@ -106,7 +106,7 @@ def test_camera_replay_missing_and_in_use(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_camera_opened_reports_the_lens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = Config.model_validate({"camera": {"source": "picamera2"}, "output": {"dir": str(tmp_path)}})
-    monkeypatch.setattr("deblurd.picamera_source.camera_present", lambda: True)
+    monkeypatch.setattr("deblurd.capture.picamera_source.camera_present", lambda: True)
     monkeypatch.setattr(doctor, "_open_camera", lambda cam: (None, (0.0, 15.0, 1.0)))
     assert levels(doctor.check_camera(cfg)) == {"camera": "ok", "lens": "ok"}
     monkeypatch.setattr(doctor, "_open_camera", lambda cam: (None, None))
@@ -176,7 +176,7 @@ def test_fixes_fit_where_doctor_runs(tmp_path: Path) -> None:
     assert "sudo deploy/install.sh" in on_pi.fix and "tools" not in on_pi.fix + on_pi.detail
     assert f"model pack folder {tmp_path / 'photo'} does not exist" == on_pi.detail
     (on_pc,) = doctor.check_models(missing, on_pi=False)
-    assert "python -m tools.export --pack photo" in on_pc.fix and "install.sh" not in on_pc.fix
+    assert "python -m tools.train.export --pack photo" in on_pc.fix and "install.sh" not in on_pc.fix
     pc_thermal = doctor.check_thermal(tmp_path, on_pi=False)
     pi_thermal = doctor.check_thermal(tmp_path, on_pi=True)
     assert all("none needed on a PC" in c.fix for c in pc_thermal)

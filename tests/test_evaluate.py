@@ -1,4 +1,4 @@
-"""tools/evaluate.py on the real shipped packs with a tiny --limit: the report's files and keys, finite metrics,
+"""tools/eval/evaluate.py on the real shipped packs with a tiny --limit: the report's files and keys, finite metrics,
 blurred-input scores equal to a direct skimage computation, and a manifest update that keeps the checksums."""
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 pytest.importorskip("matplotlib")
-from deblurd import blur  # noqa: E402
-from deblurd.inference import ModelPack  # noqa: E402
-from deblurd.manifest import load_manifest  # noqa: E402
-from tools import data  # noqa: E402
-from tools import eval_digits, eval_photo, eval_realistic  # noqa: E402
-from tools import eval_sweep as ev  # noqa: E402
-from tools.evaluate import main as evaluate_main  # noqa: E402
+from deblurd.optics import blur  # noqa: E402
+from deblurd.restore.inference import ModelPack  # noqa: E402
+from deblurd.restore.manifest import load_manifest  # noqa: E402
+from tools.data import sources as data  # noqa: E402
+from tools.eval import digits as eval_digits
+from tools.eval import photo as eval_photo
+from tools.eval import realistic as eval_realistic  # noqa: E402
+from tools.eval import sweep as ev  # noqa: E402
+from tools.eval.evaluate import main as evaluate_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_FILES = ("report.md", "report.json", "sweep.png", "examples.png", "confusion.png")
@@ -28,7 +30,7 @@ REPORT_FILES = ("report.md", "report.json", "sweep.png", "examples.png", "confus
 def shipped(pack: str) -> Path:
     pack_dir = REPO / "models" / pack
     if not (pack_dir / "manifest.json").exists():
-        pytest.skip(f"pack {pack} is not exported yet (tools/export.py)")
+        pytest.skip(f"pack {pack} is not exported yet (tools/train/export.py)")
     try:
         data.photo_files("validation") if pack == "photo" else data.digits(pack, "test")
     except data.DataMissing as missing:
@@ -44,7 +46,7 @@ def finite_metrics(result: dict) -> list[float]:
 def check_report(out: Path, argv: list[str]) -> dict:
     for name in REPORT_FILES:
         assert (out / name).stat().st_size > 0, name
-    assert (out / "report.md").read_text().startswith("```sh\npython -m tools.evaluate " + " ".join(argv) + "\n")
+    assert (out / "report.md").read_text().startswith("```sh\npython -m tools.eval " + " ".join(argv) + "\n")
     result = json.loads((out / "report.json").read_text())
     assert {"pack", "command", "levels", "sweep", "classifier", "targets", "notes", "samples"} <= result.keys()
     assert set(result["levels"]) == {"semi", "heavy"}

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, wait_until
 from deblurd.config import OutputConfig
-from deblurd.store import ResultStore
+from deblurd.output.store import ResultStore
 from conftest import make_result
 
 ROUNDS = 12

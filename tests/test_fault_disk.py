@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deblurd.config import OutputConfig
-from deblurd.store import ResultStore
+from deblurd.output.store import ResultStore
 from conftest import assert_consistent, make_result
 
 OLD = time.time() - 86400  # retention never touches results younger than a few minutes

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from conftest import REPO, wait_until
-from deblurd.pipeline import STOP_GRACE_S
+from deblurd.errors import ExitCode
+from deblurd.daemon.pipeline import STOP_GRACE_S
 from conftest import assert_consistent
 
 
@@ -35,7 +36,7 @@ def test_a_fatal_capture_error_ends_the_daemon(tmp_path, daemon):
     proc = daemon.start(out, camera={"replay_path": replay})
     _, stderr = proc.communicate(timeout=120)  # before the fix: a hang that only SIGKILL ended
     print(f"\nfatal capture error: exit {proc.returncode} {time.monotonic() - started:.1f} s after start")
-    assert proc.returncode == 1, stderr
+    assert proc.returncode == ExitCode.UNAVAILABLE, stderr
     assert f"deblurd: camera failed: replay folder {replay} has no more readable images" in stderr
     assert "fatal error in the capture thread" in stderr and "Traceback" not in stderr
     state = _status(out)

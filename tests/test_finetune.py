@@ -1,4 +1,4 @@
-"""tools/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training batches."""
+"""tools/train/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training batches."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from deblurd.calibrate import Pair  # noqa: E402
-from deblurd.collect import CollectPlan, PairCollector  # noqa: E402
-from deblurd.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, LensProfileError  # noqa: E402
-from deblurd.manifest import load_manifest  # noqa: E402
-from deblurd.sim_camera import SimCamera  # noqa: E402
-from tools import finetune  # noqa: E402
+from deblurd.commands.calibrate import Pair  # noqa: E402
+from deblurd.commands.collect import CollectPlan, PairCollector  # noqa: E402
+from deblurd.optics.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, LensProfileError  # noqa: E402
+from deblurd.restore.manifest import load_manifest  # noqa: E402
+from deblurd.capture.sim_camera import SimCamera  # noqa: E402
+from tools.train import finetune  # noqa: E402
 
 
 def profile(k640: float = 0.6, rim: float = 0.3) -> LensCalibration:
@@ -92,7 +92,7 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture) -> None:
         finetune.parse_args(["--pairs", "x", "--steps", "0"])
     assert "--steps and --batch must be 1 or more" in capsys.readouterr().err
     args = finetune.parse_args(["--pairs", "x", "--steps", "5"])
-    assert args.command == "python -m tools.finetune --pairs x --steps 5" and args.pack == "photo"
+    assert args.command == "python -m tools.train.finetune --pairs x --steps 5" and args.pack == "photo"
 
 
 def test_a_pack_without_a_working_width_is_refused(tmp_path: Path, sim_pairs: Path) -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import make_result
 from deblurd.config import OutputConfig
-from deblurd.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
+from deblurd.output.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
                              write_gallery)
-from deblurd.store import INDEX_NAME, ResultStore
-from tools.make_gallery_figure import record_results
+from deblurd.output.store import INDEX_NAME, ResultStore
+from tools.figures.gallery import record_results
 
 DAY = 86400.0
 LINK = re.compile(r'(?:src|href)="([^"]*)"')
@@ -237,7 +237,7 @@ def test_python_m_deblurd_gallery_rewrites_the_gallery_of_a_copy(tmp_path):
     for seq in (1, 2):
         store.save(make_result(seq))
     (out / "index.html").unlink(missing_ok=True)
-    run = [sys.executable, "-m", "deblurd.gallery"]
+    run = [sys.executable, "-m", "deblurd.output.gallery"]
     done = subprocess.run([*run, str(out)], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == str(out / "index.html")
     assert [e["i"] for e in loaded_entries(out / "index.html")] == [2, 1]
@@ -249,8 +249,8 @@ def test_a_restarted_daemon_has_its_gallery_current_before_it_says_ready(tmp_pat
     """The first refresh reads every sidecar: it runs before frames flow, not in the store thread's way."""
     import threading
 
-    from deblurd.camera import ReplaySource
-    from deblurd.pipeline import Pipeline
+    from deblurd.capture.camera import ReplaySource
+    from deblurd.daemon.pipeline import Pipeline
     from conftest import make_config
 
     out = tmp_path / "out"

@@ -15,9 +15,9 @@ import cv2
 import pytest
 
 from conftest import REPO
-from deblurd.gallery import ASSETS, GALLERY_DIR, INDEX_RESULTS, GalleryEntry, write_gallery
-from deblurd.store import read_index
-from tools.make_gallery_figure import WINDOW, find_chromium, record_results, run_chromium, screenshot
+from deblurd.output.gallery import ASSETS, GALLERY_DIR, INDEX_RESULTS, GalleryEntry, write_gallery
+from deblurd.output.store import read_index
+from tools.figures.gallery import WINDOW, find_chromium, record_results, run_chromium, screenshot
 
 PER_PAGE = int(re.search(r"PER_PAGE = (\d+);", (ASSETS / "gallery.js").read_text())[1])
 

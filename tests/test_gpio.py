@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from deblurd.config import GpioConfig
-from deblurd.gpio import LED_PATTERNS, CaptureButton, StatusLed
+from deblurd.daemon.gpio import LED_PATTERNS, CaptureButton, StatusLed
 
 CFG = GpioConfig(button_pin=17, led_pin=27, bounce_s=0.0, long_press_s=0.3, press_queue_size=3)
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from conftest import read_sample
-from deblurd.camera import SAMPLES_DIR
+from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.image_io import InputError, encode_picture, read_picture
 
 CAMERA_MAKE = 0x010F

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import read_sample
-from deblurd.inference import ModelPack, merge_luma, rgb_to_luma, split_luma
-from deblurd.manifest import PackError, sha256_of
-from deblurd.tflite import TfliteModel
+from deblurd.restore.inference import ModelPack, merge_luma, rgb_to_luma, split_luma
+from deblurd.restore.manifest import PackError, sha256_of
+from deblurd.restore.tflite import TfliteModel
 
 
 def test_loads_int8_with_integer_io(photo_pack):
@@ -32,7 +32,7 @@ def test_classifier_scores_every_class_of_a_crop(photo_pack):
 
 
 def test_blur_map_scales_a_small_image_to_the_working_width(photo_pack):
-    from deblurd.blur_map import BlurMapper
+    from deblurd.restore.blur_map import BlurMapper
 
     tiny = np.random.default_rng(0).random((40, 50), np.float32)
     blur_map = BlurMapper(photo_pack.classifier).map(tiny)

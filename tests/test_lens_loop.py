@@ -1,5 +1,5 @@
 """The real-lens loop end to end on the simulated Camera Module 3, as a user runs it: `deblurd collect`,
-`deblurd calibrate`, `python -m tools.finetune` (a few steps; skipped only without TensorFlow), then `deblurd run`
+`deblurd calibrate`, `python -m tools.train.finetune` (a few steps; skipped only without TensorFlow), then `deblurd run`
 with the new pack and `deblurd doctor` on it."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from deblurd.lens_profile import PROFILE_NAME, load_profile
-from deblurd.manifest import load_manifest
-from deblurd.store import read_index
+from deblurd.optics.lens_profile import PROFILE_NAME, load_profile
+from deblurd.restore.manifest import load_manifest
+from deblurd.output.store import read_index
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_collect_calibrate_finetune_export_and_run(tmp_path: Path, photo_pack_di
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("TensorFlow is not installed: the fine-tuning step runs on a PC with tools installed")
     models = tmp_path / "models"
-    tuned = command("-m", "tools.finetune", "--pairs", str(pairs), "--profile", str(state / PROFILE_NAME),
+    tuned = command("-m", "tools.train.finetune", "--pairs", str(pairs), "--profile", str(state / PROFILE_NAME),
                     "--pack", "photo", "--models", str(photo_pack_dir.parent), "--out", str(models / "photo-sim-cm3-2"),
                     "--steps", "2", "--batch", "2", "--patch", "64")
     assert "set pack = \"photo-sim-cm3-2\"" in tuned.stdout
@@ -52,7 +52,7 @@ def test_collect_calibrate_finetune_export_and_run(tmp_path: Path, photo_pack_di
     assert manifest.models["classifier"] == base.models["classifier"], "the classifier is kept as it was"
     for role in ("semi", "heavy"):
         assert manifest.models[role].sha256 != base.models[role].sha256
-        assert manifest.models[role].training["commands"][-1].startswith("python -m tools.finetune")
+        assert manifest.models[role].training["commands"][-1].startswith("python -m tools.train.finetune")
     evaluation = manifest.evaluation["lens_pairs"]
     assert evaluation["held_out_pairs"] == 2 and {"photo-sim-cm3-2 (blur map)", "photo (blur map)"} <= set(
         evaluation["rows"][0])

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import make_config
-from deblurd.blur_map import PRIOR_FLOOR, BlurMap
-from deblurd.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, save_profile
-from deblurd.pipeline import Pipeline
-from deblurd.sim_camera import SimCamera
-from deblurd.store import ResultStore
+from deblurd.restore.blur_map import PRIOR_FLOOR, BlurMap
+from deblurd.optics.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, save_profile
+from deblurd.daemon.pipeline import Pipeline
+from deblurd.capture.sim_camera import SimCamera
+from deblurd.output.store import ResultStore
 
 K640 = 0.6
 """Blur radius per dioptre at 640 px of the test profile: 8 dioptres of defocus are 4.8 px (heavy)."""
@@ -81,7 +81,7 @@ def test_a_configured_profile_that_cannot_be_read_stops_the_daemon_with_its_fix(
 
 
 def test_a_damaged_default_profile_is_skipped_with_a_warning(tmp_path, caplog):
-    from deblurd.lens_profile import daemon_profile
+    from deblurd.optics.lens_profile import daemon_profile
 
     state = tmp_path / "status.json"
     assert daemon_profile(state, None) is None

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from deblurd.blur import disk_psf
-from deblurd.lens_psf import IDEAL_LENS, LensProfile, lens_psf, lens_psf_rgb
+from deblurd.optics.blur import disk_psf
+from deblurd.optics.lens_psf import IDEAL_LENS, LensProfile, lens_psf, lens_psf_rgb
 
 
 def _centroid(psf: np.ndarray) -> tuple[float, float]:

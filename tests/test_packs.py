@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from deblurd.config import ModelsConfig
-from deblurd.manifest import RESTORER_ROLES, load_manifest
-from deblurd.packs import PACKS, pack_spec
+from deblurd.restore.manifest import RESTORER_ROLES, load_manifest
+from deblurd.restore.packs import PACKS, pack_spec
 
 
 @pytest.mark.parametrize("name", sorted(PACKS))

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from deblurd.camera import FrameSource
-from deblurd.camera_errors import CameraError, CaptureTimeout
+from deblurd.capture.camera import FrameSource
+from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.config import CameraConfig
-from deblurd.picamera_source import PicameraSource, camera_present
+from deblurd.capture.picamera_source import PicameraSource, camera_present
 
 CONTROLS = SimpleNamespace(AfModeEnum=SimpleNamespace(Manual="Manual", Auto="Auto"))
 

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import make_config
-from deblurd.camera import ReplaySource
-from deblurd.camera_errors import CaptureTimeout
+from deblurd.capture.camera import ReplaySource
+from deblurd.errors import CaptureTimeout
 from deblurd.frames import Severity
-from deblurd.hooks import SteadyDecision
-from deblurd.pipeline import Pacer, Pipeline
-from deblurd.store import ResultStore, read_index
-from deblurd.thermal import ThermalDecision
+from deblurd.daemon.hooks import SteadyDecision
+from deblurd.daemon.pipeline import Pacer, Pipeline
+from deblurd.output.store import ResultStore, read_index
+from deblurd.daemon.thermal import ThermalDecision
 from conftest import assert_consistent
 
 
@@ -222,7 +222,7 @@ def test_end_to_end_with_shipped_models(tmp_path, samples_dir, photo_pack):
 
 
 def test_a_store_failure_stops_the_daemon_with_its_error(tmp_path, samples_dir, monkeypatch):
-    from deblurd.store import StoreError
+    from deblurd.output.store import StoreError
 
     pipe, notifier, _ = _pipeline(tmp_path, samples_dir, StubPack(), pipeline={"queue_size": 1})
 
@@ -237,7 +237,7 @@ def test_a_store_failure_stops_the_daemon_with_its_error(tmp_path, samples_dir, 
 
 class DeadSource(ReplaySource):
     def read(self, timeout):
-        from deblurd.camera_errors import CameraError
+        from deblurd.errors import CameraError
 
         raise CameraError("the camera is gone (unplugged?)")
 

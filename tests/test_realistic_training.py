@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from conftest import needs_packages  # noqa: E402
-from deblurd.manifest import ROLES, load_manifest  # noqa: E402
-from tools import train, warm_start  # noqa: E402
-from tools.synth_realistic import RealisticSource  # noqa: E402
+from deblurd.restore.manifest import ROLES, load_manifest  # noqa: E402
+from tools.train import cpu as train
+from tools.train import warm_start  # noqa: E402
+from tools.data.realistic import RealisticSource  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "models" / "photo"
 
@@ -91,9 +92,9 @@ def test_a_dense_mapper_trains_only_on_the_realistic_synthesis():
 
 @needs_packages
 def test_a_mapper_leg_exports_a_dense_classifier_that_maps_frames(tmp_path):
-    from deblurd.blur_map import BlurMapper
-    from deblurd.inference import ModelPack
-    from tools import export
+    from deblurd.restore.blur_map import BlurMapper
+    from deblurd.restore.inference import ModelPack
+    from tools.train import export
 
     args = train.parse_args(["--pack", "photo", "--role", "classifier", "--arch", "mapper", "--synthesis",
                              "realistic", "--runs", str(tmp_path / "runs"), "--batch", "2", "--patch", "64",

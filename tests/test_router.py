@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import read_sample
-from deblurd import blur
-from deblurd.blur_map import MAP_LETTERS, RECORD_CELL, BlurMapper
-from deblurd.inference import split_luma
-from deblurd.router import Router
+from deblurd.optics import blur
+from deblurd.restore.blur_map import MAP_LETTERS, RECORD_CELL, BlurMapper
+from deblurd.restore.inference import split_luma
+from deblurd.restore.router import Router
 
 
 def half_defocused(radius: float = 5.0) -> np.ndarray:

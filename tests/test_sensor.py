@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from deblurd import sensor
-from deblurd.sensor import SensorProfile
+from deblurd.optics import sensor
+from deblurd.optics.sensor import SensorProfile
 
 CLEAN = SensorProfile(mosaic=False, noise=False)
 

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from deblurd.config import LoggingConfig
-from deblurd.service import SystemdNotifier, default_sender, send_datagram, setup_logging, watchdog_interval_s
+from deblurd.daemon.service import SystemdNotifier, default_sender, send_datagram, setup_logging, watchdog_interval_s
 
 try:
     from systemd import daemon as systemd_daemon

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.camera import FrameSource
-from deblurd.camera_errors import CameraError
+from deblurd.capture.camera import FrameSource
+from deblurd.errors import CameraError
 from deblurd.config import Config, ConfigError
-from deblurd.lens_profile import LENS_RANGE, ideal_radius_per_dioptre
-from deblurd.sim_camera import SimCamera, SimLens
-from deblurd.sources import open_source
+from deblurd.optics.lens_profile import LENS_RANGE, ideal_radius_per_dioptre
+from deblurd.capture.sim_camera import SimCamera, SimLens
+from deblurd.capture.sources import open_source
 
 
 def sharpness(frame: np.ndarray) -> float:

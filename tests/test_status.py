@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deblurd.atomic import AtomicWriter
-from deblurd.state_file import read_status, write_status
-from deblurd.status import format_status
+from deblurd.output.state_file import read_status, write_status
+from deblurd.commands.status import format_status
 
 
 def test_status_round_trip_and_text(tmp_path):

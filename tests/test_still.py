@@ -15,16 +15,16 @@ import pytest
 from PIL import Image
 
 from conftest import make_config, read_sample
-from deblurd.blur import disk_psf, convolve
-from deblurd.camera import ReplaySource
-from deblurd.exif import EXIF_IFD, EXPOSURE_TIME, ISO, ORIENTATION, SUBJECT_DISTANCE, exif_segment, with_exif
+from deblurd.optics.blur import disk_psf, convolve
+from deblurd.capture.camera import ReplaySource
+from deblurd.output.exif import EXIF_IFD, EXPOSURE_TIME, ISO, ORIENTATION, SUBJECT_DISTANCE, exif_segment, with_exif
 from deblurd.frames import Frame
-from deblurd.inference import rgb_to_luma
-from deblurd.pipeline import Pipeline
-from deblurd.router import Router
-from deblurd.still import (StillQueue, StillRestorer, scale_widths, spans, upsample_box,
+from deblurd.restore.inference import rgb_to_luma
+from deblurd.daemon.pipeline import Pipeline
+from deblurd.restore.router import Router
+from deblurd.restore.still import (StillQueue, StillRestorer, scale_widths, spans, upsample_box,
                            uses_still_path)
-from deblurd.store import ResultStore, read_index
+from deblurd.output.store import ResultStore, read_index
 
 STILL = (1600, 900)
 """A still 2.5 times the working width: two scales (640, mapped, and 1600), quick enough for a test."""
@@ -172,7 +172,7 @@ def test_a_still_through_the_pipeline_is_restored_at_full_resolution_with_exif(t
 
 
 def test_deblur_sends_a_large_image_through_the_cascade(photo_pack):
-    from deblurd.deblur import restore
+    from deblurd.commands.deblur import restore
 
     severity, out = restore(Router(photo_pack), blurred(sharp_still(), 5.0))
     assert out is not None and out.shape == (STILL[1], STILL[0], 3) and "scales" in severity.map
@@ -195,7 +195,7 @@ def test_the_still_in_hand_counts_against_the_queues_byte_budget():
 
 
 def test_a_digit_pack_restores_stills_at_its_working_width(photo_pack_dir):
-    from deblurd.inference import ModelPack
+    from deblurd.restore.inference import ModelPack
 
     pack = ModelPack.load(photo_pack_dir.parent / "mnist", threads=1)
     severity, out = StillRestorer(pack).route(sharp_still())

@@ -10,11 +10,11 @@ import time
 import numpy as np
 
 from conftest import make_config
-from deblurd.camera import ReplaySource
+from deblurd.capture.camera import ReplaySource
 from deblurd.frames import Frame
-from deblurd.pipeline import Pipeline
-from deblurd.still import SPOOL_DIR, QueuedStill, SpoolFolder, StillQueue
-from deblurd.store import ResultStore, read_index
+from deblurd.daemon.pipeline import Pipeline
+from deblurd.restore.still import SPOOL_DIR, QueuedStill, SpoolFolder, StillQueue
+from deblurd.output.store import ResultStore, read_index
 from test_still import sharp_still, still_frame
 
 
@@ -97,7 +97,7 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
 
     import cv2
 
-    from deblurd import pipeline as pipeline_module
+    from deblurd.daemon import pipeline as pipeline_module
 
     replay = tmp_path / "replay"
     replay.mkdir()

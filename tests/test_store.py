@@ -15,7 +15,7 @@ import pytest
 
 from deblurd.config import OutputConfig
 from conftest import assert_consistent, make_result
-from deblurd.store import INDEX_NAME, AtomicWriter, ResultStore, StoreError
+from deblurd.output.store import INDEX_NAME, AtomicWriter, ResultStore, StoreError
 
 def _store(tmp_path: Path, retry_s: float = 5.0, **cfg) -> ResultStore:
     store = ResultStore(OutputConfig(dir=tmp_path / "out", **{"min_free_mb": 10, **cfg}), retry_s=retry_s)
@@ -171,7 +171,7 @@ def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path
 
 
 def test_status_file_shows_what_the_floor_removed(tmp_path):
-    from deblurd.status import format_status
+    from deblurd.commands.status import format_status
 
     state = {"updated": 10.0, "state": "running", "interval_s": 5,
              "disk": {"dir": "/o", "free_mb": 90.0, "min_free_mb": 100, "full": None, "removed_for_space": 3,
@@ -185,7 +185,7 @@ def _policymake_result(seq: int, label: str = "semi", kind: str = "continuous", 
 
 
 def test_storage_policy_every_nth_sharp_and_unchanged():
-    from deblurd.storage_policy import StoragePolicy
+    from deblurd.output.storage_policy import StoragePolicy
 
     def kept(policy, results):
         out = []
@@ -205,7 +205,7 @@ def test_storage_policy_every_nth_sharp_and_unchanged():
 
 
 def test_storage_policy_rate_limit_on_a_virtual_clock():
-    from deblurd.storage_policy import BURST_MINUTES, StoragePolicy
+    from deblurd.output.storage_policy import BURST_MINUTES, StoragePolicy
 
     now = [0.0]
     policy = StoragePolicy(OutputConfig(max_per_minute=2), clock=lambda: now[0])

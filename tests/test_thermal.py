@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deblurd.config import ThermalConfig
-from deblurd.thermal import SysfsThermalSensor, ThermalGovernor, decode_throttled, parse_throttled
+from deblurd.daemon.thermal import SysfsThermalSensor, ThermalGovernor, decode_throttled, parse_throttled
 
 
 class FakeClock:
@@ -153,7 +153,7 @@ def test_under_voltage_now_and_occurred(sysfs: Pi5Sysfs) -> None:
 def test_dev_machine_without_fan_or_temperature(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     gov = governor(tmp_path, clock)
-    with caplog.at_level(logging.WARNING, logger="deblurd.thermal"):
+    with caplog.at_level(logging.WARNING, logger="deblurd.daemon.thermal"):
         for _ in range(3):
             clock.now += 5
             d = gov.decide()

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.tiling import blend_window, reflect_pad, run_tiled, tile_starts
+from deblurd.restore.tiling import blend_window, reflect_pad, run_tiled, tile_starts
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(10, 16, 4), (16, 16, 4), (100, 32, 8), (97, 32, 0), (33, 32, 16)])

@@ -1,4 +1,4 @@
-"""tools.train_gpu: the GPU trainer's networks match TensorFlow's, and a short job writes a run that export takes."""
+"""tools.train.gpu: the GPU trainer's networks match TensorFlow's, and a short job writes a run that export takes."""
 
 import json
 
@@ -11,7 +11,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from conftest import needs_packages  # noqa: E402
-from tools import export, models, train_gpu  # noqa: E402
+from tools.train import export
+from tools.train import models
+from tools.train import gpu as train_gpu  # noqa: E402
 
 
 def test_the_backend_neutral_pixel_shuffles_match_tensorflows():
@@ -34,7 +36,7 @@ def test_a_job_spec_names_role_architecture_and_seconds():
 
 @needs_packages
 def test_a_short_job_writes_a_run_that_export_loads(tmp_path):
-    """Producers draw realistic and disk pairs in other processes; the run folder is tools.train's format."""
+    """Producers draw realistic and disk pairs in other processes; the run folder is tools.train.cpu's format."""
     args = train_gpu.parse_args(["train", "--out", str(tmp_path), "--job", "semi:ours-semi:2", "--batch", "2",
                                  "--patch", "64", "--epoch-steps", "2", "--val-size", "4", "--workers", "1"])
     with train_gpu.mp.get_context("spawn").Pool(1) as pool:
@@ -44,6 +46,6 @@ def test_a_short_job_writes_a_run_that_export_loads(tmp_path):
     meta = json.loads((run / "run.json").read_text())
     assert meta["arch"] == "ours-semi" and meta["synthesis"] == "mixed" and meta["steps_done"] >= 2
     assert meta["samples_drawn"] >= 2048 and np.isfinite(meta["final_val"])
-    assert "Keras" in meta["machine"] and meta["legs"][-1].startswith("python -m tools.train_gpu train")
+    assert "Keras" in meta["machine"] and meta["legs"][-1].startswith("python -m tools.train.gpu train")
     net, loaded = export.load_trained(run)
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"

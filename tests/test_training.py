@@ -7,9 +7,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from deblurd.manifest import load_manifest, verify_file  # noqa: E402
+from deblurd.restore.manifest import load_manifest, verify_file  # noqa: E402
 from conftest import needs_packages  # noqa: E402
-from tools import export, train  # noqa: E402
+from tools.train import export
+from tools.train import cpu as train  # noqa: E402
 
 
 def _train(tmp_path, *extra):
@@ -103,7 +104,7 @@ def test_a_dead_relu_is_revived_for_int8_without_changing_the_float_model(tmp_pa
     """A unit that died in training (a ReLU negative everywhere) made the int8 interpreter abort at allocation."""
     import keras
 
-    from tools import models
+    from tools.train import models
 
     net = models.ARCHITECTURES["ours-semi"]()
     relu = [layer for layer in net.layers if isinstance(layer, keras.layers.ReLU)  # the last block, read by a conv

@@ -1,0 +1,294 @@
+"""check the installation: camera, lens profile, GPIO, thermal sensors, models, output folder, TFLite runtime
+
+Each line is ok, warning or failed, and a problem comes with its fix, for where it runs: on a Raspberry Pi the
+installer (deploy/install.sh), on a PC the repository's tools. The last line counts failures and warnings; the
+exit status is 1 when anything failed. Run it as the service user (`sudo -u deblurd deblurd doctor`) so
+permissions are checked as the daemon sees them; while the daemon runs, the camera is reported from its status
+file instead of opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from deblurd.config import (CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig,
+                            add_config_argument, config_source, load_config)
+from deblurd.optics.lens_profile import LensProfileError, load_profile, profile_path
+from deblurd.restore.manifest import PackError, load_manifest, verify_file
+from deblurd.output.state_file import RUNNING, is_stale, read_status
+from deblurd.daemon.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
+
+Level = Literal["ok", "warning", "failed"]
+RUNTIME_DISTRIBUTIONS = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime",
+                         "tensorflow": "tensorflow"}
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
+INSTALLER = "sudo deploy/install.sh"
+"""Run from the deblurd checkout on the Pi: it reinstalls the program, the models and the runtime (safe to rerun)."""
+EXAMPLES = """examples:
+  sudo -u deblurd /opt/deblurd/venv/bin/deblurd doctor --config /etc/deblurd/deblurd.toml   on the Pi
+  deblurd doctor                       on a PC, with the defaults
+  deblurd doctor --json | jq '.checks[] | select(.level != "ok")'
+"""
+
+
+def running_on_pi(cfg: Config, model_file: Path = DEVICE_TREE_MODEL) -> bool:
+    """A Raspberry Pi by its device tree, or a config written for one (the camera or the GPIO asked for)."""
+    try:
+        if model_file.read_bytes().startswith(b"Raspberry Pi"):
+            return True
+    except OSError:
+        pass
+    return cfg.camera.source == "picamera2" or cfg.gpio.enabled
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: Level
+    detail: str
+    fix: str = ""
+
+    def render(self) -> str:
+        line = f"{self.level:<8} {self.name:<9} {self.detail}"
+        return line + (f"\n{'':<18} fix: {self.fix}" if self.fix else "")
+
+
+def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
+    """The daemon's state while it runs (a fresh status that does not say stopped), else None."""
+    try:
+        state = read_status(cfg.state_file)
+    except (OSError, ValueError):
+        return None
+    return state if state.get("state", RUNNING) == RUNNING and not is_stale(state, time.time()) else None
+
+
+def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float, float, float]]]:
+    """(error, lens range) after opening and closing the real camera once."""
+    from deblurd.errors import CameraError
+    from deblurd.capture.picamera_source import PicameraSource
+
+    source = PicameraSource(cfg)
+    try:
+        source.open()
+        return None, source.lens_range()
+    except CameraError as exc:
+        return str(exc), None
+    finally:
+        source.close()
+
+
+def check_camera(cfg: Config, on_pi: bool = False) -> list[Check]:
+    from deblurd.capture.picamera_source import camera_present
+
+    if cfg.camera.source == "replay":
+        return [Check("camera", "ok", "replay source configured (no camera wanted)")]
+    if cfg.camera.source == "sim":
+        return [Check("camera", "ok", f"simulated Camera Module 3 configured (seed {cfg.camera.sim_seed})")]
+    state = _running_daemon(cfg)
+    if state is not None and state.get("source") == "picamera2":
+        return [Check("camera", "ok", f"in use by the running daemon (pid {state.get('pid')}); "
+                                      f"lens at {state.get('lens_position')} dioptres")]
+    if not camera_present():
+        level: Level = "failed" if cfg.camera.source == "picamera2" else "warning"
+        return [Check("camera", level, "no camera found (picamera2 missing or libcamera lists none)"
+                      + ("" if level == "failed" else "; the daemon will replay sample frames"),
+                      "seat the ribbon cable at both ends, check `rpicam-hello --list-cameras`, and install "
+                      f"python3-picamera2 ({INSTALLER} does)" if on_pi else
+                      'none needed on a PC (set camera.source = "replay" to say so)')]
+    error, lens = _open_camera(cfg.camera)
+    if error:
+        return [Check("camera", "failed", error, "sudo systemctl stop deblurd, then run deblurd doctor again")]
+    checks = [Check("camera", "ok", "picamera2 camera opened")]
+    if lens is None:
+        checks.append(Check("lens", "warning", "fixed focus: lens settings are ignored and `deblurd collect` "
+                                               "cannot run", "use a Camera Module 3 for lens control"))
+    else:
+        checks.append(Check("lens", "ok", f"focus motor, {lens[0]:g}-{lens[1]:g} dioptres (default {lens[2]:g})"))
+    return checks
+
+
+def check_lens_profile(cfg: Config) -> list[Check]:
+    """The lens profile `deblurd calibrate` wrote: what it says, or why it is missing or unreadable."""
+    path = profile_path(cfg.state_file, cfg.lens.profile)
+    if not path.exists():
+        return [Check("lens", "ok", f"no lens profile at {path} (optional: `deblurd collect`, then `deblurd "
+                                    f"calibrate --pairs DIR` measures the blur per LensPosition)")]
+    try:
+        return [Check("lens", "ok", load_profile(path).summary())]
+    except LensProfileError as exc:
+        return [Check("lens", "failed", str(exc), "deblurd calibrate --pairs DIR rewrites it")]
+
+
+def check_gpio(cfg: GpioConfig, dev: Path = Path("/dev")) -> list[Check]:
+    if not cfg.enabled:
+        return [Check("gpio", "ok", "disabled in the config (gpio.enabled = false)")]
+    chips = sorted(glob.glob(str(dev / "gpiochip*")))
+    if not chips:
+        return [Check("gpio", "failed", f"no {dev}/gpiochip* device: GPIO is unavailable here",
+                      "run on a Raspberry Pi, or set gpio.enabled = false")]
+    usable = [c for c in chips if os.access(c, os.R_OK | os.W_OK)]
+    if not usable:
+        return [Check("gpio", "failed", f"{', '.join(chips)} not readable and writable by this user",
+                      "sudo usermod -aG gpio deblurd (the unit's SupplementaryGroups has gpio)")]
+    try:
+        import lgpio  # noqa: F401
+    except ImportError:
+        return [Check("gpio", "failed", "the lgpio module is not importable (gpiozero's pin factory on the Pi 5)",
+                      "sudo apt install python3-lgpio (the venv must use --system-site-packages)")]
+    led = f", LED GPIO{cfg.led_pin}" if cfg.led_pin is not None else ", no LED"
+    return [Check("gpio", "ok", f"{len(usable)} GPIO chip(s), lgpio present; button GPIO{cfg.button_pin}{led}")]
+
+
+def check_thermal(root: Path, on_pi: bool = False) -> list[Check]:
+    pc = "none needed on a PC: thermal pacing is for the Pi"
+    r = SysfsThermalSensor.for_root(root).read()
+    checks = []
+    if r["temp_c"] is None:
+        checks.append(Check("thermal", "warning", f"no CPU temperature at {root / TEMP_PATH}: thermal pacing is off",
+                            "check thermal.sysfs_root in the config" if on_pi else pc))
+    else:
+        checks.append(Check("thermal", "ok", f"CPU {r['temp_c']:.1f} °C"))
+    if r["fan_pwm"] is None and r["fan_state"] is None:
+        checks.append(Check("fan", "warning", f"no active cooler found ({root / FAN_HWMON})",
+                            "fit the Raspberry Pi Active Cooler; without it long restoration runs will throttle"
+                            if on_pi else pc))
+    else:
+        checks.append(Check("fan", "ok", f"cooler state {r['fan_state']}, pwm {r['fan_pwm']}, {r['fan_rpm']} rpm "
+                                         f"(the tachometer may read 0 at mid duty)"))
+    if r["under_voltage"] is None:
+        checks.append(Check("power", "warning", "throttle flags unavailable (no get_throttled, no vcgencmd)",
+                            f"sudo apt install raspi-utils (vcgencmd; {INSTALLER} does)" if on_pi else pc))
+    elif r["under_voltage"]:
+        checks.append(Check("power", "failed", f"under-voltage now (flags {r['throttled_raw']})",
+                            "use the official 5 V / 5 A USB-C power supply"))
+    elif r["under_voltage_occurred"] or r["throttled_occurred"]:
+        checks.append(Check("power", "warning", f"under-voltage or throttling has occurred since boot "
+                                                f"(flags {r['throttled_raw']})", "check the power supply and cooling"))
+    else:
+        checks.append(Check("power", "ok", f"no under-voltage or throttling since boot (flags {r['throttled_raw']})"))
+    return checks
+
+
+def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
+    """The pack's manifest, and every model file of the configured precision against its sha256."""
+    pack_dir = cfg.dir / cfg.pack
+    try:
+        manifest = load_manifest(pack_dir)
+        for entry in manifest.models.values():
+            if cfg.precision == "int8":
+                verify_file(pack_dir, entry.file, entry.sha256)
+            else:
+                verify_file(pack_dir, entry.float_file, entry.float_sha256)
+    except PackError as exc:
+        fix = (f"{INSTALLER} reinstalls the models in /opt/deblurd/models" if on_pi else
+               f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs (or git checkout models/)")
+        return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config")]
+    return [Check("models", "ok", f"pack {manifest.name} v{manifest.version} in {pack_dir}: "
+                                  f"{len(manifest.models)} {cfg.precision} models match their checksums")]
+
+
+def _cause(message: str) -> str:
+    """A PackError's cause without its generic fix (`(reinstall ...)`, `; reinstall ...`): the check gives the fix
+    that fits where it runs."""
+    for mark in (" (set models.dir", " (reinstall", "; reinstall", "; re-export"):
+        message = message.split(mark)[0]
+    return message
+
+
+def check_runtime(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
+    from deblurd.restore.inference import interpreter_class
+
+    try:
+        _, name = interpreter_class(cfg.runtime)
+    except PackError as exc:
+        fix = f"{INSTALLER} installs ai-edge-litert" if on_pi else "pip install ai-edge-litert (make run does)"
+        return [Check("tflite", "failed", str(exc), fix)]
+    try:
+        version = metadata.version(RUNTIME_DISTRIBUTIONS[name])
+    except metadata.PackageNotFoundError:
+        version = "version unknown"
+    return [Check("tflite", "ok", f"{name} {version}")]
+
+
+def check_output(cfg: OutputConfig) -> list[Check]:
+    existing = cfg.dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [Check("output", "failed", f"{existing} is not writable by this user (output.dir = {cfg.dir})",
+                      "sudo chown -R deblurd: /var/lib/deblurd, or set output.dir to a writable folder")]
+    free_mb = shutil.disk_usage(existing).free / 2**20
+    where = str(cfg.dir) + ("" if cfg.dir.exists() else " (created on first run)")
+    if free_mb < cfg.min_free_mb:
+        return [Check("output", "failed", f"{where}: only {free_mb:.0f} MB free, below min_free_mb "
+                                          f"{cfg.min_free_mb}", "free space, or lower output.keep_days")]
+    level: Level = "warning" if free_mb < 4 * cfg.min_free_mb else "ok"
+    return [Check("output", level, f"{where} writable, {free_mb:.0f} MB free",
+                  "free some space soon" if level == "warning" else "")]
+
+
+def check_journald(on_pi: bool = False) -> list[Check]:
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError:
+        return [Check("journald", "warning", "systemd-python not importable: logs go to stderr (still journaled)",
+                      f"sudo apt install python3-systemd ({INSTALLER} does)" if on_pi else
+                      "pip install systemd-python, if deblurd runs under systemd here")]
+    return [Check("journald", "ok", "systemd-python present")]
+
+
+def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
+    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
+            + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
+            + check_journald(on_pi))
+
+
+def summary(checks: list[Check]) -> str:
+    """The last line: failures and warnings by name; 'all N checks passed' only when there are neither."""
+    failed = [c.name for c in checks if c.level == "failed"]
+    warned = [c.name for c in checks if c.level == "warning"]
+    if not failed and not warned:
+        return f"all {len(checks)} checks passed"
+    parts = [f"{len(failed)} failed ({', '.join(failed)})" if failed else "0 failed",
+             f"{len(warned)} warning{'' if len(warned) == 1 else 's'}" + (f" ({', '.join(warned)})" if warned else "")]
+    return ", ".join(parts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print the checks as JSON: {checks: [{name, level, detail, fix}], failed, warnings, "
+                             "summary}")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = config_source(args.config)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        checks = [Check("config", "failed", str(exc), f"deblurd check-config {args.config or ''}".rstrip())]
+    else:
+        on_pi = running_on_pi(cfg)
+        checks = [Check("config", "ok", f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
+        checks += diagnose(cfg, on_pi)
+    failed = sum(c.level == "failed" for c in checks)
+    if args.json:
+        print(json.dumps({"checks": [dataclasses.asdict(c) for c in checks], "failed": failed,
+                          "warnings": sum(c.level == "warning" for c in checks), "summary": summary(checks)},
+                         indent=1))
+    else:
+        for check in checks:
+            print(check.render())
+        print(summary(checks))
+    return 1 if failed else 0

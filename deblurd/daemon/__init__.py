@@ -1,0 +1,5 @@
+"""Daemon: the three-thread pipeline that wires capture, restore and output, the thermal governor, GPIO, the systemd
+service seam, the hooks between them, and the counters.
+
+May import: capture, optics, restore, output and the top-level basics.
+"""

@@ -1,0 +1,439 @@
+"""The daemon loop, in one place: source → classify → route → restore → store → gallery.
+
+Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous
+frames (bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never
+dropped; a request is refused only when the still queue is full). The calling thread classifies and restores.
+The store thread writes results (those the storage policy keeps), so disk I/O overlaps with inference; its
+bounded queue holds inference back rather than dropping a processed frame. It also refreshes the gallery
+(gallery.py), at most every few seconds and once at stop. The governor paces capture; the
+service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
+(thermal, systemd, GPIO) live in their own modules.
+
+Stopping: a fatal error in any thread, a signal (the CLI calls stop()), or max_frames. The pipeline then gives
+itself STOP_GRACE_S to finish stills in hand and write queued results, writes a final "stopped" status with the
+reason, and returns or raises, whatever state a stuck thread is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Optional
+
+from deblurd.capture.camera import FrameSource
+from deblurd.errors import CameraError, CaptureTimeout
+from deblurd.config import Config
+from deblurd.frames import Frame
+from deblurd.output.gallery import GalleryUpdater
+from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, NullHooks, NullIndicator, ServiceHooks,
+                           SteadyDecision)
+from deblurd.restore.inference import ModelPack
+from deblurd.log_limit import RepeatLimiter
+from deblurd.optics.lens_profile import LensCalibration
+from deblurd.restore.router import Router
+from deblurd.output.state_file import RUNNING, STOPPED, write_status
+from deblurd.daemon.stats import Stats
+from deblurd.restore.still import SPOOL_DIR, SpoolFolder, StillQueue, StillRestorer
+from deblurd.output.storage_policy import StoragePolicy
+from deblurd.output.store import Result, ResultStore, StoreError
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.5
+"""How often a paused capture thread re-asks the governor; keeps idle CPU near zero."""
+STOP_GRACE_S = 5.0
+"""After a stop request, the time allowed to finish stills in hand and write queued results; a thread still busy
+after that (a disk that hangs, a camera that never returns) is left behind and the daemon exits anyway."""
+
+
+class Pacer:
+    """When the next continuous frame is due: fps times the governor's factor, catching up at most 1 s."""
+
+    def __init__(self, fps: float, now: float) -> None:
+        self.fps, self.next_due = fps, now
+
+    def wait_s(self, now: float) -> float:
+        return self.next_due - now
+
+    def advance(self, now: float, factor: float) -> None:
+        self.next_due = max(self.next_due, now - 1.0) + 1.0 / (self.fps * max(factor, 1e-3))
+
+
+class Pipeline:
+    """Wires a source, a model pack and a store; `run()` blocks until stopped or max_frames are done."""
+
+    def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
+                 governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
+                 indicator: Optional[Indicator] = None, router: Optional[Router] = None,
+                 lens_profile: Optional[LensCalibration] = None) -> None:
+        self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
+        self.lens_profile = lens_profile
+        self.expected_radius: Optional[float] = None
+        self.router = router or Router(pack)
+        self.stills = StillRestorer(pack, self.router) if isinstance(self.router, Router) else None
+        self.governor = governor or NullGovernor()
+        self.hooks = hooks or NullHooks()
+        self.indicator = indicator or NullIndicator()
+        self.policy = StoragePolicy(cfg.output)
+        self.gallery = GalleryUpdater(store)
+        self.stats = Stats()
+        self.decision: Decision = SteadyDecision()
+        self.last_result: Optional[dict[str, Any]] = None
+        self.last_error: Optional[dict[str, Any]] = None
+        self.lens_position: Optional[float] = None
+        self.exit_reason: Optional[str] = None
+        self._continuous: deque[Frame] = deque()
+        self._stills = StillQueue(spool=SpoolFolder(store.dir / SPOOL_DIR, store.writer))
+        self._still_requests = 0
+        self._lock = threading.Lock()
+        self._frames = threading.Condition(self._lock)
+        self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
+        self._store_thread: Optional[threading.Thread] = None
+        self._hook_lock = threading.Lock()
+        self._alerts = RepeatLimiter(log)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._stop_deadline = float("inf")
+        self._continuous_on = True
+        self._idle_by_choice = False
+        self._fatal: Optional[BaseException] = None
+        self._stuck: Optional[str] = None
+        self._stopped = False
+        self._indicator_state = ""
+        self._started = time.time()
+        self._last_status = 0.0
+
+    def request_still(self) -> bool:
+        """Ask for one full-resolution still (thread-safe); False, counted as a drop, when the still queue is full."""
+        with self._lock:
+            if self._still_requests + len(self._stills) >= self.cfg.pipeline.still_queue_size:
+                self.stats.drop("still_queue_full")
+                return False
+            self._still_requests += 1
+        self._wake.set()
+        return True
+
+    def set_continuous(self, enabled: bool) -> None:
+        """Pause or resume continuous capture; stills are still taken."""
+        self._continuous_on = enabled
+        log.info("continuous capture %s", "on" if enabled else "off")
+        self._wake.set()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to finish the frame in hand and return within STOP_GRACE_S (safe from a signal handler);
+        the first reason given is the one the final status records."""
+        if not self._stop.is_set():
+            self.exit_reason = reason
+            self._stop_deadline = time.monotonic() + STOP_GRACE_S
+        self._stop.set()
+        self._wake.set()
+
+    def _overdue(self) -> bool:
+        return time.monotonic() > self._stop_deadline
+
+    def _indicate(self, state: str) -> None:
+        with self._hook_lock:
+            if state != self._indicator_state:
+                self._indicator_state = state
+                self.indicator.set_state(state)
+
+    def _error(self, message: str, log_key: Optional[str] = None) -> None:
+        """Record an error for the status and the LED; log it (rate-limited per key) unless its owner has."""
+        self.last_error = {"time": time.time(), "message": message}
+        self._indicate("error")
+        if log_key is not None:
+            self._alerts.log(logging.WARNING, log_key, message)
+
+    def _guarded(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """A thread body whose fatal error stops the pipeline; run() re-raises it in the calling thread."""
+        def body() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                log.error("fatal error in the %s thread: %s", name, exc, exc_info=not isinstance(exc, CameraError))
+                self._fatal = self._fatal or exc
+                self.stop(f"fatal error in the {name} thread: {exc}")
+                with self._frames:
+                    self._frames.notify_all()
+        return body
+
+    # capture thread ------------------------------------------------------------------------------------------
+
+    def _take_still_request(self) -> bool:
+        with self._lock:
+            if self._still_requests == 0:
+                return False
+            self._still_requests -= 1
+            return True
+
+    def _capture(self) -> None:
+        timeout = self.cfg.camera.capture_timeout_s
+        pacer = Pacer(self.cfg.camera.fps, time.monotonic())
+        while not self._stop.is_set():
+            self.decision = decision = self.governor.decide()
+            if self._take_still_request():
+                self._capture_still(decision)
+                continue
+            self._idle_by_choice = not self._continuous_on or not decision.allows_continuous
+            if self._idle_by_choice:
+                self._indicate("paused")
+                self._wake.wait(IDLE_POLL_S)
+                self._wake.clear()
+                continue
+            delay = pacer.wait_s(time.monotonic())
+            if delay > 0 and self._wake.wait(delay):
+                self._wake.clear()
+                continue
+            pacer.advance(time.monotonic(), decision.factor)
+            try:
+                frame = self.source.read(timeout)
+            except CaptureTimeout as exc:
+                self._error(str(exc), log_key="capture")
+                continue
+            self._indicate("running")
+            with self._frames:
+                self.stats.frames_in += 1
+                if len(self._continuous) >= self.cfg.pipeline.queue_size:
+                    self._continuous.popleft()
+                    self.stats.drop("queue_full")
+                self._continuous.append(frame)
+                self._frames.notify()
+
+    def _capture_still(self, decision: Decision) -> None:
+        if not decision.allows_still:
+            log.warning("still refused: the Pi is critically hot (%s)", decision.readings)
+            self.stats.drop("critical")
+            return
+        try:
+            frame = self.source.capture_still()
+        except CaptureTimeout as exc:
+            self._error(str(exc), log_key="capture")
+            with self._lock:
+                self._still_requests += 1
+            return
+        waiting = self._stills.prepare(frame)  # spooling encodes a JPEG: not while inference waits on the lock
+        with self._frames:
+            self.stats.frames_in += 1
+            self._stills.add(waiting)
+            self._frames.notify()
+
+    # inference (the calling thread) --------------------------------------------------------------------------
+
+    def _next_frame(self, wait_s: float) -> Optional[Frame]:
+        with self._frames:
+            if not self._stills and not self._continuous:
+                self._frames.wait(wait_s)
+            if self._stills:
+                return self._stills.popleft()
+            if self._continuous and not self._stop.is_set():
+                return self._continuous.popleft()
+            return None
+
+    def _infer(self, frame: Frame) -> None:
+        timings = {"queue_s": round(max(0.0, time.time() - frame.captured_at), 4)}
+        if frame.kind == "still":
+            self._indicate("capture")
+            self._wait_for_store()
+        route = self.stills.route if frame.kind == "still" and self.stills is not None else self.router.route
+        severity, out = route(frame.pixels, timings)
+        self.stats.count(severity.label, "in")
+        self.stats.time(timings)
+        self.stats.processed += 1
+        self._hand_to_store(Result(frame, severity, None if severity.label == "sharp" else out, timings,
+                                   dict(self.decision.readings)))
+
+    def _wait_for_store(self) -> None:
+        """Before a still, let the store write what it holds: a burst then holds one still result at a time (72 MB
+        at 12 MP) beside the one being restored, while the store thread lives and until the stop deadline."""
+        store = self._store_thread
+        while self._results.unfinished_tasks and store is not None and store.is_alive() and not self._overdue():
+            time.sleep(0.02)
+
+    def _hand_to_store(self, result: Optional[Result]) -> bool:
+        """Wait for room in the store queue (back-pressure, not a drop) while the store thread lives and, once
+        stopping, until the stop deadline; False when the item could not be handed over."""
+        store = self._store_thread
+        while store is not None and store.is_alive() and not self._overdue():
+            try:
+                self._results.put(result, timeout=IDLE_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # store thread --------------------------------------------------------------------------------------------
+
+    def _store(self) -> None:
+        while (result := self._next_result()) is not None:
+            self._store_one(result)
+            del result  # a still's pixels (72 MB at 12 MP) are not held while the next result is awaited
+            self._results.task_done()
+            self.hooks.watchdog()
+        self.gallery.refresh()
+
+    def _next_result(self) -> Optional[Result]:
+        """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
+        while True:
+            self.gallery.maybe_refresh()
+            try:
+                return self._results.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                continue
+
+    def _store_one(self, result: Result) -> None:
+        label = result.severity.label
+        self.stats.done()
+        reason = self.policy.skip_reason(result)
+        if reason is not None:
+            self.stats.skip(reason)
+            return
+        t0 = time.perf_counter()
+        entry = self.store.save(result)
+        self.stats.time({"store_s": time.perf_counter() - t0})
+        if entry is not None and result.frame.spool is not None:
+            SpoolFolder.release(result.frame.spool)
+        if entry is None:
+            self.stats.count(label, "dropped")
+            self.stats.drop("disk_full")
+            self._error(f"not writing results: {self.store.full_reason}")
+            return
+        self.policy.stored(result)
+        self.stats.count(label, "out")
+        with self.stats.lock:
+            self.stats.frames_out += 1
+        self.last_result = {**entry, "scores": result.severity.scores}
+        self._indicate("running")
+
+    # status --------------------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What `deblurd status` shows."""
+        now = time.time()
+        n = max(self.stats.processed, 1)
+        with self.stats.lock:
+            counters = {"frames_in": self.stats.frames_in, "frames_out": self.stats.frames_out,
+                        "routes": {k: dict(v) for k, v in self.stats.routes.items()}, "dropped": dict(self.stats.dropped),
+                        "not_stored": dict(self.stats.not_stored),
+                        "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()}}
+        return {"state": STOPPED if self._stopped else RUNNING, "exit_reason": self.exit_reason,
+                "pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
+                "interval_s": self.cfg.service.status_interval_s,
+                "mode": self.decision.mode if self._continuous_on else "continuous off",
+                "source": self.source.name, "lens_position": self.lens_position,
+                "expected_blur_px": None if self.expected_radius is None else round(self.expected_radius, 2),
+                "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
+                          f"({self.pack.runtime})",
+                "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
+                "last_result": self.last_result, "last_error": self.last_error, "disk": self.store.disk_state()}
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < self.cfg.service.status_interval_s:
+            return
+        self._last_status = now
+        state = self.state()
+        try:
+            write_status(self.cfg.state_file, state, self.store.writer)
+        except OSError as exc:
+            self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
+        temperature = next((f"{v:.1f} °C" for k, v in state["readings"].items()
+                            if "temp" in k and isinstance(v, (int, float))), "temperature n/a")
+        self.hooks.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
+                          f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped"
+                          if not self._stopped else f"stopped: {self.exit_reason}")
+
+    # the loop ------------------------------------------------------------------------------------------------
+
+    def _set_lens(self) -> None:
+        lens = self.cfg.lens
+        if lens.mode == "manual":
+            self.lens_position = self.source.set_lens_position(lens.position_dioptres)
+        elif lens.mode == "auto":
+            self.lens_position = self.source.autofocus()
+        self._expect_blur()
+
+    def _expect_blur(self) -> None:
+        """Steer the router by the blur the lens profile expects on the configured scene plane at the LensPosition
+        the camera reports. Autofocus puts the subject in focus, so the map alone decides there."""
+        lens, radius = self.cfg.lens, None
+        if (self.lens_profile is not None and lens.mode != "auto" and lens.subject_dioptres is not None
+                and self.lens_position is not None and self.pack.manifest.working_width is not None):
+            radius = self.lens_profile.expected_radius(self.lens_position, lens.subject_dioptres,
+                                                       self.pack.manifest.working_width)
+            log.info("lens profile %s: %.2f px of blur expected at LensPosition %g on the plane at %g dioptres "
+                     "(%s)", self.lens_profile.lens_id, radius, self.lens_position, lens.subject_dioptres,
+                     self.pack.manifest.blur.label(radius))
+        self.expected_radius = radius
+        if isinstance(self.router, Router):
+            self.router.expect(radius)
+
+    def _loop(self) -> None:
+        limit = self.cfg.pipeline.max_frames
+        while not self._stop.is_set():
+            if limit is not None and self.stats.processed >= limit:
+                self.stop(f"max_frames = {limit} done")
+                break
+            frame = self._next_frame(min(IDLE_POLL_S, self.cfg.service.status_interval_s))
+            if frame is not None:
+                self._infer(frame)
+                del frame  # a still's pixels are not held while awaiting the next (the stills queue counts them)
+            elif self._idle_by_choice:
+                self.hooks.watchdog()
+            self._report()
+
+    def _shut_down(self, capture: threading.Thread) -> None:
+        """Stop capture, restore stills in hand, let the store write what inference finished, all within the
+        stop deadline; then write the final status and say goodbye."""
+        self.stop()
+        capture.join(max(0.0, self._stop_deadline - time.monotonic()))
+        while self._fatal is None and self._stills and not self._overdue():
+            self._infer(self._stills.popleft())
+        if self._stills:
+            self._stills.spill()
+            log.warning("%d still(s) not restored before the stop deadline: kept in %s and restored at the next "
+                        "start", len(self._stills), self._stills.spool.folder)
+        store = self._store_thread
+        if store is not None:
+            self._hand_to_store(None)
+            store.join(max(0.0, self._stop_deadline - time.monotonic()))
+            if store.is_alive():
+                self._stuck = (f"the store thread was still writing to {self.store.dir} {STOP_GRACE_S:.0f} s after "
+                               f"the stop ({self._results.qsize()} result(s) not written): the disk is stalled; "
+                               f"check it (dmesg) before restarting")
+                log.error("%s", self._stuck)
+                self._error(self._stuck)
+        self._stopped = True
+        self._report(force=True)
+        self.hooks.stopping()
+
+    def run(self) -> Stats:
+        """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
+        self._set_lens()
+        recovered = self._stills.recover()
+        if recovered:
+            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+        self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
+        capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
+        self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
+        capture.start()
+        self._store_thread.start()
+        self.hooks.ready()
+        self._indicate("running")
+        try:
+            self._loop()
+        except BaseException as exc:
+            self.stop(f"fatal error in the inference thread: {exc}")
+            raise
+        finally:
+            self._shut_down(capture)
+        if self._fatal is not None:
+            if isinstance(self._fatal, CameraError):
+                raise CameraError(f"camera failed: {self._fatal}") from self._fatal
+            raise self._fatal
+        if self._stuck is not None:
+            raise StoreError(self._stuck)
+        return self.stats

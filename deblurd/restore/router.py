@@ -1,0 +1,79 @@
+"""Where each part of a frame goes: passed through untouched (sharp) or restored by the generator of its blur class.
+
+The blur map decides per region and the routes are blended with its weights, so an in-focus subject comes back
+exactly as it went in while its defocused background is restored. A forced route (benchmarks, tests) sends the
+whole frame down one route whatever the map says, so nothing needs to patch the classifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional
+
+import numpy as np
+
+from deblurd.restore.blur_map import BlurMap, BlurMapper
+from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
+from deblurd.restore.inference import ModelPack, merge_luma, split_luma
+
+
+class Router:
+    """Routes frames of one pack; `forced` sends every whole frame down that route."""
+
+    def __init__(self, pack: ModelPack, forced: Optional[SeverityLabel] = None) -> None:
+        if forced is not None and forced not in SEVERITY_LABELS:
+            raise ValueError(f"forced route must be one of {', '.join(SEVERITY_LABELS)}, got {forced!r}")
+        self.pack = pack
+        self.forced = forced
+        self.mapper = BlurMapper(pack.classifier)
+        self.expected: Optional[SeverityLabel] = None
+
+    def expect(self, radius_px: Optional[float]) -> None:
+        """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
+        stop steering it (None)."""
+        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
+
+    def decide(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray]]:
+        """The frame's verdict and the per-pixel weight of each generator route (none: pass the frame through)."""
+        blur_map: BlurMap = self.mapper.map(luma)
+        if self.expected is not None:
+            blur_map = blur_map.with_prior(self.expected)
+        severity = blur_map.severity()
+        if self.forced is None:
+            return severity, blur_map.weights(luma.shape)
+        weights = {} if self.forced == "sharp" else {self.forced: np.ones(luma.shape, np.float32)}
+        return dataclasses.replace(severity, label=self.forced), weights
+
+    def restore(self, luma: np.ndarray, label: str) -> np.ndarray:
+        """The whole of a luminance image on the route of `label`: the same array for sharp."""
+        return luma if label == "sharp" else self.pack.restorers[label].restore(luma)
+
+    def blend(self, luma: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+        """Each route's restoration where its weight is, the input elsewhere."""
+        out = luma.copy()
+        for label, w in weights.items():
+            out += w * (self.restore(luma, label) - luma)
+        return out
+
+    def route_luma(self, luma: np.ndarray) -> tuple[Severity, np.ndarray]:
+        """Map and restore luminance alone (float32 in [0, 1]): what the evaluation scores."""
+        severity, weights = self.decide(luma)
+        return severity, self.blend(luma, weights) if weights else luma
+
+    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """Map an RGB frame and restore its blurred regions' luminance; pixels no route touches come back exactly,
+        and a frame with no blurred region comes back as the very same array."""
+        t0 = time.perf_counter()
+        luma, ycrcb = split_luma(rgb)
+        severity, weights = self.decide(luma)
+        t1 = time.perf_counter()
+        out = rgb
+        if weights:
+            out = merge_luma(self.blend(luma, weights), ycrcb)
+            untouched = sum(weights.values()) == 0
+            out[untouched] = rgb[untouched]
+        if timings is not None:
+            timings["classify_s"] = round(t1 - t0, 4)
+            timings["restore_s"] = round(time.perf_counter() - t1, 4)
+        return severity, out

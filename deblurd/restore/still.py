@@ -1,0 +1,474 @@
+"""Button stills at full resolution: restored where their detail lives, in bounded memory.
+
+Defocus blur in pixels grows with resolution: a background 2 px soft at the 640 px working width is 14 px soft on a
+4608 px still, and a softness of 3 px at 100 % is under half a pixel at 640, where it reads as sharp. Restoring at
+the working width and upsampling the correction leaves 100 % detail as it was. So a still goes up a cascade of
+scales (the working width, twice it, four times ..., then the full width). At each scale below the full width the
+blur map is made of what the coarser scales left, each region goes to the generator of its blur class there (the
+map's weights, so an in-focus subject is untouched), and the correction is carried up to the next scale, whose own
+input supplies the finer detail (a Laplacian-pyramid sum): blur that falls inside the generators' trained band at
+some scale is restored there, and what that leaves at each finer one. At the full width the semi generator restores
+what the upsampled correction leaves, with the weights the scale below applied (FINEST_ROUTE). A still no scale
+finds blurred comes back as the very same array.
+
+Memory: the full-resolution planes held are the RGB input, an 8-bit luminance plane and the RGB result; each scale
+is mapped in bands of rows and restored in blocks, and only the previous scale's correction is kept whole (a quarter of
+the pixels at most, float32).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import cv2
+import numpy as np
+
+from deblurd.atomic import AtomicWriter
+from deblurd.restore.blur_map import BlurMapper
+from deblurd.frames import SEVERITY_LABELS, Frame, Severity, SeverityLabel
+from deblurd.restore.inference import ModelPack
+from deblurd.restore.router import Router
+
+log = logging.getLogger(__name__)
+
+SCALE_STEP = 2
+"""Each scale of the cascade is this much wider than the one below it."""
+LAST_STEP_MIN = 1.4
+"""The full width follows the last doubling only when it is at least this much wider (no near-duplicate scale)."""
+STILL_MIN_RATIO = 2.0
+"""An image more than this many times the working width goes through the cascade; smaller ones through the Router."""
+MAP_BAND_ROWS = 1024
+"""Most rows one blur map covers (plus MAP_CONTEXT above and below): bounds the float planes a map needs."""
+MAP_CONTEXT = 96
+"""Rows of context a band's map sees beyond the rows it decides."""
+BLOCK_TILES = (2, 4)
+"""Generator tiles per restored block's height and width (blocks overlap as tiles do, so they cost about as many
+tiles as the whole image would, and hold a few float planes of a block, not of the image)."""
+FINEST_ROUTE = "semi"
+"""The full width is not mapped again: where the scale below restored, what its upsampled correction leaves is
+about a pixel of blur at full width, inside the semi band, so the semi generator restores it with the weights the
+scale below applied (measured against mapping the full width: better by 0.6-0.7 dB and 2-3x faster)."""
+
+
+STILL_RAW_BYTES = 40_000_000
+"""Queued stills are held as captured while they fit in this many bytes (one 12 MP still), the rest as JPEG."""
+QUEUED_JPEG_QUALITY = 97
+"""Quality (4:4:4, no chroma subsampling) of a queued still's JPEG: about 8 MB for 12 MP, 1 grey level RMS from
+the captured pixels, 0.1-0.2 s to encode; the stored input is a JPEG of quality 92 anyway."""
+
+
+def uses_still_path(shape: tuple[int, ...], working_width: Optional[int]) -> bool:
+    """Whether an HxW(x3) image is large enough for the cascade (more than STILL_MIN_RATIO x the working width)."""
+    return working_width is not None and shape[1] > STILL_MIN_RATIO * working_width
+
+
+def scale_widths(width: int, working_width: int) -> list[int]:
+    """Widths of the cascade's scales, coarse to fine: the working width, doubling, then the full width."""
+    if width <= working_width:
+        return [width]
+    widths = [working_width]
+    while widths[-1] * SCALE_STEP * LAST_STEP_MIN <= width:
+        widths.append(widths[-1] * SCALE_STEP)
+    return widths + [width]
+
+
+Box = tuple[int, int, int, int]
+"""Rows [y0, y1) and columns [x0, x1) of an image."""
+
+
+def upsample_box(plane: np.ndarray, shape: tuple[int, int], box: Box,
+                 interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """A box of `plane` resized to `shape` (HxW), computed for that box only (pixel centres aligned as cv2.resize
+    aligns them)."""
+    y0, y1, x0, x1 = box
+    sy, sx = plane.shape[0] / shape[0], plane.shape[1] / shape[1]
+    matrix = np.float32([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(plane, matrix, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def spans(length: int, most: int) -> Iterator[tuple[int, int]]:
+    """[start, stop) spans of equal size (at most `most`) covering [0, length)."""
+    count = -(-length // most)
+    edges = [round(i * length / count) for i in range(count + 1)]
+    return zip(edges[:-1], edges[1:])
+
+
+@dataclass
+class Scale:
+    """One scale of the cascade: the still's luminance at this size (8-bit), the correction carried up from the
+    scale below (float32 at that scale's size; None where nothing below was restored) and, when kept, the blend
+    weight this scale's generators applied (8-bit), which the full width's pass reuses."""
+
+    base: np.ndarray
+    below: Optional[np.ndarray]
+    applied: Optional[np.ndarray] = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.base.shape  # type: ignore[return-value]
+
+    def box(self, box: Box) -> np.ndarray:
+        """This scale's estimate for a box: its own input plus the correction from below, in [0, 1]."""
+        y0, y1, x0, x1 = box
+        x = self.base[y0:y1, x0:x1].astype(np.float32) / 255.0
+        if self.below is not None:
+            x += upsample_box(self.below, self.shape, box)
+            np.clip(x, 0.0, 1.0, out=x)
+        return x
+
+
+@dataclass
+class ScaleReport:
+    """What the blur map found at one scale, for the sidecar: its width, label and route shares (area-weighted
+    over its bands)."""
+
+    width: int
+    label: str
+    shares: dict[str, float]
+
+
+class StillRestorer:
+    """Restores full-resolution stills of one pack through the coarse-to-fine cascade."""
+
+    def __init__(self, pack: ModelPack, router: Optional[Router] = None,
+                 finest: Optional[str] = FINEST_ROUTE) -> None:
+        self.pack = pack
+        self.router = router or Router(pack)
+        self.finest = finest
+        """The full width's pass: a generator given the weights the scale below applied (FINEST_ROUTE), "map" to
+        map the full width like the others, or None for the correction from below alone (the alternatives the
+        evaluation compares)."""
+        self.working_width = pack.classifier.working_width
+        self._mappers: dict[int, BlurMapper] = {}
+        _, self.tile, _, _ = next(iter(pack.restorers.values())).model.input_shape
+        self.overlap = next(iter(pack.restorers.values())).overlap
+
+    def _mapper(self, width: int) -> BlurMapper:
+        """A blur mapper that maps luminance of this width as it is (the pack's classifier, its working width
+        set to the scale's width so nothing is resized)."""
+        if width not in self._mappers:
+            classifier = copy.copy(self.pack.classifier)
+            classifier.working_width = width
+            self._mappers[width] = BlurMapper(classifier)
+        return self._mappers[width]
+
+    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """Map and restore an RGB still (uint8) at full resolution; a still no scale finds blurred comes back as the
+        very same array. Timings (when given) get classify_s and restore_s, as Router.route sets them. An image
+        within STILL_MIN_RATIO of the working width, a router with a forced route, or a pack whose working width is
+        narrower than its generators' tile (the digit packs: no photo scale to climb from) goes through the
+        Router."""
+        if (self.router.forced is not None or (self.working_width or 0) < self.tile
+                or not uses_still_path(rgb.shape, self.working_width)):
+            return self.router.route(rgb, timings)
+        clock = {"classify_s": 0.0, "restore_s": 0.0}
+        h, w = rgb.shape[:2]
+        luma = np.empty((h, w), np.uint8)
+        for y0, y1 in spans(h, MAP_BAND_ROWS):
+            luma[y0:y1] = cv2.cvtColor(rgb[y0:y1], cv2.COLOR_RGB2YCrCb)[:, :, 0]
+        widths = scale_widths(w, self.working_width or w)
+        carried: Optional[np.ndarray] = None
+        applied: Optional[np.ndarray] = None
+        reports: list[ScaleReport] = []
+        first_map: Optional[dict[str, Any]] = None
+        for index, width in enumerate(widths[:-1]):
+            base = cv2.resize(luma, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+            scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
+            correction = np.empty(base.shape, np.float32)
+            prior = self.router.expected if index == 0 else None  # the profile's radius is known at the working width
+            restored, report, record = self._map_scale(scale, width, self._correction_sink(base, correction), clock,
+                                                       prior)
+            reports.append(report)
+            first_map = first_map or record
+            if restored or carried is not None:
+                carried = correction
+            applied = scale.applied
+        top = Scale(luma, carried)
+        if carried is None and self.finest != "map":
+            return self._finish(reports, first_map, timings, clock), rgb
+        out = np.empty_like(rgb)
+        sink = self._rgb_sink(rgb, luma, out)
+        if self.finest == "map":
+            _, report, record = self._map_scale(top, w, sink, clock)
+            reports.append(report)
+            first_map = first_map or record
+        else:
+            t0 = time.perf_counter()
+            weights = {} if self.finest is None or applied is None else {self.finest: applied}
+            self._restore_rows(top, (0, h), lambda box: {
+                label: upsample_box(plane, luma.shape, box, cv2.INTER_LINEAR) / 255.0
+                for label, plane in weights.items()}, sink)
+            clock["restore_s"] += time.perf_counter() - t0
+        return self._finish(reports, first_map, timings, clock), out
+
+    def _finish(self, reports: list[ScaleReport], record: Optional[dict[str, Any]],
+                timings: Optional[dict[str, float]], clock: dict[str, float]) -> Severity:
+        """The still's Severity, with the stage times handed to `timings`."""
+        if timings is not None:
+            timings.update({k: round(v, 4) for k, v in clock.items()})
+        return self._severity(reports, record)
+
+    def _map_scale(self, scale: Scale, width: int, sink: Callable[[Box, np.ndarray], None],
+                   clock: dict[str, float], prior: Optional[SeverityLabel] = None,
+                   ) -> tuple[bool, ScaleReport, Optional[dict[str, Any]]]:
+        """Map one scale band by band (steered by the lens profile's expected class, when given) and restore each
+        band in blocks; every pixel goes to `sink` (restored or not). Returns whether anything was restored, the
+        scale's report and its first band's map record."""
+        h, w = scale.shape
+        mapper = self._mapper(width)
+        restored = False
+        area = {name: 0.0 for name in SEVERITY_LABELS}
+        record = None
+        for a, b in spans(h, MAP_BAND_ROWS):
+            t0 = time.perf_counter()
+            lo, hi = max(0, a - MAP_CONTEXT), min(h, b + MAP_CONTEXT)
+            blur_map = mapper.map(scale.box((lo, hi, 0, w)))
+            blur_map = blur_map.with_prior(prior) if prior is not None else blur_map
+            cells = blur_map.weights((-(-(hi - lo) // 8), -(-w // 8)))
+            record = record or blur_map.record()
+            for name, share in blur_map.shares().items():
+                area[name] += share * (b - a)
+            t1 = time.perf_counter()
+            clock["classify_s"] += t1 - t0
+            restored |= bool(cells)
+            band = (hi - lo, w)
+            self._restore_rows(scale, (a, b), lambda box: {
+                label: upsample_box(c, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
+                for label, c in cells.items()}, sink)
+            clock["restore_s"] += time.perf_counter() - t1
+        shares = {name: round(v / h, 4) for name, v in area.items()}
+        label = "sharp" if not restored else ("semi" if shares["semi"] >= shares["heavy"] else "heavy")
+        return restored, ScaleReport(width, label, shares), record
+
+    def _restore_rows(self, scale: Scale, core: tuple[int, int], weights: Callable[[Box], dict[str, np.ndarray]],
+                      sink: Callable[[Box, np.ndarray], None]) -> None:
+        """Restore rows core[0]..core[1] of a scale in blocks, each route blended with its weights for the block;
+        each block reads `overlap` pixels beyond its own so its tiles blend as the whole image's would."""
+        h, w = scale.shape
+        rows, cols = (self.tile * n - self.overlap * (n + 1) for n in BLOCK_TILES)
+        for a, b in spans(core[1] - core[0], rows):
+            a, b = a + core[0], b + core[0]
+            for c, d in spans(w, cols):
+                outer = (max(0, a - self.overlap), min(h, b + self.overlap), max(0, c - self.overlap),
+                         min(w, d + self.overlap))
+                inner = (slice(a - outer[0], b - outer[0]), slice(c - outer[2], d - outer[2]))
+                x = scale.box(outer)
+                estimate = x[inner].copy()
+                total = np.zeros(estimate.shape, np.float32)
+                for label, weight in weights((a, b, c, d)).items():
+                    if not weight.any():
+                        continue
+                    restored = np.clip(self.pack.restorers[label].restore_working(x)[inner], 0.0, 1.0)
+                    estimate += weight * (restored - x[inner])
+                    total += weight
+                if scale.applied is not None:
+                    scale.applied[a:b, c:d] = np.round(np.clip(total, 0.0, 1.0) * 255.0)
+                sink((a, b, c, d), estimate)
+
+    @staticmethod
+    def _correction_sink(base: np.ndarray, plane: np.ndarray) -> Callable[[Box, np.ndarray], None]:
+        """Blocks of a coarser scale's estimate kept as the correction to its input, carried up to the next scale."""
+        def sink(box: Box, estimate: np.ndarray) -> None:
+            a, b, c, d = box
+            plane[a:b, c:d] = estimate - base[a:b, c:d].astype(np.float32) / 255.0
+        return sink
+
+    @staticmethod
+    def _rgb_sink(rgb: np.ndarray, luma: np.ndarray, out: np.ndarray) -> Callable[[Box, np.ndarray], None]:
+        """Blocks of the full-resolution estimate written into the RGB result with the input's chroma; pixels
+        nothing corrected are copied exactly (a YCrCb round trip is not)."""
+        def sink(box: Box, estimate: np.ndarray) -> None:
+            a, b, c, d = box
+            y = np.round(np.clip(estimate, 0.0, 1.0) * 255.0).astype(np.uint8)
+            untouched = y == luma[a:b, c:d]
+            ycrcb = cv2.cvtColor(rgb[a:b, c:d], cv2.COLOR_RGB2YCrCb)
+            ycrcb[:, :, 0] = y
+            block = cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
+            block[untouched] = rgb[a:b, c:d][untouched]
+            out[a:b, c:d] = block
+        return sink
+
+    def _severity(self, reports: list[ScaleReport], record: Optional[dict[str, Any]]) -> Severity:
+        """The still's verdict: the most severe label any scale restored, with that scale's shares; the sidecar's
+        map is the working-scale map plus one line per scale."""
+        order = {name: i for i, name in enumerate(SEVERITY_LABELS)}
+        worst = max(reports, key=lambda r: (order[r.label], r.width))
+        scales = [{"width": r.width, "label": r.label, "shares": r.shares} for r in reports]
+        return Severity(worst.label, worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales})
+
+
+@dataclass(frozen=True)
+class QueuedStill:
+    """A still waiting its turn as a JPEG (a fifth of the bytes or less), with the rest of its Frame."""
+
+    jpeg: bytes
+    seq: int
+    captured_at: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def pack(cls, frame: Frame) -> QueuedStill:
+        """Encoded in the channel order held (no 36 MB colour-converted copy at 12 MP): with 4:4:4 sampling the
+        channels are treated alike, and unpack decodes them back in the same order."""
+        ok, buf = cv2.imencode(".jpg", frame.pixels,
+                               [cv2.IMWRITE_JPEG_QUALITY, QUEUED_JPEG_QUALITY,
+                                cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+        if not ok:
+            raise ValueError(f"could not encode a queued still of shape {frame.pixels.shape}")
+        return cls(buf.tobytes(), frame.seq, frame.captured_at, dict(frame.metadata))
+
+    def unpack(self) -> Frame:
+        rgb = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
+
+
+SPOOL_DIR = ".stills-spool"
+"""Folder (in the output folder) of button stills waiting their turn on disk."""
+
+
+class SpoolFolder:
+    """Button stills waiting their turn as files: a JPEG as QueuedStill encodes it and a JSON of the rest of its
+    Frame, each written whole. A still spooled survives a stop whose deadline passes, a crash and a full disk: the
+    next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
+    than never)."""
+
+    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
+        self.folder = Path(folder)
+        self.writer = writer or AtomicWriter()
+
+    def write(self, still: QueuedStill) -> Path:
+        """Spool an encoded still; OSError (a full disk, say) leaves no file behind."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        jpeg = self.folder / f"{still.captured_at:017.6f}-{still.seq:08d}.jpg"
+        meta = {"seq": still.seq, "captured_at": still.captured_at, "metadata": still.metadata}
+        try:
+            self.writer.write(jpeg, still.jpeg)
+            self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta, default=str).encode("utf-8"))
+        except OSError:
+            self.release(jpeg)
+            raise
+        return jpeg
+
+    def read(self, jpeg: Path) -> Frame:
+        """The spooled still as a Frame that remembers its file."""
+        meta = json.loads(jpeg.with_suffix(".json").read_text(encoding="utf-8"))
+        rgb = cv2.imdecode(np.fromfile(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if rgb is None:
+            raise ValueError(f"{jpeg} is not a readable JPEG")
+        return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
+
+    def waiting(self) -> list[Path]:
+        """Spooled stills complete on disk (JPEG and JSON), oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.jpg") if p.with_suffix(".json").is_file())
+
+    @staticmethod
+    def release(jpeg: Path) -> None:
+        """Forget a spooled still whose result is stored."""
+        jpeg.with_suffix(".json").unlink(missing_ok=True)
+        jpeg.unlink(missing_ok=True)
+
+
+class StillQueue:
+    """Button stills waiting for restoration, bounded in bytes rather than count alone: with a spool, each is on
+    disk from its capture until its result is stored; in memory, a still is held as captured while its pixels and
+    those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
+    that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
+
+    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
+        self.raw_bytes = raw_bytes
+        self.spool = spool
+        self._items: deque[Frame | QueuedStill | Path] = deque()
+        self._in_hand: Callable[[], Optional[Frame]] = lambda: None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
+        return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
+                   for i in tuple(self._items))  # a snapshot: prepare() reads this outside the pipeline's lock
+
+    def append(self, frame: Frame) -> None:
+        self.add(self.prepare(frame))
+
+    def prepare(self, frame: Frame) -> Frame | QueuedStill | Path:
+        """The form a still waits in. With a spool, every still is written there first, so a press survives
+        whatever happens next; it also waits in memory as captured while the byte budget allows (no decoding
+        before its turn), else on disk only, or as JPEG in memory when there is no spool or the disk refuses it.
+        The slow part of append, which a caller can run outside its lock."""
+        packed = QueuedStill.pack(frame) if self.spool is not None else None
+        spooled = self._spool(packed) if packed is not None else None
+        in_hand = self._in_hand()
+        held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
+        if held + frame.pixels.nbytes <= self.raw_bytes:
+            return frame if spooled is None else replace(frame, spool=spooled)
+        return spooled if spooled is not None else packed or QueuedStill.pack(frame)
+
+    def add(self, item: Frame | QueuedStill | Path) -> None:
+        """Queue a still prepared by prepare()."""
+        self._items.append(item)
+
+    def _spool(self, still: QueuedStill) -> Optional[Path]:
+        """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
+        assert self.spool is not None
+        try:
+            return self.spool.write(still)
+        except OSError as exc:
+            log.warning("still %d held in memory only: cannot spool it to %s (%s)", still.seq, self.spool.folder, exc)
+            return None
+
+    def popleft(self) -> Frame:
+        item = self._items.popleft()
+        if isinstance(item, Path):
+            assert self.spool is not None  # only a spool queues paths
+            frame = self.spool.read(item)
+        else:
+            frame = item if isinstance(item, Frame) else item.unpack()
+        self._in_hand = weakref.ref(frame)
+        return frame
+
+    def recover(self) -> int:
+        """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
+        A spooled still that cannot be read is left on disk and named."""
+        if self.spool is None:
+            return 0
+        found = 0
+        for jpeg in self.spool.waiting():
+            try:
+                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
+                continue
+            self._items.append(jpeg)
+            found += 1
+        return found
+
+    def spill(self) -> int:
+        """Write the stills held only in memory (their spooling failed) to the spool: the stop deadline passed, and
+        the next start restores what the spool holds. Returns how many were written now; what the disk still
+        refuses is lost with the process, and named."""
+        if self.spool is None:
+            return 0
+        spilled = 0
+        for index, item in enumerate(self._items):
+            if isinstance(item, Path) or (isinstance(item, Frame) and item.spool is not None):
+                continue
+            packed = QueuedStill.pack(item) if isinstance(item, Frame) else item
+            try:
+                self._items[index] = self.spool.write(packed)
+                spilled += 1
+            except OSError as exc:
+                log.error("still %d lost: cannot spool it to %s (%s)", packed.seq, self.spool.folder, exc)
+        return spilled
