@@ -156,7 +156,8 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["models"]["level"] == "failed" and by_name["models"]["fix"]
     assert report["failed"] == 1 and report["summary"].startswith("1 failed (models)")
-    assert set(by_name["output"]) == {"name", "level", "detail", "fix"}
+    assert set(by_name["output"]) == {"name", "level", "key", "detail", "fix"}
+    assert by_name["models"]["key"] == "models.pack"
 
 
 def test_a_pi_is_known_by_its_device_tree_or_its_config(tmp_path: Path) -> None:
