@@ -263,7 +263,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 def load_config(path: Optional[Path] = None) -> Config:
     """Load and validate a TOML config; no path and no default file means the built-in defaults."""
     explicit = path is not None
-    path = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if not path.exists():
         if explicit:
             raise ConfigError(f"{path}: config file not found (check the path, or omit --config to use the defaults)")
@@ -285,7 +285,7 @@ KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "
 
 def _allowed(info: FieldInfo) -> str:
     """What a key accepts, for the reference: its type, and its choices or its range."""
-    annotation = info.annotation
+    annotation: Any = info.annotation
     if get_origin(annotation) is not Literal:  # Optional[X] -> X, Annotated[X, ...] -> X
         annotation = next((a for a in get_args(annotation) if a is not type(None)), annotation)
         annotation = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
@@ -309,11 +309,12 @@ def config_reference() -> str:
     lines = ["# deblurd configuration: every key at its default. A config file holds only the keys it changes;",
              "# a key left out keeps the default shown here. Check a file with `deblurd check-config FILE`."]
     for area_name, area_info in Config.model_fields.items():
-        area = area_info.annotation
+        area: Any = area_info.annotation
         lines += ["", "", f"[{area_name}]", f"# {(area.__doc__ or '').strip()}"]
         for key, info in area.model_fields.items():
             default = info.get_default(call_default_factory=True)
-            shown = (info.json_schema_extra or {}).get("default_text") if isinstance(info.json_schema_extra, dict) else None
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            shown = extra.get("default_text")
             lines.append(f"\n# {info.description} [{_allowed(info)}]")
             if shown:
                 lines.append(f"# {key} = ...    (default: {shown})")
