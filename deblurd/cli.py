@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import signal
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional, get_args
 
 from deblurd import __version__
-from deblurd.config import Area, Config, LoggingConfig, add_config_argument, config_source, load_config
-from deblurd.errors import EXIT_CODES, ConfigError, DeblurdError, ExitCode, PackError
+from deblurd.config import (LoggingConfig, add_config_argument, config_as_toml, config_reference, config_source,
+                            load_config)
+from deblurd.errors import EXIT_CODES, ConfigError, DeblurdError, ExitCode
 from deblurd.commands.loading import load_command_config, load_pack
 
 log = logging.getLogger("deblurd")
@@ -128,49 +128,61 @@ CHECK_CONFIG_EXAMPLES = """examples:
   deblurd check-config                             the file deblurd reads (or the defaults), every key explained
   deblurd check-config /etc/deblurd/deblurd.toml   after an edit, before `sudo systemctl restart deblurd`
   deblurd check-config my.toml --json
+  deblurd check-config --defaults                  every key at its default, with what it accepts
 """
+REFERENCE_DOC = Path("docs/configuration.md")
+REFERENCE_INTRO = """# Configuration reference
+
+deblurd reads `/etc/deblurd/deblurd.toml` (or the file given with `--config`); a file holds only the keys it
+changes, and every other key keeps the default below. `deploy/deblurd.toml` is the Pi's file: only what differs
+there. Check a file with `deblurd check-config FILE`, which also checks what `run` will need (the frame source's
+files, the model pack, the output folder, the state file, a configured lens profile).
+"""
+REFERENCE_BEGIN = ("<!-- BEGIN generated reference: this whole page is written by `python -m deblurd check-config "
+                   f"--defaults --markdown > {REFERENCE_DOC}`; edit the descriptions in deblurd/config.py -->")
+REFERENCE_END = "<!-- END generated reference -->"
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, metavar="FILE", help="config file to check")
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the effective config as JSON")
+    parser.add_argument("--defaults", action="store_true",
+                        help="print every key at its default as commented TOML (the reference), and check nothing")
+    parser.add_argument("--markdown", action="store_true",
+                        help=f"with --defaults: print {REFERENCE_DOC} (regenerate it with > {REFERENCE_DOC})")
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def config_as_toml(cfg: Config) -> str:
-    """The effective config as TOML, each key followed by its title; unset optional keys are commented out."""
-    lines = []
-    for area_name in type(cfg).model_fields:
-        area: Area = getattr(cfg, area_name)
-        lines.append(f"\n[{area_name}]")
-        for key, info in type(area).model_fields.items():
-            value = getattr(area, key)
-            setting = f"# {key} =" if value is None else f"{key} = {_toml_value(value)}"
-            lines.append(f"{setting:<40} # {info.title or ''}".rstrip())
-    return "\n".join(lines).lstrip("\n")
+def reference_markdown() -> str:
+    """docs/configuration.md: the intro and the generated reference, so that the page cannot drift."""
+    return f"{REFERENCE_INTRO}\n{REFERENCE_BEGIN}\n```toml\n{config_reference()}```\n{REFERENCE_END}\n"
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    """Print the effective settings; then check that the configured model pack is there and whole, since a
-    pack that is not would only stop the service at its start."""
-    from deblurd.commands.doctor import check_models, running_on_pi
+    """Print the effective settings; then check what `run` will need from them (deblurd.commands.doctor's
+    config_checks), since a missing replay folder or pack would only stop the service at its start. Exits with
+    the code `run` would end with: 78 for a path the config names wrongly, 66 for the pack, 73 for the output."""
+    from deblurd.commands.doctor import config_checks, running_on_pi
 
+    if args.markdown and not args.defaults:
+        raise DeblurdError("--markdown goes with --defaults", ExitCode.USAGE)
+    if args.defaults:
+        print(reference_markdown() if args.markdown else config_reference(), end="")
+        return 0
     path = args.file or args.config
     cfg = load_config(path)
     print(cfg.model_dump_json(indent=1) if args.json else config_as_toml(cfg))
-    pack = check_models(cfg.models, running_on_pi(cfg))[0]
-    if pack.level == "failed":
-        print(f"deblurd: {config_source(path)}: models.pack: {pack.detail}\n  fix: {pack.fix}", file=sys.stderr)
-        return PackError.exit_code
-    print(f"config OK: {config_source(path)}; {pack.detail}", file=sys.stderr)
+    checks = config_checks(cfg, running_on_pi(cfg))
+    source = config_source(path)
+    for check in checks:
+        if check.level != "ok":
+            print(f"deblurd: {source}: {check.message}" + (f"\n  fix: {check.fix}" if check.fix else ""),
+                  file=sys.stderr)
+    failed = [c for c in checks if c.level == "failed"]
+    if failed:
+        return failed[0].exit_code
+    models = next(c.detail for c in checks if c.name == "models")
+    print(f"config OK: {source}; {models}", file=sys.stderr)
     return 0
 
 
@@ -178,7 +190,7 @@ COMMANDS: list[Command] = [
     Command("run", "run the daemon: capture, classify, restore and store until stopped", _run_arguments, _run,
             RUN_EXAMPLES),
     module_command("deblur", "deblurd.commands.deblur"),
-    Command("check-config", "validate a config file, check its model pack and print the effective settings",
+    Command("check-config", "validate a config file, check what `run` will need and print the effective settings",
             _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
     module_command("status", "deblurd.commands.status"),
     module_command("collect", "deblurd.commands.collect"),

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import BeforeValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+
 from deblurd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/deblurd/deblurd.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 DEFAULT_BUTTON_PIN = 17
-FilePath = Annotated[Path, Strict(False)]
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_path(value: Any) -> Any:
+    """A NUL byte would pass as a Path and crash `run` at its first file call, a newline would forge log lines,
+    and "" would quietly mean the current folder."""
+    text = str(value) if isinstance(value, (str, Path)) else None
+    if text == "":
+        raise ValueError("an empty path: leave the key out for its default")
+    found = CONTROL_CHARACTERS.search(text or "")
+    if found:
+        raise ValueError(f"a path may not hold control characters (found {found.group()!r}): remove it")
+    return value
+
+
+FilePath = Annotated[Path, Strict(False), BeforeValidator(_plain_path)]
 """Paths are the one exception to strict types: TOML has no path type, so a string becomes a Path."""
 
 
@@ -25,66 +44,93 @@ class Area(BaseModel):
 
 
 class CameraConfig(Area):
-    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", title="frame source; auto = camera if present, else replay; sim = simulated")
-    width: int = Field(640, ge=64, le=4608, title="continuous frame width in pixels")
-    height: int = Field(480, ge=64, le=2592, title="continuous frame height in pixels")
-    fps: float = Field(10.0, gt=0, le=60, title="target continuous frame rate")
-    replay_path: Optional[FilePath] = Field(None, title="folder of images or a video file to replay; empty = bundled samples")
-    capture_timeout_s: float = Field(5.0, ge=0.5, le=60, title="seconds to wait for a frame before reopening the camera")
-    reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, title="longest wait between camera reopen attempts")
-    sim_scene: Optional[FilePath] = Field(None, title="sim: photo or folder of photos it looks at; empty = bundled sharp samples")
-    sim_layout: Literal["plane", "layers"] = Field("plane", title="sim: the subject is one plane, or a plane with nearer layers")
-    sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, title="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
-    sim_seed: int = Field(0, ge=0, le=2**31 - 1, title="sim: seeds the lens's imperfections and the sensor noise")
-    sim_still_width: int = Field(1152, ge=64, le=4608, title="sim: width stills are rendered at (4608 = full resolution, slow)")
+    """Where frames come from: the Camera Module 3, recorded images or video (replay), or a simulated camera."""
+
+    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", description="frame source; auto = camera if present, else replay; sim = simulated")
+    width: int = Field(640, ge=64, le=4608, description="continuous frame width in pixels")
+    height: int = Field(480, ge=64, le=2592, description="continuous frame height in pixels")
+    fps: float = Field(10.0, gt=0, le=60, description="target continuous frame rate")
+    replay_path: Optional[FilePath] = Field(None, description="folder of images or a video file to replay; unset = bundled samples")
+    capture_timeout_s: float = Field(5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
+    reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, description="longest wait between camera reopen attempts")
+    sim_scene: Optional[FilePath] = Field(None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
+    sim_layout: Literal["plane", "layers"] = Field("plane", description="sim: the subject is one plane, or a plane with nearer layers")
+    sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
+    sim_seed: int = Field(0, ge=0, le=2**31 - 1, description="sim: seeds the lens's imperfections and the sensor noise")
+    sim_still_width: int = Field(1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
 
 
 class LensConfig(Area):
-    mode: Literal["manual", "auto", "fixed"] = Field("manual", title="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
-    position_dioptres: float = Field(0.0, ge=0.0, le=32.0, title="LensPosition in dioptres (1/m), clamped to the camera's range")
-    profile: Optional[FilePath] = Field(None, title="lens profile from `deblurd calibrate` (empty = lens-profile.json beside the state file)")
-    subject_dioptres: Optional[float] = Field(None, ge=0.0, le=32.0, title="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (empty = unknown: the map alone decides)")
+    """The focus motor, and the lens profile that says how blurred each focus position leaves the scene."""
+
+    mode: Literal["manual", "auto", "fixed"] = Field("manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
+    position_dioptres: float = Field(0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
+    profile: Optional[FilePath] = Field(None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
+    subject_dioptres: Optional[float] = Field(None, ge=0.0, le=32.0, description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (unset = unknown: the map alone decides)")
 
 
 class ModelsConfig(Area):
-    dir: FilePath = Field(REPO_MODELS_DIR, title="folder holding the model packs")
-    pack: str = Field("photo", min_length=1, title="model pack name, a sub-folder of dir")
-    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", title="TFLite interpreter to load")
-    threads: int = Field(2, ge=1, le=8, title="interpreter threads")
-    precision: Literal["int8", "float"] = Field("int8", title="which exported variant of each model to run")
+    """The model pack that classifies and restores frames, and the TFLite interpreter that runs it."""
+
+    dir: FilePath = Field(REPO_MODELS_DIR, description="folder holding the model packs",
+                          json_schema_extra={"default_text": "the models/ folder of the deblurd source tree"})
+    pack: str = Field("photo", min_length=1, description="model pack name: a folder directly inside dir")
+    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", description="TFLite interpreter to load")
+    threads: int = Field(2, ge=1, le=8, description="interpreter threads")
+    precision: Literal["int8", "float"] = Field("int8", description="which exported variant of each model to run")
+
+    @field_validator("pack")
+    @classmethod
+    def _plain_name(cls, pack: str) -> str:
+        """A pack is a folder name, never a path: `../..` would load models from outside dir."""
+        if "/" in pack or "\\" in pack or pack in (".", "..") or CONTROL_CHARACTERS.search(pack):
+            raise ValueError("must be a plain folder name inside models.dir (no '/', no '..', no control "
+                             "characters): move the pack into models.dir, or point models.dir at its parent")
+        return pack
+
+    @property
+    def pack_dir(self) -> Path:
+        """The pack's folder: always directly inside dir, since pack is a plain name."""
+        return self.dir / self.pack
 
 
 class PipelineConfig(Area):
-    queue_size: int = Field(4, ge=1, le=64, title="continuous frames buffered before the oldest is dropped")
-    still_queue_size: int = Field(8, ge=1, le=64, title="button stills buffered (never dropped while room remains)")
-    max_frames: Optional[int] = Field(None, ge=1, title="stop after this many frames (empty = run until stopped)")
+    """Queues between capture, restoration and storage."""
+
+    queue_size: int = Field(4, ge=1, le=64, description="continuous frames buffered before the oldest is dropped")
+    still_queue_size: int = Field(8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
+    max_frames: Optional[int] = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
 
 
 class OutputConfig(Area):
-    dir: FilePath = Field(Path("deblurd-output"), title="folder results are written to")
-    image_format: Literal["jpg", "png"] = Field("jpg", title="image file format")
-    jpeg_quality: int = Field(92, ge=50, le=100, title="JPEG quality")
-    save_input: bool = Field(True, title="also save the captured input beside the restored image")
-    keep_days: int = Field(0, ge=0, le=3650, title="delete results older than this many days (0 = keep)")
-    max_results: int = Field(0, ge=0, le=10_000_000, title="keep at most this many results (0 = no limit)")
-    min_free_mb: int = Field(200, ge=0, le=1_000_000, title="free space kept on the output disk (MB)")
+    """Where and how results are written, which continuous frames are kept, and how long."""
+
+    dir: FilePath = Field(Path("deblurd-output"), description="folder results are written to")
+    image_format: Literal["jpg", "png"] = Field("jpg", description="image file format")
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality")
+    save_input: bool = Field(True, description="also save the captured input beside the restored image")
+    keep_days: int = Field(0, ge=0, le=3650, description="delete results older than this many days (0 = keep)")
+    max_results: int = Field(0, ge=0, le=10_000_000, description="keep at most this many results (0 = no limit)")
+    min_free_mb: int = Field(200, ge=0, le=1_000_000, description="free space kept on the output disk (MB)")
     min_free_prune_max: int = Field(1000, ge=0, le=10_000_000,
-                                    title="most continuous results the free-space floor may remove per run")
-    store_every: int = Field(1, ge=1, le=100_000, title="store every Nth continuous frame (stills: always)")
-    max_per_minute: int = Field(2, ge=0, le=6000, title="store at most this many continuous frames a minute (0 = all)")
-    min_change: float = Field(0.0, ge=0, le=255, title="skip a continuous frame differing less from the last stored")
-    store_sharp: bool = Field(True, title="store continuous frames classified sharp")
+                                    description="most continuous results the free-space floor may remove per run")
+    store_every: int = Field(1, ge=1, le=100_000, description="store every Nth continuous frame (stills: always)")
+    max_per_minute: int = Field(2, ge=0, le=6000, description="store at most this many continuous frames a minute (0 = all)")
+    min_change: float = Field(0.0, ge=0, le=255, description="skip a continuous frame differing less from the last stored")
+    store_sharp: bool = Field(True, description="store continuous frames classified sharp")
 
 
 class ThermalConfig(Area):
-    enabled: bool = Field(True, title="read temperatures and pace work")
-    sysfs_root: FilePath = Field(Path("/"), title="root under which /sys paths are read (tests point this at a temp tree)")
-    poll_interval_s: float = Field(2.0, ge=0.2, le=60, title="seconds between readings")
-    slow_c: float = Field(75.0, ge=40, le=95, title="lower the frame rate from this temperature")
-    pause_c: float = Field(80.0, ge=40, le=95, title="pause continuous work from this temperature")
-    resume_c: float = Field(70.0, ge=30, le=95, title="resume continuous work below this temperature")
-    critical_c: float = Field(85.0, ge=40, le=100, title="refuse even button stills from this temperature")
-    slow_factor: float = Field(0.5, gt=0, lt=1, title="frame-rate multiplier while slow")
+    """Temperature pacing, so that long runs slow down before the Pi throttles itself."""
+
+    enabled: bool = Field(True, description="read temperatures and pace work")
+    sysfs_root: FilePath = Field(Path("/"), description="root under which /sys paths are read (tests point this at a temp tree)")
+    poll_interval_s: float = Field(2.0, ge=0.2, le=60, description="seconds between readings")
+    slow_c: float = Field(75.0, ge=40, le=95, description="lower the frame rate from this temperature")
+    pause_c: float = Field(80.0, ge=40, le=95, description="pause continuous work from this temperature")
+    resume_c: float = Field(70.0, ge=30, le=95, description="resume continuous work below this temperature")
+    critical_c: float = Field(85.0, ge=40, le=100, description="refuse even button stills from this temperature")
+    slow_factor: float = Field(0.5, gt=0, lt=1, description="frame-rate multiplier while slow")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ThermalConfig":
@@ -97,12 +143,14 @@ class ThermalConfig(Area):
 
 
 class GpioConfig(Area):
-    enabled: bool = Field(False, title="use the capture button and status LED")
-    button_pin: int = Field(DEFAULT_BUTTON_PIN, ge=2, le=27, title="BCM GPIO number (2-27 on the 40-pin header)")
-    led_pin: Optional[int] = Field(None, ge=2, le=27, title="status LED BCM pin (empty = no LED)")
-    bounce_s: float = Field(0.05, ge=0.0, le=1.0, title="button debounce time")
-    long_press_s: float = Field(2.0, ge=0.3, le=30, title="hold this long to toggle continuous mode")
-    press_queue_size: int = Field(8, ge=1, le=64, title="button presses waiting for a still")
+    """The capture button and the status LED on the Pi's header."""
+
+    enabled: bool = Field(False, description="use the capture button and status LED")
+    button_pin: int = Field(DEFAULT_BUTTON_PIN, ge=2, le=27, description="BCM GPIO number (2-27 on the 40-pin header)")
+    led_pin: Optional[int] = Field(None, ge=2, le=27, description="status LED BCM pin (unset = no LED)")
+    bounce_s: float = Field(0.05, ge=0.0, le=1.0, description="button debounce time")
+    long_press_s: float = Field(2.0, ge=0.3, le=30, description="hold this long to toggle continuous mode")
+    press_queue_size: int = Field(8, ge=1, le=64, description="button presses waiting for a still")
 
     @model_validator(mode="after")
     def _distinct_pins(self) -> "GpioConfig":
@@ -112,16 +160,22 @@ class GpioConfig(Area):
 
 
 class ServiceConfig(Area):
-    state_file: Optional[FilePath] = Field(None, title="status file read by `deblurd status` (empty = <output.dir>/status.json)")
-    status_interval_s: float = Field(5.0, ge=0.5, le=600, title="seconds between status updates")
+    """The status file that `deblurd status` and `deblurd doctor` read."""
+
+    state_file: Optional[FilePath] = Field(None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
+    status_interval_s: float = Field(5.0, ge=0.5, le=600, description="seconds between status updates")
 
 
 class LoggingConfig(Area):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", title="log level")
-    journald: Literal["auto", "on", "off"] = Field("auto", title="auto = journald when started by systemd")
+    """How much is logged, and where."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    journald: Literal["auto", "on", "off"] = Field("auto", description="auto = journald when started by systemd")
 
 
 class Config(Area):
+    """The whole config: one area per TOML table."""
+
     camera: CameraConfig = CameraConfig()
     lens: LensConfig = LensConfig()
     models: ModelsConfig = ModelsConfig()
@@ -148,21 +202,30 @@ class Config(Area):
             raise ConfigError(_format_errors(Path(source), exc)) from exc
 
 
+def _range(info: FieldInfo) -> str:
+    """'64 to 4608' for a numeric field with bounds, else ''."""
+    bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    if not bounds:
+        return ""
+    low = f"{bounds['ge']}" if "ge" in bounds else f"more than {bounds['gt']}" if "gt" in bounds else "any"
+    if "le" not in bounds and "lt" not in bounds:
+        return f"{low} or more" if "ge" in bounds else low
+    high = f"{bounds['le']}" if "le" in bounds else f"less than {bounds['lt']}" if "lt" in bounds else "any"
+    return f"{low} to {high}"
+
+
 def _allowed_range(loc: tuple) -> str:
-    """'allowed: 64 to 4608' for a numeric field with bounds, so an error shows the whole range."""
-    model, info = Config, None
+    """' (allowed: 64 to 4608)' for a numeric field with bounds, so an error shows the whole range."""
+    model: Any = Config
+    info: Optional[FieldInfo] = None
     for part in loc:
         fields = getattr(model, "model_fields", {})
         if part not in fields:
             return ""
         info = fields[part]
         model = info.annotation
-    bounds = {k: getattr(m, k) for m in (info.metadata if info else []) for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
-    if not bounds:
-        return ""
-    low = f"{bounds['ge']}" if "ge" in bounds else f"more than {bounds['gt']}" if "gt" in bounds else "any"
-    high = f"{bounds['le']}" if "le" in bounds else f"less than {bounds['lt']}" if "lt" in bounds else "any"
-    return f" (allowed: {low} to {high})"
+    allowed = _range(info) if info is not None else ""
+    return f" (allowed: {allowed})" if allowed else ""
 
 
 TYPE_HINTS = {"bool_type": " (write true or false, without quotes)",
@@ -200,7 +263,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 def load_config(path: Optional[Path] = None) -> Config:
     """Load and validate a TOML config; no path and no default file means the built-in defaults."""
     explicit = path is not None
-    path = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if not path.exists():
         if explicit:
             raise ConfigError(f"{path}: config file not found (check the path, or omit --config to use the defaults)")
@@ -215,3 +278,61 @@ def load_config(path: Optional[Path] = None) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from exc
+
+
+KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", Path: "a path"}
+
+
+def _allowed(info: FieldInfo) -> str:
+    """What a key accepts, for the reference: its type, and its choices or its range."""
+    annotation: Any = info.annotation
+    if get_origin(annotation) is not Literal:  # Optional[X] -> X, Annotated[X, ...] -> X
+        annotation = next((a for a in get_args(annotation) if a is not type(None)), annotation)
+        annotation = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(json.dumps(choice) for choice in get_args(annotation))
+    allowed = _range(info)
+    return KINDS.get(annotation, str(annotation)) + (f", {allowed}" if allowed else "")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def config_reference() -> str:
+    """Every key at its default as commented TOML, generated from the models (`deblurd check-config --defaults`):
+    the one reference, so that a default changed here changes the docs too."""
+    lines = ["# deblurd configuration: every key at its default. A config file holds only the keys it changes;",
+             "# a key left out keeps the default shown here. Check a file with `deblurd check-config FILE`."]
+    for area_name, area_info in Config.model_fields.items():
+        area: Any = area_info.annotation
+        lines += ["", "", f"[{area_name}]", f"# {(area.__doc__ or '').strip()}"]
+        for key, info in area.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            shown = extra.get("default_text")
+            lines.append(f"\n# {info.description} [{_allowed(info)}]")
+            if shown:
+                lines.append(f"# {key} = ...    (default: {shown})")
+            elif default is None:
+                lines.append(f"# {key} = ...    (unset by default)")
+            else:
+                lines.append(f"{key} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def config_as_toml(cfg: Config) -> str:
+    """The effective config as TOML, each key followed by its description; unset optional keys are commented out."""
+    lines = []
+    for area_name in type(cfg).model_fields:
+        area: Area = getattr(cfg, area_name)
+        lines.append(f"\n[{area_name}]")
+        for key, info in type(area).model_fields.items():
+            value = getattr(area, key)
+            setting = f"# {key} =" if value is None else f"{key} = {_toml_value(value)}"
+            lines.append(f"{setting:<40} # {info.description or ''}".rstrip())
+    return "\n".join(lines).lstrip("\n")

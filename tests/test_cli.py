@@ -218,3 +218,68 @@ def test_a_reader_that_has_gone_is_not_an_error(buffered):
     proc.stdout.close()  # like `| head` that has read enough before deblurd writes
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1) and "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_check_config_defaults_is_the_reference_and_docs_configuration_md_is_its_output():
+    done = deblurd("check-config", "--defaults")
+    assert done.returncode == 0 and done.stdout.startswith("# deblurd configuration: every key at its default")
+    assert "\n[camera]\n" in done.stdout and '\nsource = "auto"\n' in done.stdout and done.stderr == ""
+    page = deblurd("check-config", "--defaults", "--markdown")
+    assert page.returncode == 0 and f"```toml\n{done.stdout}```\n" in page.stdout
+    assert (REPO / "docs" / "configuration.md").read_text() == page.stdout, (
+        "docs/configuration.md is out of date: regenerate it with "
+        "`python -m deblurd check-config --defaults --markdown > docs/configuration.md`")
+    misuse = deblurd("check-config", "--markdown")
+    assert misuse.returncode == 2 and "--markdown goes with --defaults" in misuse.stderr
+
+
+@pytest.mark.parametrize("source", ["replay", "auto"])
+def test_check_config_refuses_a_replay_path_run_could_not_read(tmp_path, source):
+    done = deblurd("check-config", _config(tmp_path, f'[camera]\nsource = "{source}"\nreplay_path = "/nope"\n'))
+    assert done.returncode == 78 and "config OK" not in done.stderr
+    assert f"{tmp_path / 'deblurd.toml'}: camera.replay_path: /nope does not exist" in done.stderr
+    assert "fix: set camera.replay_path to a readable folder of images or a video file" in done.stderr
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "notes.txt").write_text("no images here")
+    empty = deblurd("check-config", _config(tmp_path, f'[camera]\nsource = "{source}"\n'
+                                                      f'replay_path = "{tmp_path / "frames"}"\n'))
+    assert empty.returncode == 78 and f"camera.replay_path: {tmp_path / 'frames'} holds no images" in empty.stderr
+    run = deblurd("run", "--config", tmp_path / "deblurd.toml", "--frames", 1, "--output", tmp_path / "out")
+    assert run.returncode != 0, "what check-config refuses, run cannot do either"
+
+
+def test_check_config_accepts_a_replay_folder_and_a_sim_scene(tmp_path, samples_dir):
+    done = deblurd("check-config", _config(tmp_path, f'[camera]\nsource = "replay"\nreplay_path = "{samples_dir}"\n'
+                                                     f'[output]\ndir = "{tmp_path / "a" / "b"}"\n'))
+    assert done.returncode == 0 and "config OK" in done.stderr, done.stderr
+    sim = deblurd("check-config", _config(tmp_path, '[camera]\nsource = "sim"\nsim_scene = "/nope.jpg"\n'))
+    assert sim.returncode == 78 and "camera.sim_scene: /nope.jpg does not exist" in sim.stderr
+    assert "or a photo, or remove it" in sim.stderr
+
+
+def test_check_config_checks_the_output_folder_the_state_file_and_a_configured_lens_profile(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    output = deblurd("check-config", _config(tmp_path, f'[output]\ndir = "{blocker / "out"}"\n'))
+    assert output.returncode == 73 and "config OK" not in output.stderr
+    assert f"output.dir: {blocker / 'out'}: {blocker} is a file, so {blocker / 'out'} cannot be created" in output.stderr
+    state = deblurd("check-config", _config(tmp_path, f'[service]\nstate_file = "{tmp_path}"\n'))
+    assert state.returncode == 73 and f"service.state_file: {tmp_path}: {tmp_path} is a folder, not a file" \
+        in state.stderr
+    lens = deblurd("check-config", _config(tmp_path, f'[lens]\nprofile = "{tmp_path / "lens.json"}"\n'))
+    assert lens.returncode == 78 and f"lens.profile: {tmp_path / 'lens.json'} does not exist" in lens.stderr
+    assert "remove lens.profile to run without one" in lens.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[output]\ndir = "/tmp/a\\u0000b"\n', "output.dir = '/tmp/a\\x00b': Value error, a path may not hold control"),
+    ('[camera]\nreplay_path = "/srv/a\\nb"\n', "camera.replay_path = '/srv/a\\nb': Value error, a path may not hold"),
+    ('[models]\npack = "../.."\n', "models.pack = '../..': Value error, must be a plain folder name inside models.dir"),
+])
+def test_check_config_and_run_refuse_a_hostile_value_naming_the_key(tmp_path, text, message):
+    for args in (["check-config", _config(tmp_path, text)], ["run", "--config", tmp_path / "deblurd.toml",
+                                                             "--frames", 1, "--output", tmp_path / "out"]):
+        done = deblurd(*args)
+        assert done.returncode == 78 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

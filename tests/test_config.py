@@ -1,10 +1,15 @@
 """Config loading: defaults that run anywhere, and one clear message per bad key."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from deblurd.config import DEFAULT_BUTTON_PIN, Config, ConfigError, config_source, load_config
+from deblurd.config import DEFAULT_BUTTON_PIN, Config, ConfigError, config_reference, config_source, load_config
+
+AREAS = {name: info.annotation for name, info in Config.model_fields.items()}
+PATH_KEYS = ["camera.replay_path", "camera.sim_scene", "lens.profile", "models.dir", "output.dir",
+             "thermal.sysfs_root", "service.state_file"]
 
 
 def _write(tmp_path, text: str) -> Path:
@@ -67,7 +72,63 @@ def test_overrides_are_validated_like_the_file():
 def test_gpio_enabled_without_a_button_pin_uses_the_documented_default(tmp_path):
     cfg = load_config(_write(tmp_path, "[gpio]\nenabled = true\n"))
     assert cfg.gpio.enabled and cfg.gpio.button_pin == DEFAULT_BUTTON_PIN == 17
-    assert "button_pin = 17" in (Path(__file__).parent.parent / "README.md").read_text(), "the README says 17"
+    reference = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    assert "\nbutton_pin = 17\n" in reference, "the reference says 17"
+
+
+def test_every_key_has_its_default_and_a_description_here_and_unknown_keys_are_refused():
+    for name, area in AREAS.items():
+        assert area.model_config["extra"] == "forbid" and area.__doc__, name
+        for key, info in area.model_fields.items():
+            assert not info.is_required(), f"{name}.{key} has no default"
+            assert info.description, f"{name}.{key} has no description"
+    assert Config.model_config["extra"] == "forbid"
+
+
+def test_the_reference_is_valid_toml_holding_every_default_and_description():
+    reference = config_reference()
+    parsed = tomllib.loads(reference)
+    defaults = Config()
+    for name, area in AREAS.items():
+        for key, info in area.model_fields.items():
+            value = getattr(getattr(defaults, name), key)
+            assert f"# {info.description} [" in reference, f"{name}.{key}"
+            if key in parsed[name]:
+                assert Config.model_validate({name: {key: parsed[name][key]}}) == defaults, f"{name}.{key}"
+            else:  # commented out: unset, or a default that depends on the machine (models.dir)
+                assert value is None or (name, key) == ("models", "dir"), f"{name}.{key} missing"
+                assert f"# {key} = ...    (" in reference
+    assert 'one of "auto", "picamera2", "replay", "sim"]' in reference and "[a whole number, 50 to 100]" in reference
+    assert "[a whole number, 1 or more]" in reference, "pipeline.max_frames has no upper bound"
+
+
+@pytest.mark.parametrize("key", PATH_KEYS)
+@pytest.mark.parametrize("value,expected", [("/srv/a\\u0000b", "control characters (found '\\x00')"),
+                                            ("/srv/a\\nb", "control characters (found '\\n')"),
+                                            ("out\\u001b[31m", "control characters (found '\\x1b')"),
+                                            ("", "an empty path: leave the key out")])
+def test_a_path_with_a_control_character_or_empty_is_a_config_error_naming_the_key(tmp_path, key, value, expected):
+    area, name = key.split(".")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, f'[{area}]\n{name} = "{value}"\n'))
+    assert f"{key} = " in str(err.value) and expected in str(err.value) and err.value.exit_code == 78
+
+
+def test_a_path_from_the_command_line_is_checked_too():
+    with pytest.raises(ConfigError, match="output.dir = .*control characters"):
+        Config().with_overrides({"output.dir": Path("/tmp/a\x00b")})
+
+
+@pytest.mark.parametrize("pack", ["../..", "..", ".", "sub/pack", "/abs", "a\\\\b", "a\\u0000b"])
+def test_the_pack_is_a_plain_folder_name_inside_models_dir(tmp_path, pack):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, f'[models]\npack = "{pack}"\n'))
+    assert "models.pack = " in str(err.value) and "plain folder name inside models.dir" in str(err.value)
+
+
+def test_a_pack_name_with_dots_inside_is_a_plain_name(tmp_path):
+    cfg = load_config(_write(tmp_path, '[models]\ndir = "/srv/models"\npack = "photo..v2"\n'))
+    assert cfg.models.pack_dir == Path("/srv/models/photo..v2")
 
 
 @pytest.mark.parametrize("text,key,expected", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -88,6 +89,69 @@ def test_output_writable_and_free_space(tmp_path: Path) -> None:
     assert levels(doctor.check_output(OutputConfig(dir=tmp_path, min_free_mb=1_000_000))) == {"output": "failed"}
 
 
+def test_output_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for folder, problem in ((blocker, f"{blocker} is a file, not a folder"),
+                            (blocker / "out" / "day", f"{blocker} is a file, so {blocker / 'out' / 'day'} cannot")):
+        (check,) = doctor.check_output(OutputConfig(dir=folder))
+        assert (check.level, check.key, check.exit_code) == ("failed", "output.dir", 73) and problem in check.detail
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_output_and_state_file_in_a_folder_this_user_cannot_write(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    (output,) = doctor.check_output(OutputConfig(dir=locked / "out"), free_space=False)
+    assert output.level == "failed" and f"{locked} is not writable by this user" in output.detail
+    cfg = Config.model_validate({"service": {"state_file": str(locked / "status.json")}})
+    (state,) = doctor.check_state_file(cfg)
+    assert (state.level, state.key) == ("failed", "service.state_file")
+
+
+def test_state_file_checked_only_when_set_apart_from_the_output(tmp_path: Path) -> None:
+    assert doctor.check_state_file(Config()) == []
+    cfg = Config.model_validate({"service": {"state_file": str(tmp_path / "run" / "status.json")}})
+    assert levels(doctor.check_state_file(cfg)) == {"state": "ok"}
+
+
+def test_replay_path_and_lens_profile_that_run_could_not_read(tmp_path: Path, samples_dir: Path) -> None:
+    replay = Config.model_validate({"camera": {"source": "replay", "replay_path": str(tmp_path / "nope")}})
+    (camera,) = doctor.check_camera(replay)
+    assert (camera.level, camera.key, camera.exit_code) == ("failed", "camera.replay_path", 78)
+    assert camera.render().startswith(f"failed   camera    camera.replay_path: {tmp_path / 'nope'} does not exist")
+    good = Config.model_validate({"camera": {"source": "replay", "replay_path": str(samples_dir)}})
+    assert levels(doctor.check_camera(good)) == {"camera": "ok"}
+    profile = Config.model_validate({"lens": {"profile": str(tmp_path / "lens.json")}})
+    (lens,) = doctor.check_lens_profile(profile)
+    assert (lens.level, lens.key, lens.exit_code) == ("failed", "lens.profile", 78)
+    assert levels(doctor.check_lens_profile(Config.model_validate({"output": {"dir": str(tmp_path)}}))) == {"lens": "ok"}
+
+
+def test_auto_without_a_camera_replays_the_configured_path(tmp_path: Path, samples_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("deblurd.capture.picamera_source.camera_present", lambda: False)
+    missing = Config.model_validate({"camera": {"replay_path": str(tmp_path / "nope")}})
+    assert levels(doctor.check_camera(missing)) == {"camera": "failed"}
+    assert [c.key for c in doctor.config_checks(missing) if c.level == "failed"] == ["camera.replay_path"]
+    (tmp_path / "frames").mkdir()
+    shutil.copy(samples_dir / "03-heavy.jpg", tmp_path / "frames")
+    found = Config.model_validate({"camera": {"replay_path": str(tmp_path / "frames")}})
+    (camera,) = doctor.check_camera(found)
+    assert camera.level == "warning" and f"will replay {tmp_path / 'frames'}" in camera.detail
+    monkeypatch.setattr("deblurd.capture.picamera_source.camera_present", lambda: True)
+    assert "camera" not in levels(doctor.config_checks(missing)), "with a camera, replay_path is not read"
+
+
+def test_doctor_runs_the_config_checks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_config(tmp_path, REPO_MODELS_DIR)
+    path.write_text(path.read_text().replace('source = "replay"', 'source = "replay"\nreplay_path = "/nope"'))
+    assert doctor.run(argparse.Namespace(config=path, json=False)) == 1
+    out = capsys.readouterr().out
+    assert "failed   camera    camera.replay_path: /nope does not exist" in out
+    assert "fix: set camera.replay_path to a readable folder" in out
+
+
 def test_camera_replay_missing_and_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = Config.model_validate({"camera": {"source": "replay"}, "output": {"dir": str(tmp_path)}})
     assert levels(doctor.check_camera(cfg)) == {"camera": "ok"}
@@ -156,7 +220,8 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["models"]["level"] == "failed" and by_name["models"]["fix"]
     assert report["failed"] == 1 and report["summary"].startswith("1 failed (models)")
-    assert set(by_name["output"]) == {"name", "level", "detail", "fix"}
+    assert set(by_name["output"]) == {"name", "level", "key", "detail", "fix"}
+    assert by_name["models"]["key"] == "models.pack"
 
 
 def test_a_pi_is_known_by_its_device_tree_or_its_config(tmp_path: Path) -> None:

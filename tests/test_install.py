@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from deblurd.config import load_config
+from deblurd.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "deploy" / "install.sh"
@@ -84,6 +85,16 @@ def test_shipped_config_is_valid_for_the_pi() -> None:
     assert cfg.gpio.enabled and (cfg.gpio.button_pin, cfg.gpio.led_pin) == (17, 27)
     assert str(cfg.output.dir) == "/var/lib/deblurd/output" and str(cfg.models.dir) == "/opt/deblurd/models"
     assert cfg.camera.source == "auto"
+
+
+def test_shipped_config_restates_no_default() -> None:
+    """A default changed in deblurd/config.py must reach an installed Pi: the Pi's file holds only what differs."""
+    shipped = tomllib.loads((REPO / "deploy" / "deblurd.toml").read_text())
+    defaults = Config()
+    restated = [f"{area}.{key} = {value!r}" for area, keys in shipped.items() for key, value in keys.items()
+                if Config.model_validate({area: {key: value}}) == defaults]
+    assert not restated, f"deploy/deblurd.toml restates defaults (remove them): {', '.join(restated)}"
+    assert sum(len(keys) for keys in shipped.values()) >= 7, "the Pi's differences are all there"
 
 
 def test_bad_option_is_refused() -> None:

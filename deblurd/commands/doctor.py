@@ -10,23 +10,23 @@ file instead of opened.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import glob
 import json
 import os
 import shutil
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from deblurd.config import (CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig,
                             add_config_argument, config_source, load_config)
+from deblurd.errors import ExitCode
 from deblurd.optics.lens_profile import LensProfileError, load_profile, profile_path
 from deblurd.restore.manifest import PackError, load_manifest, verify_file
 from deblurd.output.state_file import RUNNING, is_stale, read_status
+from deblurd.capture.camera import IMAGE_EXTENSIONS
 from deblurd.daemon.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
 
 Level = Literal["ok", "warning", "failed"]
@@ -54,14 +54,26 @@ def running_on_pi(cfg: Config, model_file: Path = DEVICE_TREE_MODEL) -> bool:
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the report; `key` is the config key to blame and `exit_code` what `check-config` exits with
+    when this check fails (the code `run` would end with)."""
+
     name: str
     level: Level
     detail: str
     fix: str = ""
+    key: str = ""
+    exit_code: int = field(default=ExitCode.FAILURE, compare=False)
+
+    @property
+    def message(self) -> str:
+        return f"{self.key}: {self.detail}" if self.key else self.detail
 
     def render(self) -> str:
-        line = f"{self.level:<8} {self.name:<9} {self.detail}"
+        line = f"{self.level:<8} {self.name:<9} {self.message}"
         return line + (f"\n{'':<18} fix: {self.fix}" if self.fix else "")
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "level": self.level, "key": self.key, "detail": self.detail, "fix": self.fix}
 
 
 def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
@@ -88,18 +100,49 @@ def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float
         source.close()
 
 
+def _source_problem(path: Path) -> Optional[str]:
+    """Why a replay folder or video (or a sim scene) cannot be read, or None."""
+    if not os.path.exists(path):
+        return "does not exist"
+    if not path.is_dir():
+        return None if os.access(path, os.R_OK) else "is not readable by this user"
+    try:
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir()):
+            return f"holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+    except OSError as exc:
+        return f"cannot be listed by this user ({exc.strerror or exc})"
+    return None
+
+
+def check_source(cam: CameraConfig) -> list[Check]:
+    """What the replay or simulated source will read (the fallback replay when `auto` finds no camera)."""
+    if cam.source == "sim":
+        key, path, what = "camera.sim_scene", cam.sim_scene, f"simulated Camera Module 3 (seed {cam.sim_seed})"
+    else:
+        key, path, what = "camera.replay_path", cam.replay_path, "replay"
+    if path is None:
+        return [Check("camera", "ok", f"{what} of the bundled samples")]
+    problem = _source_problem(path)
+    if problem:
+        return [Check("camera", "failed", f"{path} {problem}", f"set {key} to a readable folder of images"
+                      + (" or a video file" if cam.source != "sim" else " or a photo") + ", or remove it for the "
+                      "bundled samples", key, ExitCode.CONFIG)]
+    return [Check("camera", "ok", f"{what} of {path}")]
+
+
 def check_camera(cfg: Config, on_pi: bool = False) -> list[Check]:
     from deblurd.capture.picamera_source import camera_present
 
-    if cfg.camera.source == "replay":
-        return [Check("camera", "ok", "replay source configured (no camera wanted)")]
-    if cfg.camera.source == "sim":
-        return [Check("camera", "ok", f"simulated Camera Module 3 configured (seed {cfg.camera.sim_seed})")]
+    if cfg.camera.source in ("replay", "sim"):
+        return check_source(cfg.camera)
     state = _running_daemon(cfg)
     if state is not None and state.get("source") == "picamera2":
         return [Check("camera", "ok", f"in use by the running daemon (pid {state.get('pid')}); "
                                       f"lens at {state.get('lens_position')} dioptres")]
     if not camera_present():
+        if cfg.camera.source == "auto" and cfg.camera.replay_path is not None:
+            return [Check("camera", "warning", f"no camera found; the daemon will replay {cfg.camera.replay_path}")
+                    if c.level == "ok" else c for c in check_source(cfg.camera)]
         level: Level = "failed" if cfg.camera.source == "picamera2" else "warning"
         return [Check("camera", level, "no camera found (picamera2 missing or libcamera lists none)"
                       + ("" if level == "failed" else "; the daemon will replay sample frames"),
@@ -121,13 +164,17 @@ def check_camera(cfg: Config, on_pi: bool = False) -> list[Check]:
 def check_lens_profile(cfg: Config) -> list[Check]:
     """The lens profile `deblurd calibrate` wrote: what it says, or why it is missing or unreadable."""
     path = profile_path(cfg.state_file, cfg.lens.profile)
+    key = "lens.profile" if cfg.lens.profile is not None else ""
+    if not path.exists() and key:
+        return [Check("lens", "failed", f"{path} does not exist", "deblurd calibrate --pairs DIR writes it, or "
+                      "remove lens.profile to run without one", key, ExitCode.CONFIG)]
     if not path.exists():
         return [Check("lens", "ok", f"no lens profile at {path} (optional: `deblurd collect`, then `deblurd "
                                     f"calibrate --pairs DIR` measures the blur per LensPosition)")]
     try:
         return [Check("lens", "ok", load_profile(path).summary())]
     except LensProfileError as exc:
-        return [Check("lens", "failed", str(exc), "deblurd calibrate --pairs DIR rewrites it")]
+        return [Check("lens", "failed", str(exc), "deblurd calibrate --pairs DIR rewrites it", key, ExitCode.CONFIG)]
 
 
 def check_gpio(cfg: GpioConfig, dev: Path = Path("/dev")) -> list[Check]:
@@ -182,7 +229,7 @@ def check_thermal(root: Path, on_pi: bool = False) -> list[Check]:
 
 def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
     """The pack's manifest, and every model file of the configured precision against its sha256."""
-    pack_dir = cfg.dir / cfg.pack
+    pack_dir = cfg.pack_dir
     try:
         manifest = load_manifest(pack_dir)
         for entry in manifest.models.values():
@@ -193,7 +240,8 @@ def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
     except PackError as exc:
         fix = (f"{INSTALLER} reinstalls the models in /opt/deblurd/models" if on_pi else
                f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs (or git checkout models/)")
-        return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config")]
+        return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config",
+                      "models.pack", ExitCode.NOINPUT)]
     return [Check("models", "ok", f"pack {manifest.name} v{manifest.version} in {pack_dir}: "
                                   f"{len(manifest.models)} {cfg.precision} models match their checksums")]
 
@@ -221,21 +269,68 @@ def check_runtime(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
     return [Check("tflite", "ok", f"{name} {version}")]
 
 
-def check_output(cfg: OutputConfig) -> list[Check]:
-    existing = cfg.dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return [Check("output", "failed", f"{existing} is not writable by this user (output.dir = {cfg.dir})",
-                      "sudo chown -R deblurd: /var/lib/deblurd, or set output.dir to a writable folder")]
-    free_mb = shutil.disk_usage(existing).free / 2**20
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.exists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _uncreatable(path: Path, kind: Literal["folder", "file"]) -> Optional[str]:
+    """Why this user cannot create or write `path` (a folder, or a file in its folder), or None."""
+    if os.path.exists(path):
+        if path.is_dir() != (kind == "folder"):
+            return f"{path} is {'a file' if kind == 'folder' else 'a folder'}, not a {kind}"
+        folder = path if kind == "folder" else path.parent
+    else:
+        folder = _nearest_existing(path.parent)
+        if not folder.is_dir():
+            return f"{folder} is a file, so {path} cannot be created"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable by this user"
+    return None
+
+
+def check_output(cfg: OutputConfig, free_space: bool = True) -> list[Check]:
+    """The output folder can be created and written (and, for doctor, has room above output.min_free_mb)."""
+    problem = _uncreatable(cfg.dir, "folder")
+    if problem:
+        return [Check("output", "failed", f"{cfg.dir}: {problem}", "sudo chown -R deblurd: /var/lib/deblurd, or set "
+                      "output.dir to a writable folder", "output.dir", ExitCode.CANTCREAT)]
     where = str(cfg.dir) + ("" if cfg.dir.exists() else " (created on first run)")
+    if not free_space:
+        return [Check("output", "ok", f"{where} writable")]
+    free_mb = shutil.disk_usage(_nearest_existing(cfg.dir)).free / 2**20
     if free_mb < cfg.min_free_mb:
         return [Check("output", "failed", f"{where}: only {free_mb:.0f} MB free, below min_free_mb "
                                           f"{cfg.min_free_mb}", "free space, or lower output.keep_days")]
     level: Level = "warning" if free_mb < 4 * cfg.min_free_mb else "ok"
     return [Check("output", level, f"{where} writable, {free_mb:.0f} MB free",
                   "free some space soon" if level == "warning" else "")]
+
+
+def check_state_file(cfg: Config) -> list[Check]:
+    """A state file set apart from the output folder: its folder can be created and written."""
+    if cfg.service.state_file is None:
+        return []  # <output.dir>/status.json: check_output covers it
+    problem = _uncreatable(cfg.service.state_file, "file")
+    if problem:
+        return [Check("state", "failed", f"{cfg.service.state_file}: {problem}", "set service.state_file to a file "
+                      "in a folder this user can write, or remove it for <output.dir>/status.json",
+                      "service.state_file", ExitCode.CANTCREAT)]
+    return [Check("state", "ok", f"{cfg.service.state_file} writable")]
+
+
+def config_checks(cfg: Config, on_pi: bool = False) -> list[Check]:
+    """What `run` needs from the config before it starts, checked without starting it (`check-config`): the
+    frame source's files, the model pack, the output folder, the state file, a configured lens profile."""
+    from deblurd.capture.picamera_source import camera_present
+
+    camera = cfg.camera
+    replays = camera.source in ("replay", "sim") or (camera.source == "auto" and camera.replay_path is not None
+                                                     and not camera_present())
+    return ((check_source(camera) if replays else []) + check_models(cfg.models, on_pi)
+            + check_output(cfg.output, free_space=False) + check_state_file(cfg)
+            + (check_lens_profile(cfg) if cfg.lens.profile is not None else []))
 
 
 def check_journald(on_pi: bool = False) -> list[Check]:
@@ -251,6 +346,7 @@ def check_journald(on_pi: bool = False) -> list[Check]:
 def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
     return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
             + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
+            + check_state_file(cfg)
             + check_journald(on_pi))
 
 
@@ -284,7 +380,7 @@ def run(args: argparse.Namespace) -> int:
         checks += diagnose(cfg, on_pi)
     failed = sum(c.level == "failed" for c in checks)
     if args.json:
-        print(json.dumps({"checks": [dataclasses.asdict(c) for c in checks], "failed": failed,
+        print(json.dumps({"checks": [c.as_json() for c in checks], "failed": failed,
                           "warnings": sum(c.level == "warning" for c in checks), "summary": summary(checks)},
                          indent=1))
     else:
