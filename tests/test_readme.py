@@ -19,11 +19,11 @@ README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 250
 
-FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 MODULE = re.compile(r"\bpython3? -m ([A-Za-z_][\w.]*)")
-SUBCOMMAND = re.compile(r"(?:^|[\s/])deblurd[ \t]+([a-z][a-z-]*)", re.M)
+SUBCOMMAND = re.compile(r"(?:^|[\s/])deblurd[ \t]+([a-z][a-z-]*)", re.MULTILINE)
 TABLE_ROW = re.compile(r"^\| *(\d+) *\| *(.+?) *\|$")
 
 
@@ -33,7 +33,7 @@ def _rel(path: Path) -> str:
 
 def code_of(text: str) -> list[str]:
     """What a reader would type or see as code: fenced blocks and inline spans (comments of shell lines dropped)."""
-    blocks = [re.sub(r"(^|\s)#.*$", "", block, flags=re.M) for block in FENCE.findall(text)]
+    blocks = [re.sub(r"(^|\s)#.*$", "", block, flags=re.MULTILINE) for block in FENCE.findall(text)]
     return blocks + [span.strip("`") for span in INLINE_CODE.findall(FENCE.sub("", text))]
 
 
@@ -44,7 +44,7 @@ def prose_of(text: str) -> str:
 
 def anchors_of(text: str) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation dropped except - and _, spaces to hyphens."""
-    headings = re.findall(r"^#{1,6} +(.+?) *$", FENCE.sub("", text), re.M)
+    headings = re.findall(r"^#{1,6} +(.+?) *$", FENCE.sub("", text), re.MULTILINE)
     return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
 
 
@@ -108,12 +108,12 @@ def test_every_relative_link_resolves(doc: Path):
 
 def test_quick_start_is_make_run_and_make_test_and_ci_runs_make_test():
     text = README.read_text()
-    block = re.search(r"^## Quick start$.*?^```sh\n(.*?)^```", text, re.S | re.M)
+    block = re.search(r"^## Quick start$.*?^```sh\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     assert block, "README.md has no Quick start section with a sh block"
     commands = [line.split("#")[0].strip() for line in block[1].splitlines()]
     assert commands == ["make run", "make test"]
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert re.search(r"^run:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
     assert ci[-1] == "make test", "CI runs the README's test command"
 
