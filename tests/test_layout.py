@@ -23,8 +23,8 @@ from deblurd.output.map_overlay import COLOURS
 from deblurd.restore.blur_map import MAP_LETTERS
 
 OLD_LINE = ('{"id": 12, "time": 1714560000.123, "kind": "still", "severity": "heavy", "passthrough": false, '
-            '"files": {"input": "2024-05-01/120000-000012-input.jpg", "restored": "2024-05-01/120000-000012-restored.jpg", '
-            '"sidecar": "2024-05-01/120000-000012.json"}}')
+            '"files": {"input": "2024-05-01/120000-000012-input.jpg", '
+            '"restored": "2024-05-01/120000-000012-restored.jpg", "sidecar": "2024-05-01/120000-000012.json"}}')
 """An index line as the store wrote it before layout.py: it must read back unchanged."""
 
 

@@ -21,7 +21,7 @@ import json
 import logging
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -55,9 +55,10 @@ SEVERITIES = tuple(s.name for s in palette.SEVERITY_STYLES)
 KIND_NAMES = {"still": "stills (button)", "continuous": "continuous", "file": "files (deblurd deblur)"}
 STALE_TMP_S = 60.0
 """A temporary gallery file older than this was left by a crash (a write takes milliseconds): removed."""
-SEVERITY_FILTERS = "\n".join(f'<label class="sev-{s.name}"><input type="checkbox" value="{s.name}" checked> {s.name}</label>'
-                             for s in palette.SEVERITY_STYLES)
-SEVERITY_LEGEND = " ".join(f'<span class="cell-{s.letter}"></span> {html.escape(s.caption)}' for s in palette.SEVERITY_STYLES)
+SEVERITY_FILTERS = "\n".join(f'<label class="sev-{s.name}"><input type="checkbox" value="{s.name}" checked> '
+                             f'{s.name}</label>' for s in palette.SEVERITY_STYLES)
+SEVERITY_LEGEND = " ".join(f'<span class="cell-{s.letter}"></span> {html.escape(s.caption)}'
+                           for s in palette.SEVERITY_STYLES)
 
 
 @dataclass(frozen=True)
