@@ -38,7 +38,7 @@ class AtomicWriter:
         """Temp name in the same folder, flush, fsync, rename over `path`; fsync the folder unless the caller
         batches that (sync_dir=False, then fsync_dir once for the whole group)."""
         tmp = temp_name(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         try:
             self._write_all(fd, data)
             os.fsync(fd)
@@ -64,7 +64,7 @@ class AtomicWriter:
 
     def append_lines(self, path: Path, lines: list[str]) -> None:
         """Append whole lines in a single write and fsync; on failure the file is cut back to where it was."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never through a link
         size = os.fstat(fd).st_size
         try:
             self._write_all(fd, "".join(line.rstrip("\n") + "\n" for line in lines).encode())

@@ -56,7 +56,7 @@ def test_floor_removes_only_the_oldest_continuous_results_it_must(tmpfs, caplog)
     store.save(make_result(1, kind="still", size=(100, 120), noisy=True, when=OLD))
     for seq in range(2, 12):
         store.save(make_result(seq, size=(100, 120), noisy=True, when=OLD + seq))
-    before = [e["id"] for e in store.entries]
+    before = [e.id for e in store.entries]
     filler = fs / "another-program.bin"
     filler.write_bytes(b"x" * (store.free_bytes() - 1_000_000 + 60_000))  # 60 kB below the floor
     entry = store.save(make_result(50, size=(100, 120), noisy=True))

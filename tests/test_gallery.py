@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from conftest import make_result
 from deblurd.config import OutputConfig
 from deblurd.output.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
                              write_gallery)
+from deblurd.output.layout import IndexEntry, result_files
 from deblurd.output.store import INDEX_NAME, ResultStore
 from tools.figures.gallery import record_results
 
@@ -85,8 +87,8 @@ def test_a_torn_last_index_line_and_pruned_results_are_tolerated(tmp_path, caplo
     out = tmp_path / "out"
     store = _store(out)
     entries = [store.save(make_result(seq, "semi")) for seq in range(1, 5)]
-    (out / entries[1]["files"]["sidecar"]).unlink()  # a sidecar gone (removed by hand, or a partial copy)
-    for rel in entries[2]["files"].values():  # a result whose files are all gone
+    (out / entries[1].files["sidecar"]).unlink()  # a sidecar gone (removed by hand, or a partial copy)
+    for rel in entries[2].files.values():  # a result whose files are all gone
         (out / rel).unlink()
     with open(out / INDEX_NAME, "a") as f:
         f.write('{"id": 5, "time": 17')  # a power cut mid-append
@@ -94,7 +96,7 @@ def test_a_torn_last_index_line_and_pruned_results_are_tolerated(tmp_path, caplo
         found = entries_from_output(out)
         path = write_gallery(out, found)
     assert [e.id for e in found] == [1, 2, 3, 4] and "damaged line" in caplog.text
-    assert found[1].blur_map == () and found[1].severity == "semi" and found[1].input_href == entries[1]["files"]["input"]
+    assert found[1].blur_map == () and found[1].severity == "semi" and found[1].input_href == entries[1].files["input"]
     assert path == out / "index.html"
     assert [e["i"] for e in loaded_entries(path)] == [4, 3, 2, 1]
 
@@ -126,12 +128,12 @@ def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_pat
     updater = GalleryUpdater(store, interval_s=5.0, clock=lambda: now[0])
     start = time.mktime(time.localtime()[:3] + (12, 0, 0, 0, 0, -1))  # noon: all entries on one day
     for seq in range(1, DATA_CHUNK + 3):  # two data chunks on one day
-        store.entries.append({"id": seq, "time": start + seq, "kind": "continuous", "severity": "semi",
-                              "files": {"input": f"x/{seq}-input.jpg", "sidecar": f"x/{seq}.json"}})
+        store.entries.append(IndexEntry(seq, start + seq, "continuous", "semi", False,
+                                        result_files(seq, start + seq, ["input"], "jpg")))
     updater.maybe_refresh()
     first = updater.pages.files_written
     assert first == 6  # index.html, the day page, two data scripts, the CSS and the script
-    store.entries.append({**store.entries[-1], "id": DATA_CHUNK + 3, "time": start + DATA_CHUNK + 3})
+    store.entries.append(replace(store.entries[-1], id=DATA_CHUNK + 3, time=start + DATA_CHUNK + 3))
     now[0] = 4.9
     updater.maybe_refresh()
     assert updater.pages.files_written == first, "refreshed before its interval"
@@ -154,7 +156,7 @@ def test_a_full_disk_keeps_the_last_gallery_and_the_daemon_running(tmp_path, tmp
     store.save(make_result(1))
     updater.refresh()
     before = (out / "index.html").read_bytes()
-    store.entries.append({**store.entries[0], "id": 2, "time": store.entries[0]["time"] + 1})
+    store.entries.append(replace(store.entries[0], id=2, time=store.entries[0].time + 1))
     filler = out / "filler"
     with open(filler, "wb") as f:
         try:

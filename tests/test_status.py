@@ -19,3 +19,20 @@ def test_status_round_trip_and_text(tmp_path):
     assert "fps 4.50" in text and "semi" in text and "queue_full" in text and "900 MB free" in text
     assert "STALE" not in text
     assert "STALE" in format_status(state, now=1100.0)
+
+
+def test_status_names_the_lock_holder_and_a_folder_that_has_gone(tmp_path):
+    from deblurd.commands.status import lock_line
+    from deblurd.output.lock import OutputLock, holder
+
+    state = {"pid": 7, "updated": 1000.0, "disk": {"dir": "/gone", "free_mb": None, "full": None}}
+    assert "free space unknown" in format_status(state, now=1001.0)
+    assert "free (no deblurd writes" in lock_line(tmp_path, holder(tmp_path))
+    lock = OutputLock(tmp_path)
+    lock.acquire()
+    try:
+        import os
+
+        assert f"held by pid {os.getpid()}" in lock_line(tmp_path, holder(tmp_path))
+    finally:
+        lock.release()

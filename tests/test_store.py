@@ -29,14 +29,14 @@ def test_layout_sidecar_index_and_latest(tmp_path):
     sharp = store.save(make_result(2, "sharp", kind="still"))
     out = tmp_path / "out"
     day = time.strftime("%Y-%m-%d")
-    assert restored["files"]["input"].startswith(f"{day}/") and restored["files"]["input"].endswith("-000001-input.jpg")
-    assert restored["files"]["restored"].endswith("-000001-restored.jpg")
-    assert set(sharp["files"]) == {"input", "sidecar"} and sharp["passthrough"]
-    sidecar = json.loads((out / restored["files"]["sidecar"]).read_text())
+    assert restored.files["input"].startswith(f"{day}/") and restored.files["input"].endswith("-000001-input.jpg")
+    assert restored.files["restored"].endswith("-000001-restored.jpg")
+    assert set(sharp.files) == {"input", "sidecar"} and sharp.passthrough
+    sidecar = json.loads((out / restored.files["sidecar"]).read_text())
     assert sidecar["severity"] == "heavy" and sidecar["scores"]["heavy"] == 0.8 and sidecar["model"] == "photo/x@1"
     assert sidecar["lens_position"] == 1.5 and sidecar["thermal"] == {"temp_c": 55.0} and sidecar["kind"] == "continuous"
     assert sidecar["timings"]["classify_s"] == 0.01 and not sidecar["passthrough"]
-    assert json.loads((out / sharp["files"]["sidecar"]).read_text())["passthrough"] is True
+    assert json.loads((out / sharp.files["sidecar"]).read_text())["passthrough"] is True
     assert [e["id"] for e in assert_consistent(out)] == [1, 2]
     latest = cv2.cvtColor(cv2.imread(str(out / "latest.jpg")), cv2.COLOR_BGR2RGB)
     assert np.abs(latest.astype(int) - make_result(2, "sharp").frame.pixels).mean() < 20
@@ -46,9 +46,9 @@ def test_ids_continue_after_a_restart_and_png_without_input(tmp_path):
     _store(tmp_path).save(make_result(1))
     store = _store(tmp_path, image_format="png", save_input=False)
     entry = store.save(make_result(1))
-    assert entry["id"] == 2 and set(entry["files"]) == {"restored", "sidecar"}
-    assert entry["files"]["restored"].endswith(".png")
-    restored = cv2.imread(str(tmp_path / "out" / entry["files"]["restored"]))
+    assert entry.id == 2 and set(entry.files) == {"restored", "sidecar"}
+    assert entry.files["restored"].endswith(".png")
+    restored = cv2.imread(str(tmp_path / "out" / entry.files["restored"]))
     np.testing.assert_array_equal(cv2.cvtColor(restored, cv2.COLOR_BGR2RGB), make_result(1).restored)
 
 
@@ -61,7 +61,7 @@ def test_open_clears_crash_leftovers(tmp_path):
     with open(out / INDEX_NAME, "a") as f:
         f.write('{"id": 2, "files": {"inp')
     store = _store(tmp_path)
-    assert [e["id"] for e in store.entries] == [1]
+    assert [e.id for e in store.entries] == [1]
     store.save(make_result(3))
     assert [e["id"] for e in assert_consistent(out)] == [1, 2]
 
@@ -103,7 +103,7 @@ def test_below_floor_with_nothing_left_stops_writing_and_resumes(tmp_path, monke
     assert "free space 1.0 MB is below output.min_free_mb = 10 MB" in store.full_reason
     assert caplog.text.count("not writing results") == 1
     monkeypatch.setattr(store, "free_bytes", lambda: 500_000_000)
-    assert store.save(make_result(3))["id"] == 1 and store.full_reason is None
+    assert store.save(make_result(3)).id == 1 and store.full_reason is None
     assert "writing results to" in caplog.text and "again" in caplog.text
 
 
@@ -134,7 +134,7 @@ def test_enospc_mid_result_leaves_nothing_partial_and_resumes(tmp_path, caplog):
     store.retry_s = 0
     store.save(make_result(3))  # still inside the retry interval set by the failure: skipped without trying
     store._retry_at = 0
-    assert store.save(make_result(4))["id"] == 3 and store.full_reason is None  # id 2 was burnt by the failed write
+    assert store.save(make_result(4)).id == 3 and store.full_reason is None  # id 2 was burnt by the failed write
     assert [e["id"] for e in assert_consistent(tmp_path / "out")] == [1, 3]
 
 
@@ -151,7 +151,7 @@ def test_a_result_costs_one_fsync_per_file_plus_its_folder_and_index(tmp_path, m
     store.save(make_result(3, "sharp"))
     assert len(calls) == 4  # was 7
     out = tmp_path / "out"
-    assert (out / "latest.jpg").samefile(out / store.entries[-1]["files"]["input"])  # a link, not a copy
+    assert (out / "latest.jpg").samefile(out / store.entries[-1].files["input"])  # a link, not a copy
 
 
 def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path, caplog):
@@ -161,13 +161,13 @@ def test_open_indexes_results_a_kill_cut_off_and_removes_cut_short_ones(tmp_path
     out = tmp_path / "out"
     lines = (out / INDEX_NAME).read_text().splitlines()
     (out / INDEX_NAME).write_text(lines[0] + "\n")  # the kill came before results 2 and 3 got their lines
-    day = out / store.entries[0]["files"]["sidecar"].split("/")[0]
-    (day / "120000-000007-input.jpg").write_bytes((out / store.entries[0]["files"]["input"]).read_bytes())
+    day = out / store.entries[0].files["sidecar"].split("/")[0]
+    (day / "120000-000007-input.jpg").write_bytes((out / store.entries[0].files["input"]).read_bytes())
     store = _store(tmp_path)  # and result 7 had only its input written
     assert [e["id"] for e in assert_consistent(out)] == [1, 2, 3]
     assert not (day / "120000-000007-input.jpg").exists()
     assert "recovered 2 result(s)" in caplog.text and "120000-000007-input.jpg" in caplog.text
-    assert store.save(make_result(4))["id"] == 8  # past the highest id on disk, not only in the index
+    assert store.save(make_result(4)).id == 8  # past the highest id on disk, not only in the index
 
 
 def test_status_file_shows_what_the_floor_removed(tmp_path):

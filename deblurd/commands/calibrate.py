@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from deblurd.commands.collect import FORMAT as PAIRS_FORMAT
-from deblurd.commands.collect import MANIFEST_NAME
+from deblurd.commands.collect import COLLECTION_MANIFEST_NAME
 from deblurd.config import load_config
 from deblurd.optics.lens_profile import (SENSOR_WIDTH_PX, FitQuality, LensCalibration, Measurement, RegionFit,
                                   ideal_radius_per_dioptre, profile_path, save_profile)
@@ -66,7 +66,7 @@ class Pair:
 
 def read_pairs(folder: Path) -> tuple[dict, list[Pair]]:
     """The collect manifest and its pairs, skipping scenes that moved during capture."""
-    path = Path(folder) / MANIFEST_NAME
+    path = Path(folder) / COLLECTION_MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

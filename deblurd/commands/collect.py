@@ -31,7 +31,8 @@ from deblurd.output.store import AtomicWriter, encode_image
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
+COLLECTION_MANIFEST_NAME = "manifest.json"
+"""A collected pairs folder's manifest (restore.manifest.PACK_MANIFEST_NAME is a model pack's)."""
 FORMAT = "deblurd-pairs/1"
 MOVED_THRESHOLD = 0.03  # mean absolute difference (0-1) between the two reference looks
 READ_TIMEOUT_S = 5.0
@@ -133,7 +134,7 @@ class PairCollector:
 
     def _write_manifest(self) -> None:
         data = json.dumps(self.manifest, indent=1).encode("utf-8") + b"\n"
-        self.writer.write(self.out / MANIFEST_NAME, data)
+        self.writer.write(self.out / COLLECTION_MANIFEST_NAME, data)
 
     def run(self) -> dict[str, Any]:
         lens = self.source.lens_range()
@@ -220,5 +221,5 @@ def run(args: argparse.Namespace) -> int:
         source.close()
     moved = sum(scene["moved"] for scene in manifest["scenes"])
     print(f"{len(manifest['scenes'])} scene(s), {len(plan.positions) + 1} images each, in {out}"
-          + (f"; {moved} scene(s) moved during capture (marked in {MANIFEST_NAME})" if moved else ""))
+          + (f"; {moved} scene(s) moved during capture (marked in {COLLECTION_MANIFEST_NAME})" if moved else ""))
     return 0

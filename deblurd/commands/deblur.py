@@ -30,7 +30,8 @@ from deblurd.image_io import InputError, Picture, encode_picture, read_picture, 
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
 from deblurd.restore.still import StillRestorer
-from deblurd.output.store import INDEX_NAME, StoreError, encode_image
+from deblurd.output.layout import INDEX_NAME
+from deblurd.output.store import StoreError, encode_image
 
 log = logging.getLogger(__name__)
 

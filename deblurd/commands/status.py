@@ -1,6 +1,7 @@
 """show the running daemon's counters, fps, last result, last error and free disk space
 
-`deblurd status` reads the state file (state_file.py) that the daemon replaces atomically every few seconds.
+`deblurd status` reads the state file (state_file.py) that the daemon replaces atomically every few seconds, and
+asks the output folder's lock (lock.py) which process, if any, is writing there now.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from deblurd.config import Config, load_config
 from deblurd.optics.lens_profile import LensProfileError, load_profile, profile_path
+from deblurd.output.layout import LOCK_NAME
+from deblurd.output.lock import holder
 from deblurd.output.state_file import STOPPED, is_stale, read_status
 
 
@@ -39,7 +42,8 @@ def format_status(state: dict[str, Any], now: float) -> str:
         if state.get(key):
             lines.append(f"{key.replace('_', ' ')}: {json.dumps(state[key], default=str)}")
     disk = state.get("disk", {})
-    lines.append(f"output {disk.get('dir')}: {disk.get('free_mb', 0):.0f} MB free"
+    free = disk.get("free_mb", 0)
+    lines.append(f"output {disk.get('dir')}: " + (f"{free:.0f} MB free" if free is not None else "free space unknown")
                  + (f" (floor {disk['min_free_mb']} MB)" if "min_free_mb" in disk else "")
                  + (f", NOT WRITING: {disk['full']}" if disk.get("full") else ""))
     if disk.get("removed_for_space"):
@@ -63,25 +67,35 @@ def _print(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
 
 
+def lock_line(folder: Path, pid: Optional[int]) -> str:
+    """Who holds the output folder's lock: the daemon writing there now, if any."""
+    if pid is None:
+        return f"lock {folder / LOCK_NAME}: free (no deblurd writes to {folder} now)"
+    return f"lock {folder / LOCK_NAME}: held by pid {pid or 'unknown (starting)'}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Show the running daemon's counters, fps, last result and error, and free disk space."""
     cfg = load_config(args.config)
     if args.output is not None:
         cfg.output.dir = args.output
     path = cfg.state_file
+    pid = holder(cfg.output.dir)
     try:
         state = read_status(path)
     except FileNotFoundError:
         print(f"deblurd: no status file at {path}: the daemon has not run with this config "
-              f"(start it with `deblurd run` or `systemctl start deblurd`)", file=sys.stderr)
+              f"(start it with `deblurd run` or `systemctl start deblurd`); "
+              + lock_line(cfg.output.dir, pid), file=sys.stderr)
         return 1
     except (OSError, json.JSONDecodeError) as exc:
         print(f"deblurd: cannot read the status file {path} ({exc}): restart the daemon to rewrite it", file=sys.stderr)
         return 1
     if args.json:
-        _print(json.dumps(state, indent=1))
+        _print(json.dumps({**state, "lock_holder": pid}, indent=1))
         return 0
-    _print(format_status(state, time.time()) + "\n" + lens_line(cfg, state.get("lens_position")))
+    _print(format_status(state, time.time()) + "\n" + lock_line(cfg.output.dir, pid) + "\n"
+           + lens_line(cfg, state.get("lens_position")))
     return 0
 
 

@@ -25,7 +25,7 @@ from collections import deque
 from typing import Any, Callable, Optional
 
 from deblurd.capture.camera import FrameSource
-from deblurd.errors import CameraError, CaptureTimeout
+from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.config import Config
 from deblurd.frames import Frame
 from deblurd.output.gallery import GalleryUpdater
@@ -37,7 +37,7 @@ from deblurd.optics.lens_profile import LensCalibration
 from deblurd.restore.router import Router
 from deblurd.output.state_file import RUNNING, STOPPED, write_status
 from deblurd.daemon.stats import Stats
-from deblurd.restore.still import SPOOL_DIR, SpoolFolder, StillQueue, StillRestorer
+from deblurd.restore.still import SpoolFolder, StillQueue, StillRestorer
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
 
@@ -87,7 +87,7 @@ class Pipeline:
         self.lens_position: Optional[float] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
-        self._stills = StillQueue(spool=SpoolFolder(store.dir / SPOOL_DIR, store.writer))
+        self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
         self._still_requests = 0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
@@ -154,7 +154,7 @@ class Pipeline:
             try:
                 work()
             except BaseException as exc:  # noqa: BLE001 - re-raised by run()
-                log.error("fatal error in the %s thread: %s", name, exc, exc_info=not isinstance(exc, CameraError))
+                log.error("fatal error in the %s thread: %s", name, exc, exc_info=not isinstance(exc, DeblurdError))
                 self._fatal = self._fatal or exc
                 self.stop(f"fatal error in the {name} thread: {exc}")
                 with self._frames:
@@ -305,7 +305,7 @@ class Pipeline:
         self.stats.count(label, "out")
         with self.stats.lock:
             self.stats.frames_out += 1
-        self.last_result = {**entry, "scores": result.severity.scores}
+        self.last_result = {**entry.to_json(), "scores": result.severity.scores}
         self._indicate("running")
 
     # status --------------------------------------------------------------------------------------------------

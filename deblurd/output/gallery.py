@@ -19,10 +19,9 @@ import hashlib
 import html
 import json
 import logging
-import re
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -34,14 +33,17 @@ from urllib.parse import quote
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir
 from deblurd.log_limit import RepeatLimiter
 from deblurd.errors import ExitCode
-from deblurd.output.store import INDEX_NAME, ResultStore, read_index
+from deblurd.output import palette
+from deblurd.output.layout import GALLERY_DATA_DIR as DATA_DIR
+from deblurd.output.layout import GALLERY_DIR, INDEX_NAME, SIDECAR, IndexEntry, Sidecar, UnsafePath
+from deblurd.output.layout import GALLERY_INDEX as INDEX_PAGE
+from deblurd.output.layout import (data_file_name, day_name, day_page_name, is_data_file, is_day_page, is_link,
+                                   read_index, read_sidecar, refuse)
+from deblurd.output.store import ResultStore
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).with_name("gallery_assets")
-INDEX_PAGE = "index.html"
-GALLERY_DIR = "gallery"
-DATA_DIR = "data"
 DATA_CHUNK = 50
 """Results per data script: ids id // DATA_CHUNK share one file (a chunk of a day). Small, because a refresh
 rewrites the newest chunk whole: about 11 KB on average per new result at this size."""
@@ -49,12 +51,14 @@ INDEX_RESULTS = 1000
 """index.html loads the newest chunks until it holds at least this many results; the day pages hold the rest."""
 REFRESH_S = 5.0
 """The daemon refreshes the gallery at most this often (and once at stop)."""
-SEVERITIES = ("sharp", "semi", "heavy")
+SEVERITIES = tuple(s.name for s in palette.SEVERITY_STYLES)
 KIND_NAMES = {"still": "stills (button)", "continuous": "continuous", "file": "files (deblurd deblur)"}
 STALE_TMP_S = 60.0
 """A temporary gallery file older than this was left by a crash (a write takes milliseconds): removed."""
-DAY_PAGE = re.compile(r"^\d{4}-\d{2}-\d{2}\.html$")
-DATA_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-\d+\.js$")
+SEVERITY_FILTERS = "\n".join(f'<label class="sev-{s.name}"><input type="checkbox" value="{s.name}" checked> '
+                             f'{s.name}</label>' for s in palette.SEVERITY_STYLES)
+SEVERITY_LEGEND = " ".join(f'<span class="cell-{s.letter}"></span> {html.escape(s.caption)}'
+                           for s in palette.SEVERITY_STYLES)
 
 
 @dataclass(frozen=True)
@@ -125,48 +129,39 @@ def _number(value: Any) -> Optional[float]:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def entry_from_result(entry: dict[str, Any], sidecar: Optional[dict[str, Any]]) -> GalleryEntry:
-    """A store result (its index line, and its sidecar when it could be read) as a gallery entry."""
-    files, side = entry["files"], sidecar or {}
-    thermal = side.get("thermal") if isinstance(side.get("thermal"), dict) else {}
-    camera = side.get("camera") if isinstance(side.get("camera"), dict) else {}
-    source_file = camera.get("file") or side.get("source_file")
-    scores = side.get("scores") if isinstance(side.get("scores"), dict) else {}
-    return GalleryEntry(int(entry["id"]), float(entry["time"]), str(entry.get("kind", "continuous")),
-                        str(entry.get("severity", "")), files.get("input"), files.get("restored"),
-                        {k: float(v) for k, v in scores.items() if _number(v) is not None},
-                        **map_grid(side.get("blur_map")), lens_position=_number(side.get("lens_position")),
-                        temperature_c=_number(thermal.get("temp_c")),
+def entry_from_result(entry: IndexEntry, sidecar: Optional[Sidecar]) -> GalleryEntry:
+    """A store result (its index entry, and its sidecar when it could be read) as a gallery entry."""
+    source_file = (sidecar.camera.get("file") if sidecar else None)
+    scores = sidecar.scores if sidecar else {}
+    return GalleryEntry(entry.id, entry.time, entry.kind, entry.severity, entry.files.get("input"),
+                        entry.files.get("restored"), {k: float(v) for k, v in scores.items() if _number(v) is not None},
+                        **map_grid(sidecar.blur_map if sidecar else None),
+                        lens_position=sidecar.lens_position if sidecar else None,
+                        temperature_c=_number(sidecar.thermal.get("temp_c")) if sidecar else None,
                         title=Path(str(source_file)).name if source_file else "")
 
 
-def _read_sidecar(folder: Path, entry: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _read_sidecar(folder: Path, entry: IndexEntry) -> Optional[Sidecar]:
     try:
-        data = json.loads((folder / entry["files"]["sidecar"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # pruned meanwhile, or damaged: the index line alone still makes an entry
-    return data if isinstance(data, dict) else None
+        return read_sidecar(folder, entry)
+    except UnsafePath as exc:
+        refuse(folder, f"result {entry.id}'s {SIDECAR}", str(exc))
+    except (OSError, ValueError):
+        pass  # pruned meanwhile, or damaged: the index entry alone still makes a gallery entry
+    return None
 
 
-def entries_from_output(folder: Path, index: Optional[list[dict[str, Any]]] = None,
+def entries_from_output(folder: Path, index: Optional[list[IndexEntry]] = None,
                         known: Optional[dict[int, GalleryEntry]] = None) -> list[GalleryEntry]:
     """The gallery entries of a store's output folder: its index (read from index.jsonl unless given; a torn
-    last line is skipped) with each result's sidecar. Entries in `known` (by id) are reused, so a refresh reads
-    only the sidecars of new results. Lines that are not results are skipped."""
+    last line and lines that are not results are skipped) with each result's sidecar. Entries in `known` (by id)
+    are reused, so a refresh reads only the sidecars of new results."""
     folder = Path(folder)
     out = []
-    for line in read_index(folder) if index is None else index:
-        try:
-            result_id = int(line["id"])
-            cached = (known or {}).get(result_id)
-            out.append(cached if cached is not None else entry_from_result(line, _read_sidecar(folder, line)))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            log.debug("%s: skipping an index line that is not a result: %r", folder, line)
+    for entry in read_index(folder) if index is None else index:
+        cached = (known or {}).get(entry.id)
+        out.append(cached if cached is not None else entry_from_result(entry, _read_sidecar(folder, entry)))
     return out
-
-
-def _day(t: float) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d")
 
 
 def encode_entry(e: GalleryEntry) -> str:
@@ -190,7 +185,8 @@ def encode_entry(e: GalleryEntry) -> str:
 @lru_cache(maxsize=1)
 def _assets() -> tuple[Template, dict[str, bytes]]:
     """The page template, and the files every page shares (copied into the gallery folder)."""
-    shared = {name: (ASSETS / name).read_bytes() for name in ("gallery.css", "gallery.js")}
+    shared = {"gallery.css": palette.css().encode() + (ASSETS / "gallery.css").read_bytes(),
+              "gallery.js": (ASSETS / "gallery.js").read_bytes()}
     return Template((ASSETS / "page.html").read_text(encoding="utf-8")), shared
 
 
@@ -214,9 +210,13 @@ class GalleryPages:
         self.bytes_written = 0
 
     def write(self, entries: list[GalleryEntry]) -> Path:
-        """Write the pages for `entries` (any order) and remove pages of days no entry has any more."""
+        """Write the pages for `entries` (any order) and remove pages of days no entry has any more. UnsafePath
+        when the gallery's folders are links (nothing is written through them)."""
         days = self._days(entries)
         pages = self._render(days, len(entries))
+        for rel in (GALLERY_DIR, f"{GALLERY_DIR}/{DATA_DIR}", INDEX_PAGE):
+            if is_link(self.folder / rel):
+                raise UnsafePath(f"{self.folder / rel} is a symbolic link")
         data_dir = self.folder / GALLERY_DIR / DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
         touched = [self.folder / rel for rel, data in pages.items() if self._put(self.folder / rel, data)]
@@ -233,13 +233,13 @@ class GalleryPages:
             _, name, _ = self._cached(e)
             day = days.setdefault(name, _Day(name))
             day.entries.append(e)
-            day.chunks.setdefault(f"{name}-{e.id // DATA_CHUNK:04d}.js", []).append(e)
+            day.chunks.setdefault(data_file_name(name, e.id // DATA_CHUNK), []).append(e)
         return sorted(days.values(), key=lambda d: d.name, reverse=True)
 
     def _cached(self, e: GalleryEntry) -> tuple[GalleryEntry, str, str]:
         cached = self._encoded.get(e.id)
         if cached is None or (cached[0] is not e and cached[0] != e):
-            cached = self._encoded[e.id] = (e, _day(e.time), encode_entry(e))
+            cached = self._encoded[e.id] = (e, day_name(e.time), encode_entry(e))
         return cached
 
     def _render(self, days: list[_Day], total: int) -> dict[str, bytes]:
@@ -249,7 +249,7 @@ class GalleryPages:
             for name, chunk in day.chunks.items():
                 body = ",\n".join(self._cached(e)[2] for e in chunk)
                 pages[f"{GALLERY_DIR}/{DATA_DIR}/{name}"] = f"DEBLURD.add([\n{body}\n]);\n".encode()
-            pages[f"{GALLERY_DIR}/{day.name}.html"] = self._page(days, day.name, "../", day.entries,
+            pages[f"{GALLERY_DIR}/{day_page_name(day.name)}"] = self._page(days, day.name, "../", day.entries,
                                                                   [f"{DATA_DIR}/{n}" for n in day.chunks])
         recent: list[tuple[str, list[GalleryEntry]]] = []
         for name, chunk in sorted(((n, c) for d in days for n, c in d.chunks.items()),
@@ -278,13 +278,14 @@ class GalleryPages:
         day_prefix = "" if current is not None else f"{GALLERY_DIR}/"
         nav = [f'<a href="{root}{INDEX_PAGE}"{"" if current else " class=current"}>newest</a>']
         nav += [f'<span class="current">{d.name}</span>' if d.name == current else
-                f'<a href="{day_prefix}{d.name}.html">{d.name}</a>' for d in days]
+                f'<a href="{day_prefix}{day_page_name(d.name)}">{d.name}</a>' for d in days]
         kinds = sorted({e.kind for e in entries})
         options = "".join(f'<option value="{html.escape(k)}">{html.escape(KIND_NAMES.get(k, k))}</option>'
                           for k in kinds)
         page = template.substitute(
             title=html.escape(heading), heading=html.escape(heading), summary=html.escape(summary),
-            nav="\n".join(nav), kinds=options, root=root, assets=day_prefix,
+            nav="\n".join(nav), kinds=options, root=root, assets=day_prefix, severities=palette.script_data(),
+            severity_filters=SEVERITY_FILTERS, severity_legend=SEVERITY_LEGEND,
             noscript="Loading the results... (this page needs JavaScript to list them)",
             data="\n".join(f'<script src="{s}"></script>' for s in scripts))
         return page.encode()
@@ -307,8 +308,8 @@ class GalleryPages:
         """Remove the day pages and data files of days gone (retention), and temporary files a crash left."""
         removed = []
         stale_before = time.time() - STALE_TMP_S
-        for folder, pattern in ((self.folder / GALLERY_DIR, DAY_PAGE),
-                                (self.folder / GALLERY_DIR / DATA_DIR, DATA_FILE)):
+        for folder, pattern in ((self.folder / GALLERY_DIR, is_day_page),
+                                (self.folder / GALLERY_DIR / DATA_DIR, is_data_file)):
             for path in folder.iterdir():
                 if path.name.startswith(".") and TMP_MARK in path.name:
                     try:
@@ -316,8 +317,8 @@ class GalleryPages:
                     except FileNotFoundError:  # renamed into place meanwhile by another writer
                         continue
                 else:
-                    gone = bool(pattern.match(path.name)) and path.relative_to(self.folder).as_posix() not in pages
-                if gone and path.is_file():
+                    gone = pattern(path.name) and path.relative_to(self.folder).as_posix() not in pages
+                if gone and (path.is_file() or is_link(path)):
                     path.unlink(missing_ok=True)
                     self._digests.pop(path, None)
                     removed.append(path)
@@ -357,14 +358,14 @@ class GalleryUpdater:
     def refresh(self) -> None:
         """Bring the gallery up to date with the store's index now (if it changed)."""
         index = self.store.entries
-        state = (len(index), index[0].get("id") if index else None, index[-1].get("id") if index else None)
+        state = (len(index), index[0].id if index else None, index[-1].id if index else None)
         self._due = self.clock() + self.interval_s
         if state == self._written:
             return
         try:
             entries = entries_from_output(self.store.dir, index, self._known)
             self.pages.write(entries)
-        except OSError as exc:
+        except (OSError, UnsafePath) as exc:
             self._alerts.log(logging.WARNING, "gallery", f"cannot update the gallery in {self.store.dir} ({exc}); "
                                                          f"the results are safe, retrying every {self.interval_s:.0f} s")
             return

@@ -9,8 +9,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-COLOURS = {"sharp": (40, 200, 80), "semi": (250, 200, 20), "heavy": (230, 40, 40)}
-"""RGB tint per class: sharp green, semi amber, heavy red."""
+from deblurd.output.palette import COLOURS
+
 TINT = 0.35
 
 

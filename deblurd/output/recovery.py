@@ -10,33 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from deblurd.atomic import TMP_MARK
+from deblurd.output.layout import (BadRecord, IndexEntry, Sidecar, UnsafePath, confined, day_dirs,
+                                   parse_result_name, read_text_nofollow, refuse)
 
 log = logging.getLogger(__name__)
-
-DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-RESULT_FILE = re.compile(r"^\d{6}-(?P<id>\d+)(?:-[a-z]+)?\.(?:jpg|png|json)$")
-ENTRY_KEYS = ("id", "time", "kind", "severity", "passthrough", "files")
-"""The index line's fields; the sidecar repeats them, which is what lets recovery rebuild a lost line."""
 
 
 @dataclass
 class Recovery:
     """What open() found: results to index again, files removed, and the highest id seen anywhere."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[IndexEntry] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
     highest_id: int = 0
-
-
-def day_dirs(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if p.is_dir() and DAY_DIR.match(p.name))
 
 
 def _remove_temp_files(out: Path, days: list[Path], found: Recovery) -> None:
@@ -46,16 +39,25 @@ def _remove_temp_files(out: Path, days: list[Path], found: Recovery) -> None:
             found.removed.append(tmp)
 
 
-def _entry_from_sidecar(out: Path, sidecar: Path) -> dict[str, Any] | None:
-    """The index entry a complete result's sidecar describes, or None when a file it lists is missing."""
+def _is_file(path: Path) -> bool:
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-        files = data["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _entry_from_sidecar(out: Path, sidecar: Path) -> IndexEntry | None:
+    """The index entry a complete result's sidecar describes, or None when a file it lists is missing. A sidecar
+    that names files out of the folder, through a link or of another result is refused (and said once)."""
+    try:
+        entry = Sidecar.parse(json.loads(read_text_nofollow(sidecar))).entry
+        paths = [confined(out, rel) for rel in entry.files.values()]
+    except (BadRecord, UnsafePath) as exc:
+        refuse(out, f"sidecar {sidecar.relative_to(out)}", str(exc))
         return None
-    if not all((out / rel).is_file() for rel in files.values()):
+    except (OSError, ValueError):
         return None
-    return {key: data[key] for key in ENTRY_KEYS if key in data}
+    return entry if all(_is_file(p) for p in paths) else None
 
 
 def recover(out: Path, indexed_ids: set[int]) -> Recovery:
@@ -66,15 +68,15 @@ def recover(out: Path, indexed_ids: set[int]) -> Recovery:
     by_id: dict[int, list[Path]] = defaultdict(list)
     for day in days:
         for path in day.iterdir():
-            match = RESULT_FILE.match(path.name)
-            if match:
-                by_id[int(match["id"])].append(path)
+            name = parse_result_name(path.name)
+            if name is not None:
+                by_id[name.id].append(path)
     found.highest_id = max(by_id, default=0)
     for result_id in sorted(set(by_id) - indexed_ids):
         paths = by_id[result_id]
         sidecars = [p for p in paths if p.suffix == ".json"]
         entry = _entry_from_sidecar(out, sidecars[0]) if sidecars else None
-        if entry is not None and entry.get("id") == result_id:
+        if entry is not None and entry.id == result_id:
             found.entries.append(entry)
         elif not sidecars:
             for path in paths:

@@ -14,24 +14,25 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from deblurd.output.layout import IndexEntry as Entry
+from deblurd.output.layout import UnsafePath, confined
+
 MIN_PRUNE_AGE_S = 300.0
 MB = 1_000_000
-
-Entry = dict[str, Any]
 
 
 def oldest_first(entries: list[Entry]) -> list[Entry]:
     """Deletion order for age and count retention: continuous results oldest first, then stills oldest first."""
-    return sorted(entries, key=lambda e: (e.get("kind") == "still", e.get("time", 0)))
+    return sorted(entries, key=lambda e: (e.kind == "still", e.time))
 
 
 def _old_enough(entry: Entry, now: float) -> bool:
-    return entry.get("time", 0) <= now - MIN_PRUNE_AGE_S
+    return entry.time <= now - MIN_PRUNE_AGE_S
 
 
 def by_age(entries: list[Entry], now: float, keep_days: int) -> list[Entry]:
     cutoff = now - keep_days * 86400
-    return [e for e in entries if e.get("time", 0) < cutoff]
+    return [e for e in entries if e.time < cutoff]
 
 
 def by_count(entries: list[Entry], now: float, limit: int) -> list[Entry]:
@@ -44,12 +45,13 @@ def by_count(entries: list[Entry], now: float, limit: int) -> list[Entry]:
 
 
 def size_on_disk(out: Path, entry: Entry) -> int:
-    """Bytes freed by deleting a result's files (allocated blocks, so small files count what they really use)."""
+    """Bytes freed by deleting a result's files (allocated blocks, so small files count what they really use); a
+    file outside the folder or behind a link counts nothing (it is not removed)."""
     total = 0
-    for rel in entry.get("files", {}).values():
+    for rel in entry.files.values():
         try:
-            total += os.stat(out / rel).st_blocks * 512
-        except OSError:
+            total += os.lstat(confined(out, rel)).st_blocks * 512
+        except (OSError, UnsafePath):
             pass
     return total
 
@@ -71,8 +73,8 @@ class FreeSpaceGuard:
         if deficit <= 0:
             return [], 0, None
         allowed = self.prune_max - self.removed
-        candidates = [e for e in entries if e.get("kind") != "still" and _old_enough(e, now)]
-        candidates.sort(key=lambda e: e.get("time", 0))
+        candidates = [e for e in entries if e.kind != "still" and _old_enough(e, now)]
+        candidates.sort(key=lambda e: e.time)
         victims, freed = [], 0
         for entry in candidates[:max(allowed, 0)]:
             victims.append(entry)
@@ -92,4 +94,4 @@ class FreeSpaceGuard:
     def note(self, victims: list[Entry], freed: int, when: float) -> None:
         self.removed += len(victims)
         self.last = {"time": when, "removed": len(victims), "freed_mb": round(freed / MB, 2),
-                     "ids": [victims[0].get("id"), victims[-1].get("id")]}
+                     "ids": [victims[0].id, victims[-1].id]}

@@ -1,19 +1,15 @@
 """The output folder: whole files only, a sidecar and an index line per result, retention and a free-space guard.
 
-Layout (what users copy off; README gives the copy recipe):
-  <output>/index.jsonl                      one line per result, appended after its files are in place
-  <output>/latest.jpg                       the newest result, replaced atomically
-  <output>/YYYY-MM-DD/HHMMSS-<id>-input.jpg and -restored.jpg, HHMMSS-<id>.json (the sidecar)
-
-A result's files are written whole under hidden temporary names and renamed; the day folder is fsynced once,
-then the index line is appended. Ids are never reused (recovery.py). When the disk fills, the store stops
-writing, says so once (then a count), retries every few seconds, and the daemon keeps running.
+The folder's names and records are layout.py's. A result's files are written whole under hidden temporary
+names and renamed; the day folder is fsynced once, then the index line is appended. Ids are never reused (recovery.py). When the disk fills, the store stops
+writing, says so once (then a count), retries every few seconds, and the daemon keeps running. The store holds
+the folder's lock (lock.py) from open() to close(), refuses a folder whose index or spool is a link, and removes
+only files that layout.confined() keeps inside the folder.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -31,14 +27,16 @@ from deblurd.config import OutputConfig
 from deblurd.output.exif import exif_segment, with_exif
 from deblurd.frames import Frame, Severity
 from deblurd.log_limit import RepeatLimiter
+from deblurd.output.layout import (INDEX_NAME, LATEST_NAME, SIDECAR, SPOOL_DIR, WRITE_TEST_NAME, IndexEntry,
+                                   Sidecar, UnsafePath, confined, is_link, is_plain_dir, refuse, result_files)
+from deblurd.output.layout import read_index as read_entries
+from deblurd.output.lock import OutputLock
 from deblurd.output.recovery import recover
 from deblurd.output.retention import MB, FreeSpaceGuard, by_age, by_count, size_on_disk
-from deblurd.errors import ExitCode, StoreError
+from deblurd.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-INDEX_NAME = "index.jsonl"
-LATEST_NAME = "latest.jpg"
 SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 AGE_CHECK_INTERVAL_S = 60.0
 SPACE_RETRY_S = 5.0
@@ -56,17 +54,8 @@ def encode_image(rgb: np.ndarray, fmt: str, jpeg_quality: int = 92) -> bytes:
 
 
 def read_index(output_dir: Path) -> list[dict[str, Any]]:
-    """The index's entries; a torn last line (power cut mid-append) is skipped."""
-    path = Path(output_dir) / INDEX_NAME
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("%s: skipping a damaged line", path)
-    return entries
+    """The index's results as plain JSON objects (what tools and tests compare); layout.read_index types them."""
+    return [entry.to_json() for entry in read_entries(Path(output_dir))]
 
 
 @dataclass
@@ -90,36 +79,68 @@ class ResultStore:
         self.writer = writer or AtomicWriter()
         self.clock = clock
         self.retry_s = retry_s
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[IndexEntry] = []
         self.full_reason: Optional[str] = None
         self.guard = FreeSpaceGuard(cfg.min_free_mb, cfg.min_free_prune_max)
         self._alerts = RepeatLimiter(log)
         self._next_id = 1
         self._retry_at = 0.0
         self._last_age_check = 0.0
+        self.lock = OutputLock(self.dir)
+
+    def __enter__(self) -> "ResultStore":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where presses wait to be stored (checked by open(): a plain folder, never a link)."""
+        return self.dir / SPOOL_DIR
 
     def open(self) -> None:
-        """Create the folder, prove it is writable, recover from a crash, and load the index."""
+        """Create the folder, prove it is writable, take its lock (StoreError when another daemon holds it), refuse
+        links where the store's own files go, recover from a crash, and load the index."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.writer.write(self.dir / ".write-test", b"ok")
-            (self.dir / ".write-test").unlink()
+            self.writer.write(self.dir / WRITE_TEST_NAME, b"ok")
+            (self.dir / WRITE_TEST_NAME).unlink()
         except OSError as exc:
             raise StoreError(f"output folder {self.dir} is not writable ({exc.strerror or exc}): choose another "
                              f"folder with --output or output.dir, or fix its permissions") from exc
+        self.lock.acquire()
+        try:
+            self._load()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the folder's lock (the process's end releases it too)."""
+        self.lock.release()
+
+    def _load(self) -> None:
+        for name in (INDEX_NAME, SPOOL_DIR):
+            if is_link(self.dir / name):
+                raise StoreError(f"{self.dir / name} is a symbolic link: deblurd never follows links in its output "
+                                 f"folder (they could lead anywhere); remove it, or choose another folder")
+        if (self.dir / SPOOL_DIR).exists() and not is_plain_dir(self.dir / SPOOL_DIR):
+            raise StoreError(f"{self.dir / SPOOL_DIR} is not a folder: remove it, deblurd spools presses there")
         self._repair_index()
-        self.entries = read_index(self.dir)
-        found = recover(self.dir, {int(e.get("id", 0)) for e in self.entries})
+        self.entries = read_entries(self.dir)
+        found = recover(self.dir, {e.id for e in self.entries})
         if found.entries:
-            self.writer.append_lines(self.dir / INDEX_NAME, [json.dumps(e) for e in found.entries])
+            self.writer.append_lines(self.dir / INDEX_NAME, [e.line() for e in found.entries])
             self.entries.extend(found.entries)
             log.warning("recovered %d result(s) whose index line a crash had cut off (ids %s)", len(found.entries),
-                        ", ".join(str(e["id"]) for e in found.entries))
+                        ", ".join(str(e.id) for e in found.entries))
         cut_short = [p for p in found.removed if TMP_MARK not in p.name]
         if cut_short:
             log.warning("removed %d file(s) of result(s) a crash had cut short: %s", len(cut_short),
                         ", ".join(p.name for p in cut_short))
-        self._next_id = max(found.highest_id, *(int(e.get("id", 0)) for e in self.entries), 0) + 1
+        self._next_id = max(found.highest_id, *(e.id for e in self.entries), 0) + 1
         self._warn_if_floor_unreachable()
 
     def _warn_if_floor_unreachable(self) -> None:
@@ -131,12 +152,13 @@ class ResultStore:
 
     def _repair_index(self) -> None:
         """Cut a torn last line (a crash mid-append) so the next append starts on a fresh line."""
-        path = self.dir / INDEX_NAME
-        if not path.exists():
+        try:
+            fd = os.open(self.dir / INDEX_NAME, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
             return
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(path, "r+b") as f:
+        with os.fdopen(fd, "r+b") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)
                 os.fsync(f.fileno())
 
@@ -147,16 +169,26 @@ class ResultStore:
         return shutil.disk_usage(self.dir).free
 
     def disk_state(self) -> dict[str, Any]:
-        """The output disk as `deblurd status` shows it."""
-        return {"dir": str(self.dir), "free_mb": round(self.free_mb(), 1), "min_free_mb": self.cfg.min_free_mb,
+        """The output disk as `deblurd status` shows it (free_mb None when the folder has gone)."""
+        try:
+            free_mb: Optional[float] = round(self.free_mb(), 1)
+        except OSError:
+            free_mb = None
+        return {"dir": str(self.dir), "free_mb": free_mb, "min_free_mb": self.cfg.min_free_mb,
                 "full": self.full_reason, "removed_for_space": self.guard.removed,
                 "last_space_removal": self.guard.last}
 
-    def _name(self, entry_id: int, captured_at: float) -> tuple[Path, str]:
-        stamp = datetime.fromtimestamp(captured_at)
-        return self.dir / stamp.strftime("%Y-%m-%d"), f"{stamp:%H%M%S}-{entry_id:06d}"
+    def _day_folder(self, day: Path) -> None:
+        """Make the day folder; one that is there must be a plain folder (a link could lead anywhere)."""
+        if is_plain_dir(day):
+            return
+        if os.path.lexists(day):
+            raise StoreError(f"{day} is not a plain folder (a symbolic link or a file): deblurd never writes through "
+                             f"links in its output folder; remove it, or choose another folder")
+        day.mkdir()
+        fsync_dir(self.dir)
 
-    def save(self, result: Result) -> Optional[dict[str, Any]]:
+    def save(self, result: Result) -> Optional[IndexEntry]:
         """Write one result; returns its index entry, or None when the disk is full (nothing partial is left)."""
         try:
             self._apply_retention()
@@ -166,7 +198,6 @@ class ResultStore:
         if not room:
             return None
         frame, entry_id = result.frame, self._next_id
-        day, base = self._name(entry_id, frame.captured_at)
         fmt = self.cfg.image_format
         images = {}
         if result.restored is None or self.cfg.save_input:
@@ -177,29 +208,26 @@ class ResultStore:
         if frame.kind == "still" and fmt == "jpg":
             segment = exif_segment(frame.metadata, frame.captured_at)
             encoded = {kind: with_exif(data, segment) for kind, data in encoded.items()}
-        files = {kind: f"{day.name}/{base}-{kind}.{fmt}" for kind in images}
-        files["sidecar"] = f"{day.name}/{base}.json"
-        entry = {"id": entry_id, "time": round(frame.captured_at, 3), "kind": frame.kind,
-                 "severity": result.severity.label, "passthrough": result.restored is None, "files": files}
-        sidecar = {**entry, "frame_seq": frame.seq, "captured": datetime.fromtimestamp(frame.captured_at).isoformat(),
-                   "size": [int(frame.pixels.shape[1]), int(frame.pixels.shape[0])], "scores": result.severity.scores,
-                   "blur_map": result.severity.map, "model": result.severity.model, "timings": result.timings,
-                   "lens_position": frame.metadata.get("lens_position"), "source": frame.metadata.get("source"),
-                   "camera": {k: v for k, v in frame.metadata.items() if k not in ("lens_position", "source")},
-                   "thermal": result.readings}
-        sidecar_bytes = json.dumps(sidecar, indent=1, default=str).encode()
+        files = result_files(entry_id, frame.captured_at, list(images), fmt)
+        entry = IndexEntry(entry_id, round(frame.captured_at, 3), frame.kind, result.severity.label,
+                           result.restored is None, files)
+        sidecar = Sidecar(entry, frame.seq, datetime.fromtimestamp(frame.captured_at).isoformat(),
+                          [int(frame.pixels.shape[1]), int(frame.pixels.shape[0])], result.severity.scores,
+                          result.severity.map, result.severity.model, result.timings,
+                          frame.metadata.get("lens_position"), frame.metadata.get("source"),
+                          {k: v for k, v in frame.metadata.items() if k not in ("lens_position", "source")},
+                          result.readings)
         self._next_id += 1  # burnt even if the write fails: a half-written id is never handed out again
+        day = (self.dir / files[SIDECAR]).parent
         written: list[Path] = []
         try:
-            if not day.is_dir():
-                day.mkdir()
-                fsync_dir(self.dir)
-            for kind, data in [*encoded.items(), ("sidecar", sidecar_bytes)]:
+            self._day_folder(day)
+            for kind, data in [*encoded.items(), (SIDECAR, sidecar.encode())]:
                 path = self.dir / files[kind]
                 self.writer.write(path, data, sync_dir=False)
                 written.append(path)
             fsync_dir(day)
-            self.writer.append_line(self.dir / INDEX_NAME, json.dumps(entry))
+            self.writer.append_line(self.dir / INDEX_NAME, entry.line())
         except OSError as exc:
             for path in reversed(written):
                 path.unlink(missing_ok=True)
@@ -275,20 +303,25 @@ class ResultStore:
             if excess:
                 self._prune(excess, f"more than output.max_results = {self.cfg.max_results}")
 
-    def _prune(self, victims: list[dict[str, Any]], why: str) -> None:
+    def _prune(self, victims: list[IndexEntry], why: str) -> None:
         """Drop entries from the index first (rewritten atomically), then delete their files, sidecar first (a
-        kill part-way leaves a sidecar that recovery indexes again, or images it removes: never a dangling line)."""
+        kill part-way leaves a sidecar that recovery indexes again, or images it removes: never a dangling line).
+        A file whose path would leave the folder or pass through a link is left alone (and said once)."""
         gone = {id(e) for e in victims}
         self.entries = [e for e in self.entries if id(e) not in gone]
-        self.writer.write(self.dir / INDEX_NAME, "".join(json.dumps(e) + "\n" for e in self.entries).encode())
+        self.writer.write(self.dir / INDEX_NAME, "".join(e.line() + "\n" for e in self.entries).encode())
         days = set()
         for entry in victims:
-            files = entry.get("files", {})
-            for kind in sorted(files, key=lambda k: k != "sidecar"):
-                (self.dir / files[kind]).unlink(missing_ok=True)
-                days.add(self.dir / Path(files[kind]).parent)
+            for kind in sorted(entry.files, key=lambda k: k != SIDECAR):
+                try:
+                    path = confined(self.dir, entry.files[kind])
+                except UnsafePath as exc:
+                    refuse(self.dir, f"result {entry.id}'s {kind}", str(exc))
+                    continue
+                path.unlink(missing_ok=True)
+                days.add(path.parent)
         for day in days:
-            if day.is_dir() and not any(day.iterdir()):
+            if day.parent == self.dir and is_plain_dir(day) and not any(day.iterdir()):
                 day.rmdir()
-        ids = [e.get("id") for e in victims]
+        ids = [e.id for e in victims]
         log.info("removed %d result(s) (ids %s to %s): %s", len(victims), min(ids), max(ids), why)

@@ -16,7 +16,8 @@ from deblurd.optics.blur import BlurDefinition
 from deblurd.frames import SEVERITY_LABELS
 from deblurd.errors import PackError
 
-MANIFEST_NAME = "manifest.json"
+PACK_MANIFEST_NAME = "manifest.json"
+"""A model pack's manifest (commands.collect.COLLECTION_MANIFEST_NAME is a pairs folder's)."""
 Role = Literal["classifier", "semi", "heavy"]
 ROLES: tuple[Role, ...] = get_args(Role)
 RESTORER_ROLES: tuple[Role, ...] = ROLES[1:]
@@ -68,7 +69,7 @@ def sha256_of(path: Path) -> str:
 
 def load_manifest(pack_dir: Path) -> Manifest:
     """Read and validate a pack's manifest.json, with errors that say which pack and what to do."""
-    path = Path(pack_dir) / MANIFEST_NAME
+    path = Path(pack_dir) / PACK_MANIFEST_NAME
     if not Path(pack_dir).is_dir():
         raise PackError(f"model pack folder {pack_dir} does not exist (set models.dir / models.pack in the config, "
                         f"or rebuild it with tools/train/export.py)")

@@ -331,10 +331,6 @@ class QueuedStill:
         return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
 
 
-SPOOL_DIR = ".stills-spool"
-"""Folder (in the output folder) of button stills waiting their turn on disk."""
-
-
 class SpoolFolder:
     """Button stills waiting their turn as files: a JPEG as QueuedStill encodes it and a JSON of the rest of its
     Frame, each written whole. A still spooled survives a stop whose deadline passes, a crash and a full disk: the

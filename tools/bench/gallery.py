@@ -24,7 +24,8 @@ from pathlib import Path
 
 from deblurd.config import OutputConfig
 from deblurd.output.gallery import GALLERY_DIR, INDEX_PAGE, GalleryUpdater
-from deblurd.output.store import INDEX_NAME, ResultStore
+from deblurd.output.layout import INDEX_NAME, IndexEntry
+from deblurd.output.store import ResultStore
 from tools.figures.gallery import find_chromium, run_chromium
 
 ROWS, COLS = 15, 20
@@ -103,7 +104,7 @@ def main() -> None:
         updater = GalleryUpdater(store)
         _timed("first refresh after a restart", updater, out)
         (out / new["files"]["sidecar"]).write_text(sidecar)
-        store.entries.append(new)
+        store.entries.append(IndexEntry.parse(new))
         _timed("one new result", updater, out)
         _timed("nothing new", updater, out)
         del store.entries[:100]
@@ -114,7 +115,7 @@ def main() -> None:
         print(f"  index.html {index.stat().st_size / 1024:.0f} KB; {len(data)} data file(s), largest "
               f"{data[-1].stat().st_size / 1024:.0f} KB; gallery total {total / 1024 / 1024:.1f} MB")
         if find_chromium() is not None:
-            _browser(out, store.entries)
+            _browser(out, [e.to_json() for e in store.entries])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deblurd.restore.manifest import MANIFEST_NAME, load_manifest  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, load_manifest  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
 from tools.eval.sweep import INPUT, METRICS, ROUTED  # noqa: E402
 
@@ -176,4 +176,4 @@ def headline(result: dict, out: Path) -> dict:
 def update_manifest(pack_dir: Path, evaluation: dict) -> None:
     """Replace the manifest's top-level `evaluation` atomically; file entries and checksums stay as they are."""
     manifest = load_manifest(pack_dir).model_copy(update={"evaluation": evaluation})
-    AtomicWriter().write(Path(pack_dir) / MANIFEST_NAME, manifest.model_dump_json(indent=2).encode())
+    AtomicWriter().write(Path(pack_dir) / PACK_MANIFEST_NAME, manifest.model_dump_json(indent=2).encode())

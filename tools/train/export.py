@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deblurd.restore.manifest import MANIFEST_NAME, ROLES, Manifest, sha256_of  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, ROLES, Manifest, sha256_of  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
 from deblurd.restore.tflite import TfliteModel  # noqa: E402
@@ -202,14 +202,14 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
     """Export every role into `out` and write its manifest; roles in `keep` stay as the pack at `out` has them
     (same files, same manifest entry), for a pack whose other models were retrained."""
     out.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((out / MANIFEST_NAME).read_text()) if (out / MANIFEST_NAME).exists() else {}
+    previous = json.loads((out / PACK_MANIFEST_NAME).read_text()) if (out / PACK_MANIFEST_NAME).exists() else {}
     entries = {}
     for role in ROLES:
         if role in keep:
             if role not in previous.get("models", {}):
                 raise SystemExit(f"--keep {role}: {out} has no {role} model to keep")
             entries[role] = previous["models"][role]
-            print(f"{pack}/{role}: kept as in {out / MANIFEST_NAME}")
+            print(f"{pack}/{role}: kept as in {out / PACK_MANIFEST_NAME}")
             continue
         run = chosen.get(role) or find_run(runs, pack, role)
         print(f"{pack}/{role}: exporting {run}")
@@ -221,7 +221,7 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
         "blur": pack_spec(pack).blur, "models": entries, "data": DATA[pack],
         "evaluation": previous.get("evaluation", {}),
     })
-    AtomicWriter().write(out / MANIFEST_NAME, manifest.model_dump_json(indent=2).encode())
+    AtomicWriter().write(out / PACK_MANIFEST_NAME, manifest.model_dump_json(indent=2).encode())
     return out
 
 

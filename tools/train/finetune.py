@@ -36,7 +36,7 @@ from deblurd.commands.calibrate import Pair, calibrate, read_pairs  # noqa: E402
 from deblurd.optics.defocus import Layer, render  # noqa: E402
 from deblurd.restore.inference import ModelPack, rgb_to_luma  # noqa: E402
 from deblurd.optics.lens_profile import PROFILE_NAME, LensCalibration, load_profile, save_profile  # noqa: E402
-from deblurd.restore.manifest import MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
 from deblurd.restore.router import Router  # noqa: E402
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
@@ -276,10 +276,10 @@ def finetune(args: argparse.Namespace) -> Path:
              "data": {**base_manifest.data, "lens": {"pairs": str(args.pairs), "profile": profile.summary(),
                                                      "training_pairs": len(training), "held_out_pairs": len(held)}},
              "evaluation": {}}
-    AtomicWriter().write(out / MANIFEST_NAME, Manifest.model_validate(facts).model_dump_json(indent=2).encode())
+    AtomicWriter().write(out / PACK_MANIFEST_NAME, Manifest.model_validate(facts).model_dump_json(indent=2).encode())
     evaluation = evaluate({args.pack: base, name: out}, held, args.threads or 2)
     facts["evaluation"] = {"lens_pairs": {**evaluation, "command": args.command}}
-    AtomicWriter().write(out / MANIFEST_NAME, Manifest.model_validate(facts).model_dump_json(indent=2).encode())
+    AtomicWriter().write(out / PACK_MANIFEST_NAME, Manifest.model_validate(facts).model_dump_json(indent=2).encode())
     print(format_table(evaluation))
     print(f"pack written to {out}. On the Pi: scp -r {out} pi@deblurd.local:/tmp/ && ssh pi@deblurd.local "
           f"'sudo cp -r /tmp/{out.name} /opt/deblurd/models/', then set pack = \"{out.name}\" under [models] in "

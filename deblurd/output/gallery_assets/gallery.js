@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var PER_PAGE = 48;
-  var SEVERITIES = ["sharp", "semi", "heavy"];
+  var SEVERITIES = DEBLURD.severities;
   var MISSING = "not in this folder (removed by retention, or not copied yet)";
   var root = DEBLURD.root;
   var items = DEBLURD.items.slice().sort(function (a, b) { return b.e - a.e || b.i - a.i; });
