@@ -22,7 +22,8 @@ from conftest import assert_consistent
 
 class StubPack:
     """Routing without models, for the loop's mechanics (the model path is tested end to end below); it is both
-    the pack (its facts for the status) and the router."""
+    the pack (its facts for the status) and the router (a FrameRouter: stills take the frames' route, and there is
+    no lens prior to steer by)."""
 
     manifest = SimpleNamespace(name="stub", version="0")
     precision, runtime = "float", "none"
@@ -35,6 +36,11 @@ class StubPack:
         if self.gate is not None:
             _wait_for(self.gate)  # inference is "slow" until the test's condition holds, however busy the machine
         return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
+
+    route_still = route
+
+    def expect(self, radius_px):
+        assert radius_px is None, "the loop's tests configure no lens profile"
 
 
 class Recorder:

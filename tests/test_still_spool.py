@@ -13,7 +13,8 @@ from conftest import make_config
 from deblurd.capture.camera import ReplaySource
 from deblurd.frames import Frame
 from deblurd.daemon.pipeline import Pipeline
-from deblurd.restore.still import SPOOL_DIR, QueuedStill, SpoolFolder, StillQueue
+from deblurd.daemon.spool import SPOOL_DIR, QueuedStill, SpoolFolder
+from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.store import ResultStore, read_index
 from test_still import sharp_still, still_frame
 

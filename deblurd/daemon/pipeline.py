@@ -34,10 +34,11 @@ from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, N
 from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
-from deblurd.restore.router import Router
+from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import RUNNING, STOPPED, write_status
 from deblurd.daemon.stats import Stats
-from deblurd.restore.still import SPOOL_DIR, SpoolFolder, StillQueue, StillRestorer
+from deblurd.daemon.spool import SPOOL_DIR, SpoolFolder
+from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
 
@@ -68,13 +69,12 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
                  governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
-                 indicator: Optional[Indicator] = None, router: Optional[Router] = None,
+                 indicator: Optional[Indicator] = None, router: Optional[FrameRouter] = None,
                  lens_profile: Optional[LensCalibration] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
         self.lens_profile = lens_profile
         self.expected_radius: Optional[float] = None
-        self.router = router or Router(pack)
-        self.stills = StillRestorer(pack, self.router) if isinstance(self.router, Router) else None
+        self.router: FrameRouter = router or Router(pack)
         self.governor = governor or NullGovernor()
         self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
@@ -238,7 +238,7 @@ class Pipeline:
         if frame.kind == "still":
             self._indicate("capture")
             self._wait_for_store()
-        route = self.stills.route if frame.kind == "still" and self.stills is not None else self.router.route
+        route = self.router.route_still if frame.kind == "still" else self.router.route
         severity, out = route(frame.pixels, timings)
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
@@ -368,8 +368,7 @@ class Pipeline:
                      "(%s)", self.lens_profile.lens_id, radius, self.lens_position, lens.subject_dioptres,
                      self.pack.manifest.blur.label(radius))
         self.expected_radius = radius
-        if isinstance(self.router, Router):
-            self.router.expect(radius)
+        self.router.expect(radius)
 
     def _loop(self) -> None:
         limit = self.cfg.pipeline.max_frames
