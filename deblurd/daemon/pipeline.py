@@ -7,7 +7,8 @@ The store thread writes results (those the storage policy keeps), so disk I/O ov
 bounded queue holds inference back rather than dropping a processed frame. It also refreshes the gallery
 (gallery.py), at most every few seconds and once at stop. The governor paces capture; the
 service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
-(thermal, systemd, GPIO) live in their own modules.
+(thermal, systemd, GPIO) live in their own modules, as do the stills queue and spool (stills_queue.py, spool.py),
+lens steering (lens_steering.py) and the status's shape (status_report.py): this module wires them.
 
 Stopping: a fatal error in any thread, a signal (the CLI calls stop()), or max_frames. The pipeline then gives
 itself STOP_GRACE_S to finish stills in hand and write queued results, writes a final "stopped" status with the
@@ -17,7 +18,6 @@ reason, and returns or raises, whatever state a stuck thread is in.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -34,8 +34,10 @@ from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, N
 from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
+from deblurd.daemon.lens_steering import LensSteering
+from deblurd.daemon.status_report import status, summary
 from deblurd.restore.router import FrameRouter, Router
-from deblurd.output.state_file import RUNNING, STOPPED, write_status
+from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
 from deblurd.daemon.spool import SPOOL_DIR, SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
@@ -72,8 +74,7 @@ class Pipeline:
                  indicator: Optional[Indicator] = None, router: Optional[FrameRouter] = None,
                  lens_profile: Optional[LensCalibration] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
-        self.lens_profile = lens_profile
-        self.expected_radius: Optional[float] = None
+        self.lens = LensSteering(cfg.lens, lens_profile, pack.manifest)
         self.router: FrameRouter = router or Router(pack)
         self.governor = governor or NullGovernor()
         self.hooks = hooks or NullHooks()
@@ -84,7 +85,6 @@ class Pipeline:
         self.decision: Decision = SteadyDecision()
         self.last_result: Optional[dict[str, Any]] = None
         self.last_error: Optional[dict[str, Any]] = None
-        self.lens_position: Optional[float] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.dir / SPOOL_DIR, store.writer))
@@ -311,24 +311,12 @@ class Pipeline:
     # status --------------------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """What `deblurd status` shows."""
-        now = time.time()
-        n = max(self.stats.processed, 1)
-        with self.stats.lock:
-            counters = {"frames_in": self.stats.frames_in, "frames_out": self.stats.frames_out,
-                        "routes": {k: dict(v) for k, v in self.stats.routes.items()}, "dropped": dict(self.stats.dropped),
-                        "not_stored": dict(self.stats.not_stored),
-                        "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()}}
-        return {"state": STOPPED if self._stopped else RUNNING, "exit_reason": self.exit_reason,
-                "pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
-                "interval_s": self.cfg.service.status_interval_s,
-                "mode": self.decision.mode if self._continuous_on else "continuous off",
-                "source": self.source.name, "lens_position": self.lens_position,
-                "expected_blur_px": None if self.expected_radius is None else round(self.expected_radius, 2),
-                "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
-                          f"({self.pack.runtime})",
-                "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
-                "last_result": self.last_result, "last_error": self.last_error, "disk": self.store.disk_state()}
+        """What `deblurd status` shows (status_report.py shapes it)."""
+        return status(stopped=self._stopped, exit_reason=self.exit_reason, started=self._started,
+                      interval_s=self.cfg.service.status_interval_s,
+                      mode=self.decision.mode if self._continuous_on else "continuous off", source=self.source.name,
+                      lens=self.lens, pack=self.pack, stats=self.stats, decision=self.decision,
+                      last_result=self.last_result, last_error=self.last_error, disk=self.store.disk_state())
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -340,35 +328,9 @@ class Pipeline:
             write_status(self.cfg.state_file, state, self.store.writer)
         except OSError as exc:
             self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
-        temperature = next((f"{v:.1f} °C" for k, v in state["readings"].items()
-                            if "temp" in k and isinstance(v, (int, float))), "temperature n/a")
-        self.hooks.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
-                          f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped"
-                          if not self._stopped else f"stopped: {self.exit_reason}")
+        self.hooks.status(summary(state))
 
     # the loop ------------------------------------------------------------------------------------------------
-
-    def _set_lens(self) -> None:
-        lens = self.cfg.lens
-        if lens.mode == "manual":
-            self.lens_position = self.source.set_lens_position(lens.position_dioptres)
-        elif lens.mode == "auto":
-            self.lens_position = self.source.autofocus()
-        self._expect_blur()
-
-    def _expect_blur(self) -> None:
-        """Steer the router by the blur the lens profile expects on the configured scene plane at the LensPosition
-        the camera reports. Autofocus puts the subject in focus, so the map alone decides there."""
-        lens, radius = self.cfg.lens, None
-        if (self.lens_profile is not None and lens.mode != "auto" and lens.subject_dioptres is not None
-                and self.lens_position is not None and self.pack.manifest.working_width is not None):
-            radius = self.lens_profile.expected_radius(self.lens_position, lens.subject_dioptres,
-                                                       self.pack.manifest.working_width)
-            log.info("lens profile %s: %.2f px of blur expected at LensPosition %g on the plane at %g dioptres "
-                     "(%s)", self.lens_profile.lens_id, radius, self.lens_position, lens.subject_dioptres,
-                     self.pack.manifest.blur.label(radius))
-        self.expected_radius = radius
-        self.router.expect(radius)
 
     def _loop(self) -> None:
         limit = self.cfg.pipeline.max_frames
@@ -411,7 +373,7 @@ class Pipeline:
 
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
-        self._set_lens()
+        self.lens.apply(self.source, self.router)
         recovered = self._stills.recover()
         if recovered:
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
