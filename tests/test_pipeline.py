@@ -14,7 +14,8 @@ from deblurd.capture.camera import ReplaySource
 from deblurd.errors import CaptureTimeout
 from deblurd.frames import Severity
 from deblurd.daemon.hooks import SteadyDecision
-from deblurd.daemon.pipeline import Pacer, Pipeline
+from deblurd.capture.pacing import Pacer
+from deblurd.daemon.pipeline import CATCH_UP_S, Pipeline
 from deblurd.output.store import ResultStore, read_index
 from deblurd.daemon.thermal import ThermalDecision
 from conftest import assert_consistent
@@ -163,7 +164,7 @@ def test_the_pipeline_asks_the_decision_what_it_allows(decision, allows):
 
 def test_slow_mode_lowers_the_frame_rate():
     """The pacing itself, on a virtual clock: 60 fps at factor 0.05 is one frame every 1/3 s."""
-    pacer = Pacer(60.0, now=100.0)
+    pacer = Pacer(60.0, now=100.0, catch_up_s=CATCH_UP_S)
     due = []
     now = 100.0
     for _ in range(6):

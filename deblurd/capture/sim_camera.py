@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from deblurd.capture.camera import IMAGE_EXTENSIONS, SAMPLES_DIR
-from deblurd.errors import CameraError, CaptureTimeout
+from deblurd.capture.pacing import Pacer
+from deblurd.errors import CameraError
 from deblurd.optics.defocus import Layer, SceneObject, render
 from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
@@ -106,7 +107,7 @@ class SimCamera:
         self._position = LENS_RANGE[2]
         self._focused_once = False
         self._seq = 0
-        self._next_due = 0.0
+        self._pacer = Pacer(fps)
         self._lock = threading.Lock()
         self._renders: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._photo: dict[int, np.ndarray] = {}
@@ -114,7 +115,7 @@ class SimCamera:
 
     def open(self) -> None:
         self._files = scene_files(self._scene_path)
-        self._next_due = time.monotonic()
+        self._pacer = Pacer(self.fps)
         log.info("simulated Camera Module 3 (seed %d, %s at %.2f dioptres, %d photo(s)): %s", self.seed, self.layout,
                  self.subject_dioptres, len(self._files), self.lens)
 
@@ -212,13 +213,7 @@ class SimCamera:
     def read(self, timeout: float) -> Frame:
         """The current scene at the configured size, no sooner than 1/fps after the previous frame."""
         with self._lock:
-            wait = self._next_due - time.monotonic()
-            if wait > timeout:
-                time.sleep(timeout)
-                raise CaptureTimeout(f"simulated camera: next frame due in {wait:.2f} s")
-            if wait > 0:
-                time.sleep(wait)
-            self._next_due = max(self._next_due, time.monotonic() - 1.0 / self.fps) + 1.0 / self.fps
+            self._pacer.wait(timeout, "simulated camera")
             return self._capture(self.size[1], self.size[0], "continuous")
 
     def capture_still(self) -> Frame:

@@ -25,6 +25,7 @@ from collections import deque
 from typing import Any, Callable, Optional
 
 from deblurd.capture.camera import FrameSource
+from deblurd.capture.pacing import Pacer
 from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.config import Config
 from deblurd.frames import Frame
@@ -51,19 +52,8 @@ IDLE_POLL_S = 0.5
 STOP_GRACE_S = 5.0
 """After a stop request, the time allowed to finish stills in hand and write queued results; a thread still busy
 after that (a disk that hangs, a camera that never returns) is left behind and the daemon exits anyway."""
-
-
-class Pacer:
-    """When the next continuous frame is due: fps times the governor's factor, catching up at most 1 s."""
-
-    def __init__(self, fps: float, now: float) -> None:
-        self.fps, self.next_due = fps, now
-
-    def wait_s(self, now: float) -> float:
-        return self.next_due - now
-
-    def advance(self, now: float, factor: float) -> None:
-        self.next_due = max(self.next_due, now - 1.0) + 1.0 / (self.fps * max(factor, 1e-3))
+CATCH_UP_S = 1.0
+"""After a stall (a paused governor, a slow read), continuous capture catches up at most this much."""
 
 
 class Pipeline:
@@ -172,7 +162,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
-        pacer = Pacer(self.cfg.camera.fps, time.monotonic())
+        pacer = Pacer(self.cfg.camera.fps, time.monotonic(), CATCH_UP_S)
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
             if self._take_still_request():
