@@ -18,6 +18,7 @@ import numpy as np
 from deblurd.capture.pacing import Pacer
 from deblurd.errors import CameraError
 from deblurd.frames import Frame, FrameKind
+from deblurd.image_io import read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,8 @@ class ReplaySource:
             self._origin = path.name
             if path in self._cache:
                 return self._cache[path]
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = read_rgb(path)
+            if rgb is not None:
                 if self._cached_bytes + rgb.nbytes <= REPLAY_CACHE_BYTES:
                     self._cache[path] = rgb
                     self._cached_bytes += rgb.nbytes

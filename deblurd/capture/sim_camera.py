@@ -31,6 +31,7 @@ from deblurd.errors import CameraError
 from deblurd.optics.defocus import Layer, SceneObject, render
 from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
+from deblurd.image_io import read_rgb
 from deblurd.optics.lens_profile import LENS_RANGE, SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX, ideal_radius_per_dioptre
 from deblurd.optics.lens_psf import LensProfile
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
@@ -160,10 +161,10 @@ class SimCamera:
             return srgb_to_linear(letterbox(self._shown, width, height).astype(np.float32) / 255)
         file = self._files[index % len(self._files)]
         if index not in self._photo:
-            bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if bgr is None:
+            rgb = read_rgb(file)
+            if rgb is None:
                 raise CameraError(f"simulated camera: cannot read scene photo {file} (replace or remove it)")
-            self._photo = {index: cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)}
+            self._photo = {index: rgb}
         photo = self._photo[index]
         rng = np.random.default_rng([self.seed, index, 1])
         ph, pw = photo.shape[:2]
