@@ -1,5 +1,6 @@
-"""Image files for `deblurd deblur`: read what a JPEG or PNG really holds, refuse a damaged one, and write the
-result in the same layout (bit depth, alpha, grey) with its EXIF and ICC profile.
+"""Image files: read what a JPEG or PNG really holds for `deblurd deblur`, refuse a damaged one, and write the
+result in the same layout (bit depth, alpha, grey) with its EXIF and ICC profile; and read_rgb, the one way the
+rest of the code (replay, the simulated camera, calibration, the tools) reads a photo as RGB.
 
 OpenCV decodes every layout (16-bit colour too, which Pillow cuts to 8 bits) but decodes a truncated or damaged
 JPEG with a grey fill and only libjpeg's warning on stderr. So Pillow decodes each file fully first (it raises on
@@ -116,6 +117,13 @@ def read_picture(path: Path) -> Picture:
     if isinstance(exif, bytes) and not exif.startswith(EXIF_HEADER):
         exif = EXIF_HEADER + exif
     return Picture(pixels, fmt, data, exif or None, icc or None, (warning,) if warning else ())
+
+
+def read_rgb(path: Path) -> Optional[np.ndarray]:
+    """An image file as RGB uint8 (HxWx3, as OpenCV decodes it: 8-bit, alpha dropped, grey spread to three
+    channels); None when the file is missing or cannot be decoded, so the caller names the fix that fits it."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def rgb8(pixels: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from deblurd.capture.camera import FrameSource, ReplaySource
-from deblurd.errors import CameraError
+from deblurd.capture.pacing import Pacer
+from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.capture.sources import open_source
 from deblurd.config import CameraConfig
 
@@ -51,6 +52,20 @@ def test_replay_paces_to_fps(tmp_path):
     for _ in range(5):
         source.read(1.0)
     assert time.monotonic() - start >= 4 / 20 - 0.01
+
+
+def test_a_frame_due_after_the_timeout_is_a_capture_timeout_and_a_stall_is_not_caught_up(tmp_path):
+    _write_images(tmp_path / "frames", 2)
+    source = ReplaySource(tmp_path / "frames", fps=2)
+    source.open()
+    source.read(1.0)
+    start = time.monotonic()
+    with pytest.raises(CaptureTimeout, match=r"replay: next frame due in 0\.[45]\d s"):
+        source.read(0.05)
+    assert time.monotonic() - start >= 0.05, "the reader waited its timeout, as for a camera"
+    pacer = Pacer(10.0, now=100.0)
+    pacer.advance(105.0)
+    assert pacer.wait_s(105.0) == pytest.approx(0.0), "one frame interval of catch-up by default: no burst"
 
 
 def test_replay_resizes_continuous_but_still_is_full_resolution(tmp_path):

@@ -57,14 +57,14 @@ def _run(tmp_path: Path, pack, profile, **lens_cfg):
 
 def test_the_daemon_steers_the_map_by_the_blur_expected_on_the_scene_plane(tmp_path, photo_pack):
     pipe, sidecars = _run(tmp_path, photo_pack, lens(), position_dioptres=8.5, subject_dioptres=0.5)
-    assert pipe.expected_radius == pytest.approx(K640 * 8.0) and pipe.router.expected == "heavy"
+    assert pipe.lens.expected_radius == pytest.approx(K640 * 8.0) and pipe.router.expected == "heavy"
     assert pipe.state()["expected_blur_px"] == pytest.approx(4.8)
     assert len(sidecars) == 2 and all(s["blur_map"]["lens_prior"] == "heavy" for s in sidecars)
 
 
 def test_without_a_scene_plane_or_with_autofocus_the_map_alone_decides(tmp_path, photo_pack):
     pipe, sidecars = _run(tmp_path / "a", photo_pack, lens(), position_dioptres=8.5)
-    assert pipe.expected_radius is None and pipe.router.expected is None
+    assert pipe.lens.expected_radius is None and pipe.router.expected is None
     assert sidecars and all("lens_prior" not in s["blur_map"] for s in sidecars)
     pipe, _ = _run(tmp_path / "b", photo_pack, None, position_dioptres=8.5, subject_dioptres=0.5)
     assert pipe.router.expected is None, "no profile, no prior"

@@ -14,7 +14,8 @@ from deblurd.capture.camera import ReplaySource
 from deblurd.errors import CaptureTimeout
 from deblurd.frames import Severity
 from deblurd.daemon.hooks import SteadyDecision
-from deblurd.daemon.pipeline import Pacer, Pipeline
+from deblurd.capture.pacing import Pacer
+from deblurd.daemon.pipeline import CATCH_UP_S, Pipeline
 from deblurd.output.store import ResultStore, read_index
 from deblurd.daemon.thermal import ThermalDecision
 from conftest import assert_consistent
@@ -22,7 +23,8 @@ from conftest import assert_consistent
 
 class StubPack:
     """Routing without models, for the loop's mechanics (the model path is tested end to end below); it is both
-    the pack (its facts for the status) and the router."""
+    the pack (its facts for the status) and the router (a FrameRouter: stills take the frames' route, and there is
+    no lens prior to steer by)."""
 
     manifest = SimpleNamespace(name="stub", version="0")
     precision, runtime = "float", "none"
@@ -35,6 +37,11 @@ class StubPack:
         if self.gate is not None:
             _wait_for(self.gate)  # inference is "slow" until the test's condition holds, however busy the machine
         return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
+
+    route_still = route
+
+    def expect(self, radius_px):
+        assert radius_px is None, "the loop's tests configure no lens profile"
 
 
 class Recorder:
@@ -157,7 +164,7 @@ def test_the_pipeline_asks_the_decision_what_it_allows(decision, allows):
 
 def test_slow_mode_lowers_the_frame_rate():
     """The pacing itself, on a virtual clock: 60 fps at factor 0.05 is one frame every 1/3 s."""
-    pacer = Pacer(60.0, now=100.0)
+    pacer = Pacer(60.0, now=100.0, catch_up_s=CATCH_UP_S)
     due = []
     now = 100.0
     for _ in range(6):

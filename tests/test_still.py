@@ -22,8 +22,8 @@ from deblurd.frames import Frame
 from deblurd.restore.inference import rgb_to_luma
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.restore.router import Router
-from deblurd.restore.still import (StillQueue, StillRestorer, scale_widths, spans, upsample_box,
-                           uses_still_path)
+from deblurd.restore.cascade import scale_widths, spans, upsample_box, uses_still_path
+from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.store import ResultStore, read_index
 
 STILL = (1600, 900)
@@ -72,7 +72,7 @@ def test_a_box_upsampled_alone_matches_the_whole_plane_resized():
 
 def test_a_sharp_still_comes_back_as_the_same_array(photo_pack):
     rgb = sharp_still()
-    severity, out = StillRestorer(photo_pack).route(rgb)
+    severity, out = Router(photo_pack).route_still(rgb)
     assert out is rgb and severity.label == "sharp"
     assert [s["label"] for s in severity.map["scales"]] == ["sharp"]
 
@@ -81,7 +81,7 @@ def test_a_defocused_still_is_sharper_at_full_resolution_than_the_working_width_
     truth = sharp_still()
     rgb = blurred(truth, 5.0)
     timings: dict[str, float] = {}
-    severity, out = StillRestorer(photo_pack).route(rgb, timings)
+    severity, out = Router(photo_pack).route_still(rgb, timings)
     _, before = Router(photo_pack).route(rgb)
     ours, theirs, base = (psnr(rgb_to_luma(x), rgb_to_luma(truth)) for x in (out, before, rgb))
     assert severity.label != "sharp" and [s["width"] for s in severity.map["scales"]] == [640]
@@ -91,11 +91,11 @@ def test_a_defocused_still_is_sharper_at_full_resolution_than_the_working_width_
 
 def test_a_still_holds_few_full_resolution_float_planes(photo_pack):
     rgb = blurred(sharp_still((2880, 1620)), 7.0)
-    restorer = StillRestorer(photo_pack)
-    restorer.route(rgb[:540, :960])
+    restorer = Router(photo_pack)
+    restorer.route_still(rgb[:540, :960])
     tracemalloc.start()
     try:
-        restorer.route(rgb)
+        restorer.route_still(rgb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -105,9 +105,9 @@ def test_a_still_holds_few_full_resolution_float_planes(photo_pack):
 
 def test_small_images_and_forced_routes_go_through_the_router(photo_pack):
     rgb = read_sample("03-heavy.jpg")
-    severity, out = StillRestorer(photo_pack).route(rgb)
+    severity, out = Router(photo_pack).route_still(rgb)
     assert "scales" not in (severity.map or {})
-    severity, out = StillRestorer(photo_pack, Router(photo_pack, forced="sharp")).route(sharp_still())
+    severity, out = Router(photo_pack, forced="sharp").route_still(sharp_still())
     assert severity.label == "sharp" and "scales" not in (severity.map or {})
 
 
@@ -198,5 +198,5 @@ def test_a_digit_pack_restores_stills_at_its_working_width(photo_pack_dir):
     from deblurd.restore.inference import ModelPack
 
     pack = ModelPack.load(photo_pack_dir.parent / "mnist", threads=1)
-    severity, out = StillRestorer(pack).route(sharp_still())
+    severity, out = Router(pack).route_still(sharp_still())
     assert out.shape == (STILL[1], STILL[0], 3) and "scales" not in (severity.map or {})

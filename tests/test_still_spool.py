@@ -14,7 +14,8 @@ from deblurd.capture.camera import ReplaySource
 from deblurd.frames import Frame
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.layout import SPOOL_DIR
-from deblurd.restore.still import QueuedStill, SpoolFolder, StillQueue
+from deblurd.daemon.spool import QueuedStill, SpoolFolder
+from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.store import ResultStore, read_index
 from test_still import sharp_still, still_frame
 

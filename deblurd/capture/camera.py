@@ -15,8 +15,10 @@ from typing import Optional, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from deblurd.errors import CameraError, CaptureTimeout
+from deblurd.capture.pacing import Pacer
+from deblurd.errors import CameraError
 from deblurd.frames import Frame, FrameKind
+from deblurd.image_io import read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class ReplaySource:
         self._last: Optional[np.ndarray] = None
         self._last_origin = ""
         self._origin = ""
-        self._next_due = 0.0
+        self._pacer = Pacer(fps)
         self._lock = threading.Lock()
         self._warned_fixed = False
         self._cache: dict[Path, np.ndarray] = {}
@@ -84,7 +86,7 @@ class ReplaySource:
                 raise CameraError(f"cannot open replay video {self.path} (check the file, or point camera.replay_path at a folder of images)")
         else:
             raise CameraError(f"replay path {self.path} does not exist (set camera.replay_path to a folder of images or a video)")
-        self._next_due = time.monotonic()
+        self._pacer = Pacer(self.fps)
         log.info("replaying %s at %.1f fps", self.path, self.fps)
 
     def _next_image(self) -> np.ndarray:
@@ -108,9 +110,8 @@ class ReplaySource:
             self._origin = path.name
             if path in self._cache:
                 return self._cache[path]
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = read_rgb(path)
+            if rgb is not None:
                 if self._cached_bytes + rgb.nbytes <= REPLAY_CACHE_BYTES:
                     self._cache[path] = rgb
                     self._cached_bytes += rgb.nbytes
@@ -125,13 +126,7 @@ class ReplaySource:
     def read(self, timeout: float) -> Frame:
         """The next image, no sooner than 1/fps after the previous one."""
         with self._lock:
-            wait = self._next_due - time.monotonic()
-            if wait > timeout:
-                time.sleep(timeout)
-                raise CaptureTimeout(f"replay: next frame due in {wait:.2f} s")
-            if wait > 0:
-                time.sleep(wait)
-            self._next_due = max(self._next_due, time.monotonic() - 1.0 / self.fps) + 1.0 / self.fps
+            self._pacer.wait(timeout, "replay")
             rgb = self._next_image()
             self._last, self._last_origin = rgb, self._origin
             if self.size and (rgb.shape[1], rgb.shape[0]) != self.size:

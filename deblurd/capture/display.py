@@ -15,6 +15,7 @@ import numpy as np
 
 from deblurd.capture.camera import IMAGE_EXTENSIONS
 from deblurd.errors import CameraError
+from deblurd.image_io import read_rgb
 
 
 class Display(Protocol):
@@ -31,11 +32,12 @@ def display_images(folder: Path) -> list[Path]:
     return files
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+def read_display_image(path: Path) -> np.ndarray:
+    """An image to show, as RGB; CameraError names one that cannot be read."""
+    rgb = read_rgb(path)
+    if rgb is None:
         raise CameraError(f"cannot read display image {path} (replace or remove it)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -26,10 +26,12 @@ import cv2
 import numpy as np
 
 from deblurd.capture.camera import IMAGE_EXTENSIONS, SAMPLES_DIR
-from deblurd.errors import CameraError, CaptureTimeout
+from deblurd.capture.pacing import Pacer
+from deblurd.errors import CameraError
 from deblurd.optics.defocus import Layer, SceneObject, render
 from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
+from deblurd.image_io import read_rgb
 from deblurd.optics.lens_profile import LENS_RANGE, SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX, ideal_radius_per_dioptre
 from deblurd.optics.lens_psf import LensProfile
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
@@ -106,7 +108,7 @@ class SimCamera:
         self._position = LENS_RANGE[2]
         self._focused_once = False
         self._seq = 0
-        self._next_due = 0.0
+        self._pacer = Pacer(fps)
         self._lock = threading.Lock()
         self._renders: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._photo: dict[int, np.ndarray] = {}
@@ -114,7 +116,7 @@ class SimCamera:
 
     def open(self) -> None:
         self._files = scene_files(self._scene_path)
-        self._next_due = time.monotonic()
+        self._pacer = Pacer(self.fps)
         log.info("simulated Camera Module 3 (seed %d, %s at %.2f dioptres, %d photo(s)): %s", self.seed, self.layout,
                  self.subject_dioptres, len(self._files), self.lens)
 
@@ -159,10 +161,10 @@ class SimCamera:
             return srgb_to_linear(letterbox(self._shown, width, height).astype(np.float32) / 255)
         file = self._files[index % len(self._files)]
         if index not in self._photo:
-            bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if bgr is None:
+            rgb = read_rgb(file)
+            if rgb is None:
                 raise CameraError(f"simulated camera: cannot read scene photo {file} (replace or remove it)")
-            self._photo = {index: cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)}
+            self._photo = {index: rgb}
         photo = self._photo[index]
         rng = np.random.default_rng([self.seed, index, 1])
         ph, pw = photo.shape[:2]
@@ -212,13 +214,7 @@ class SimCamera:
     def read(self, timeout: float) -> Frame:
         """The current scene at the configured size, no sooner than 1/fps after the previous frame."""
         with self._lock:
-            wait = self._next_due - time.monotonic()
-            if wait > timeout:
-                time.sleep(timeout)
-                raise CaptureTimeout(f"simulated camera: next frame due in {wait:.2f} s")
-            if wait > 0:
-                time.sleep(wait)
-            self._next_due = max(self._next_due, time.monotonic() - 1.0 / self.fps) + 1.0 / self.fps
+            self._pacer.wait(timeout, "simulated camera")
             return self._capture(self.size[1], self.size[0], "continuous")
 
     def capture_still(self) -> Frame:

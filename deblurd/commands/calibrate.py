@@ -31,6 +31,7 @@ from deblurd.optics.lens_profile import (SENSOR_WIDTH_PX, FitQuality, LensCalibr
 from deblurd.optics.lens_psf import LensProfile, lens_psf
 from deblurd.optics.sensor import srgb_to_linear
 from deblurd.errors import CalibrationError, ExitCode
+from deblurd.image_io import read_rgb
 
 GRID = 3
 """Regions per frame axis."""
@@ -94,11 +95,11 @@ def read_pairs(folder: Path) -> tuple[dict, list[Pair]]:
 
 def read_linear(path: Path) -> np.ndarray:
     """An image file as linear-light RGB float32."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    rgb = read_rgb(path)
+    if rgb is None:
         raise CalibrationError(f"cannot read {path}: the file is missing or corrupt (delete its scene from the "
                                f"manifest or collect again)")
-    return srgb_to_linear(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255)
+    return srgb_to_linear(rgb.astype(np.float32) / 255)
 
 
 class Region:

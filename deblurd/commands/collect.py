@@ -23,7 +23,7 @@ import numpy as np
 from deblurd.capture.camera import FrameSource
 from deblurd.errors import CameraError, NoFocusMotor
 from deblurd.config import load_config
-from deblurd.capture.display import Display, FramebufferDisplay, display_images, read_rgb
+from deblurd.capture.display import Display, FramebufferDisplay, display_images, read_display_image
 from deblurd.frames import Frame
 from deblurd.capture.sim_camera import SimCamera
 from deblurd.capture.sources import open_source
@@ -111,7 +111,7 @@ class PairCollector:
         scene_dir.mkdir(parents=True, exist_ok=True)
         shown = self.plan.display[(index - 1) % len(self.plan.display)] if self.plan.display else None
         if shown is not None and self.display is not None:
-            self.display.show(read_rgb(shown))
+            self.display.show(read_display_image(shown))
         requested, applied = self._reference()
         if applied is None:
             raise CameraError(f"{self.source.name} reported no lens position for the reference; "

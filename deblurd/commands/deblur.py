@@ -29,7 +29,6 @@ from deblurd.frames import Severity
 from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
-from deblurd.restore.still import StillRestorer
 from deblurd.output.layout import INDEX_NAME
 from deblurd.output.store import StoreError, encode_image
 
@@ -135,7 +134,7 @@ def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.n
     and an alpha channel is kept as it is."""
     colour = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, :3])
     if colour.ndim == 3 and colour.dtype == np.uint8:
-        severity, out = StillRestorer(router.pack, router).route(colour)  # a large image: the stills' cascade
+        severity, out = router.route_still(colour)  # a large image: the stills' cascade
         if out is colour:
             return severity, None
     else:

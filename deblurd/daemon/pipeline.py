@@ -7,7 +7,8 @@ The store thread writes results (those the storage policy keeps), so disk I/O ov
 bounded queue holds inference back rather than dropping a processed frame. It also refreshes the gallery
 (gallery.py), at most every few seconds and once at stop. The governor paces capture; the
 service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
-(thermal, systemd, GPIO) live in their own modules.
+(thermal, systemd, GPIO) live in their own modules, as do the stills queue and spool (stills_queue.py, spool.py),
+lens steering (lens_steering.py) and the status's shape (status_report.py): this module wires them.
 
 Stopping: a fatal error in any thread, a signal (the CLI calls stop()), or max_frames. The pipeline then gives
 itself STOP_GRACE_S to finish stills in hand and write queued results, writes a final "stopped" status with the
@@ -17,7 +18,6 @@ reason, and returns or raises, whatever state a stuck thread is in.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -25,6 +25,7 @@ from collections import deque
 from typing import Any, Callable, Optional
 
 from deblurd.capture.camera import FrameSource
+from deblurd.capture.pacing import Pacer
 from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.config import Config
 from deblurd.frames import Frame
@@ -34,10 +35,13 @@ from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, N
 from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
-from deblurd.restore.router import Router
-from deblurd.output.state_file import RUNNING, STOPPED, write_status
+from deblurd.daemon.lens_steering import LensSteering
+from deblurd.daemon.status_report import status, summary
+from deblurd.restore.router import FrameRouter, Router
+from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
-from deblurd.restore.still import SpoolFolder, StillQueue, StillRestorer
+from deblurd.daemon.spool import SpoolFolder
+from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
 
@@ -48,19 +52,8 @@ IDLE_POLL_S = 0.5
 STOP_GRACE_S = 5.0
 """After a stop request, the time allowed to finish stills in hand and write queued results; a thread still busy
 after that (a disk that hangs, a camera that never returns) is left behind and the daemon exits anyway."""
-
-
-class Pacer:
-    """When the next continuous frame is due: fps times the governor's factor, catching up at most 1 s."""
-
-    def __init__(self, fps: float, now: float) -> None:
-        self.fps, self.next_due = fps, now
-
-    def wait_s(self, now: float) -> float:
-        return self.next_due - now
-
-    def advance(self, now: float, factor: float) -> None:
-        self.next_due = max(self.next_due, now - 1.0) + 1.0 / (self.fps * max(factor, 1e-3))
+CATCH_UP_S = 1.0
+"""After a stall (a paused governor, a slow read), continuous capture catches up at most this much."""
 
 
 class Pipeline:
@@ -68,13 +61,11 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
                  governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
-                 indicator: Optional[Indicator] = None, router: Optional[Router] = None,
+                 indicator: Optional[Indicator] = None, router: Optional[FrameRouter] = None,
                  lens_profile: Optional[LensCalibration] = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
-        self.lens_profile = lens_profile
-        self.expected_radius: Optional[float] = None
-        self.router = router or Router(pack)
-        self.stills = StillRestorer(pack, self.router) if isinstance(self.router, Router) else None
+        self.lens = LensSteering(cfg.lens, lens_profile, pack.manifest)
+        self.router: FrameRouter = router or Router(pack)
         self.governor = governor or NullGovernor()
         self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
@@ -84,7 +75,6 @@ class Pipeline:
         self.decision: Decision = SteadyDecision()
         self.last_result: Optional[dict[str, Any]] = None
         self.last_error: Optional[dict[str, Any]] = None
-        self.lens_position: Optional[float] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
@@ -172,7 +162,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
-        pacer = Pacer(self.cfg.camera.fps, time.monotonic())
+        pacer = Pacer(self.cfg.camera.fps, time.monotonic(), CATCH_UP_S)
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
             if self._take_still_request():
@@ -238,7 +228,7 @@ class Pipeline:
         if frame.kind == "still":
             self._indicate("capture")
             self._wait_for_store()
-        route = self.stills.route if frame.kind == "still" and self.stills is not None else self.router.route
+        route = self.router.route_still if frame.kind == "still" else self.router.route
         severity, out = route(frame.pixels, timings)
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
@@ -311,24 +301,12 @@ class Pipeline:
     # status --------------------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """What `deblurd status` shows."""
-        now = time.time()
-        n = max(self.stats.processed, 1)
-        with self.stats.lock:
-            counters = {"frames_in": self.stats.frames_in, "frames_out": self.stats.frames_out,
-                        "routes": {k: dict(v) for k, v in self.stats.routes.items()}, "dropped": dict(self.stats.dropped),
-                        "not_stored": dict(self.stats.not_stored),
-                        "mean_timings_s": {k: round(v / n, 4) for k, v in self.stats.stage_totals.items()}}
-        return {"state": STOPPED if self._stopped else RUNNING, "exit_reason": self.exit_reason,
-                "pid": os.getpid(), "started": self._started, "updated": now, "uptime_s": round(now - self._started, 1),
-                "interval_s": self.cfg.service.status_interval_s,
-                "mode": self.decision.mode if self._continuous_on else "continuous off",
-                "source": self.source.name, "lens_position": self.lens_position,
-                "expected_blur_px": None if self.expected_radius is None else round(self.expected_radius, 2),
-                "models": f"{self.pack.manifest.name} v{self.pack.manifest.version} {self.pack.precision} "
-                          f"({self.pack.runtime})",
-                "fps": round(self.stats.fps(), 3), **counters, "readings": dict(self.decision.readings),
-                "last_result": self.last_result, "last_error": self.last_error, "disk": self.store.disk_state()}
+        """What `deblurd status` shows (status_report.py shapes it)."""
+        return status(stopped=self._stopped, exit_reason=self.exit_reason, started=self._started,
+                      interval_s=self.cfg.service.status_interval_s,
+                      mode=self.decision.mode if self._continuous_on else "continuous off", source=self.source.name,
+                      lens=self.lens, pack=self.pack, stats=self.stats, decision=self.decision,
+                      last_result=self.last_result, last_error=self.last_error, disk=self.store.disk_state())
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -340,36 +318,9 @@ class Pipeline:
             write_status(self.cfg.state_file, state, self.store.writer)
         except OSError as exc:
             self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
-        temperature = next((f"{v:.1f} °C" for k, v in state["readings"].items()
-                            if "temp" in k and isinstance(v, (int, float))), "temperature n/a")
-        self.hooks.status(f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, "
-                          f"{state['frames_out']} stored, {sum(state['dropped'].values())} dropped"
-                          if not self._stopped else f"stopped: {self.exit_reason}")
+        self.hooks.status(summary(state))
 
     # the loop ------------------------------------------------------------------------------------------------
-
-    def _set_lens(self) -> None:
-        lens = self.cfg.lens
-        if lens.mode == "manual":
-            self.lens_position = self.source.set_lens_position(lens.position_dioptres)
-        elif lens.mode == "auto":
-            self.lens_position = self.source.autofocus()
-        self._expect_blur()
-
-    def _expect_blur(self) -> None:
-        """Steer the router by the blur the lens profile expects on the configured scene plane at the LensPosition
-        the camera reports. Autofocus puts the subject in focus, so the map alone decides there."""
-        lens, radius = self.cfg.lens, None
-        if (self.lens_profile is not None and lens.mode != "auto" and lens.subject_dioptres is not None
-                and self.lens_position is not None and self.pack.manifest.working_width is not None):
-            radius = self.lens_profile.expected_radius(self.lens_position, lens.subject_dioptres,
-                                                       self.pack.manifest.working_width)
-            log.info("lens profile %s: %.2f px of blur expected at LensPosition %g on the plane at %g dioptres "
-                     "(%s)", self.lens_profile.lens_id, radius, self.lens_position, lens.subject_dioptres,
-                     self.pack.manifest.blur.label(radius))
-        self.expected_radius = radius
-        if isinstance(self.router, Router):
-            self.router.expect(radius)
 
     def _loop(self) -> None:
         limit = self.cfg.pipeline.max_frames
@@ -412,7 +363,7 @@ class Pipeline:
 
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
-        self._set_lens()
+        self.lens.apply(self.source, self.router)
         recovered = self._stills.recover()
         if recovered:
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from deblurd.optics.sensor import jpeg_roundtrip
+
 PsfKind = Literal["gaussian", "defocus"]
 _SUPERSAMPLE = 8
 
@@ -114,7 +116,7 @@ class BlurSpec:
             out = out + rng.normal(0.0, self.read_noise, out.shape)
         out = np.clip(out, 0.0, 1.0).astype(np.float32)
         if self.jpeg_quality is not None:
-            return _jpeg_roundtrip(out, self.jpeg_quality)
+            return jpeg_roundtrip(out, self.jpeg_quality)
         if self.quantize:
             out = np.round(out * 255.0) / 255.0
         return out.astype(np.float32)
@@ -124,19 +126,6 @@ def _pad_to(psf: np.ndarray, other: np.ndarray) -> np.ndarray:
     ph = max(0, (other.shape[0] - 1) // 2)
     pw = max(0, (other.shape[1] - 1) // 2)
     return np.pad(psf, ((ph, ph), (pw, pw)))
-
-
-def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    if u8.ndim == 3:
-        u8 = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if dec.ndim == 3:
-        dec = cv2.cvtColor(dec, cv2.COLOR_BGR2RGB)
-    return dec.astype(np.float32) / 255.0
 
 
 class NoiseModel(BaseModel):

@@ -93,13 +93,19 @@ def unsharp_mask(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
     return image + amount * (image - cv2.GaussianBlur(image, (0, 0), sigma))
 
 
-def jpeg_roundtrip(srgb: np.ndarray, quality: int) -> np.ndarray:
-    """Encode an sRGB image as a JPEG of the given quality and decode it again (float [0, 1] in and out)."""
-    u8 = np.round(np.clip(srgb, 0.0, 1.0) * 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode an sRGB image (HxWx3 RGB or HxW grey, float [0, 1]) as a JPEG of the given quality and decode it
+    again: what storing a frame does to it (the camera's pipeline here, the seed protocol's synthesis in blur.py)."""
+    u8 = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    if u8.ndim == 3:
+        u8 = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if decoded.ndim == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    return decoded.astype(np.float32) / 255
 
 
 def capture(linear: np.ndarray, sensor: SensorProfile, rng: np.random.Generator) -> np.ndarray:

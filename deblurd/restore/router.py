@@ -2,24 +2,42 @@
 
 The blur map decides per region and the routes are blended with its weights, so an in-focus subject comes back
 exactly as it went in while its defocused background is restored. A forced route (benchmarks, tests) sends the
-whole frame down one route whatever the map says, so nothing needs to patch the classifier.
+whole frame down one route whatever the map says, so nothing needs to patch the classifier. Stills large enough
+go up the coarse-to-fine cascade (cascade.py) instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Optional
+from typing import Optional, Protocol
 
 import numpy as np
 
 from deblurd.restore.blur_map import BlurMap, BlurMapper
+from deblurd.restore.cascade import StillRestorer
 from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
 from deblurd.restore.inference import ModelPack, merge_luma, split_luma
 
 
+class FrameRouter(Protocol):
+    """What the daemon needs from a router: Router, or a stand-in without models (the loop's tests)."""
+
+    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """A continuous frame's verdict and result (the very same array when nothing is restored)."""
+        ...
+
+    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """A button still's verdict and result, at its own resolution."""
+        ...
+
+    def expect(self, radius_px: Optional[float]) -> None:
+        """Steer by the blur the lens profile expects (px at the working width), or stop steering (None)."""
+        ...
+
+
 class Router:
-    """Routes frames of one pack; `forced` sends every whole frame down that route."""
+    """Routes frames of one pack; `forced` sends every whole frame down that route. A FrameRouter."""
 
     def __init__(self, pack: ModelPack, forced: Optional[SeverityLabel] = None) -> None:
         if forced is not None and forced not in SEVERITY_LABELS:
@@ -28,6 +46,7 @@ class Router:
         self.forced = forced
         self.mapper = BlurMapper(pack.classifier)
         self.expected: Optional[SeverityLabel] = None
+        self.stills = StillRestorer(pack, self)
 
     def expect(self, radius_px: Optional[float]) -> None:
         """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
@@ -77,3 +96,8 @@ class Router:
             timings["classify_s"] = round(t1 - t0, 4)
             timings["restore_s"] = round(time.perf_counter() - t1, 4)
         return severity, out
+
+    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+        """A full-resolution still through the cascade (StillRestorer.route: small images and forced routes come
+        back here)."""
+        return self.stills.route(rgb, timings)

@@ -74,12 +74,12 @@ def storage(results: int) -> None:
     from deblurd.frames import Frame
     from deblurd.restore.router import Router
     from deblurd.output.store import Result, ResultStore
+    from tools.data.sources import load_rgb
 
     router = Router(load_pack(Config()))
     frames = []
     for path in sorted(SAMPLES_DIR.glob("*.jpg")):
-        rgb = cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (640, 480),
-                         interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(load_rgb(path), (640, 480), interpolation=cv2.INTER_AREA)
         severity, out = router.route(rgb)
         frames.append((rgb, severity, None if severity.label == "sharp" else out))
     calls = {"fsync": 0}

@@ -29,10 +29,10 @@ def _photos(width: int = 640) -> list[np.ndarray]:
         return [cv2.resize(rng.random((60, 80, 3)).astype(np.float32), (width, 480), interpolation=cv2.INTER_CUBIC)]
     photos = []
     for path in files:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        scale = max(width / bgr.shape[1], 480 / bgr.shape[0])
-        bgr = cv2.resize(bgr, (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        photos.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255)
+        rgb = data.load_rgb(path)
+        scale = max(width / rgb.shape[1], 480 / rgb.shape[0])
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        photos.append(rgb.astype(np.float32) / 255)
     return photos
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deblurd.image_io import read_rgb
+
 REPO = Path(__file__).resolve().parents[2]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = REPO / "data" / "mnist" / "package" / "src" / "digits"
@@ -170,24 +172,20 @@ def photo_files(split: str, extra_dir: Path | None = None) -> list[Path]:
     return [p for p in files if split_of(p) == split]
 
 
-def _load_bgr(path: Path, max_width: int | None) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+def load_rgb(path: Path, max_width: int | None = None) -> np.ndarray:
+    """A photo as RGB uint8, downscaled (area) to at most max_width (the realistic synthesis works in colour)."""
+    rgb = read_rgb(path)
+    if rgb is None:
         raise ValueError(f"cannot decode image {path}")
-    if max_width and bgr.shape[1] > max_width:
-        h = int(round(bgr.shape[0] * max_width / bgr.shape[1]))
-        bgr = cv2.resize(bgr, (max_width, h), interpolation=cv2.INTER_AREA)
-    return bgr
+    if max_width and rgb.shape[1] > max_width:
+        h = int(round(rgb.shape[0] * max_width / rgb.shape[1]))
+        rgb = cv2.resize(rgb, (max_width, h), interpolation=cv2.INTER_AREA)
+    return rgb
 
 
 def load_luma(path: Path, max_width: int | None = None) -> np.ndarray:
     """A photo's luminance (Y of YCrCb) as float32 in [0, 1], downscaled (area) to at most max_width."""
-    return cv2.cvtColor(_load_bgr(path, max_width), cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32) / 255.0
-
-
-def load_rgb(path: Path, max_width: int | None = None) -> np.ndarray:
-    """A photo as RGB uint8, downscaled (area) to at most max_width (the realistic synthesis works in colour)."""
-    return cv2.cvtColor(_load_bgr(path, max_width), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(load_rgb(path, max_width), cv2.COLOR_RGB2YCrCb)[:, :, 0].astype(np.float32) / 255.0
 
 
 def megapixels(path: Path) -> float:

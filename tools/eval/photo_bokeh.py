@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
-
 from deblurd.config import ModelsConfig
 from deblurd.restore.inference import ModelPack, rgb_to_luma
 from deblurd.restore.router import Router
@@ -26,7 +24,7 @@ def blurred_shares(pack: str, split: str) -> list[tuple[str, float, dict[str, fl
     router = Router(ModelPack.load(ModelsConfig().dir / pack, "int8", "auto", 2))
     rows = []
     for path in data.photo_files(split):
-        photo = fit(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), RealisticGrid().frame)
+        photo = fit(data.load_rgb(path), RealisticGrid().frame)
         weight, severity = own_blur(router, rgb_to_luma(photo))
         rows.append((path.name, float(weight.mean()), severity.scores))
     return sorted(rows, key=lambda r: -r[1])

@@ -100,7 +100,7 @@ def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
     scores: dict[str, dict[str, list[float]]] = {row: {area: [] for area in AREAS} for row in ROWS}
     true, predicted, worst_in_focus, worst_sharp_source, defocused_share = [], [], [], [], []
     for k, path in enumerate(tqdm(chosen, desc="realistic frames", unit="photo")):
-        photo = fit(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), grid.frame).astype(np.float32) / 255
+        photo = fit(data.load_rgb(path), grid.frame).astype(np.float32) / 255
         truth = rgb_to_luma(np.round(photo * 255).astype(np.uint8))
         sharp_source = own_blur(router, truth)[0] == 0
         for d in range(grid.draws):

@@ -31,7 +31,7 @@ from deblurd.restore.inference import ModelPack, rgb_to_luma
 from deblurd.optics.lens_psf import LensProfile, lens_psf_rgb
 from deblurd.restore.router import Router
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
-from deblurd.restore.still import StillRestorer
+from deblurd.restore.cascade import StillRestorer
 from tools.data import sources as data
 from tools.eval.realistic import fit
 from tools.eval.report import md_table
@@ -124,7 +124,8 @@ ALTERNATIVES = {"ours_full_width_mapped": "map", "ours_no_full_width_pass": None
 
 def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed: int,
              classical: bool = True, alternatives: bool = True) -> dict:
-    router, still = Router(pack), StillRestorer(pack)
+    router = Router(pack)
+    still = router.stills
     others = {name: StillRestorer(pack, router, finest) for name, finest in ALTERNATIVES.items()} if alternatives \
         else {}
     working = pack.manifest.working_width or FRAME[0]

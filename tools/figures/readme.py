@@ -21,6 +21,7 @@ from deblurd.config import REPO_MODELS_DIR
 from deblurd.restore.blur_map import mean_gradient
 from deblurd.restore.inference import ModelPack, merge_luma, split_luma
 from deblurd.restore.tiling import tile_starts
+from tools.data.sources import load_rgb
 
 CROP = (280, 210)
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -51,7 +52,7 @@ def main() -> None:
     for name, info in frames.items():
         if info["label"] == "sharp":
             continue
-        rgb = cv2.cvtColor(cv2.imread(str(SAMPLES_DIR / name)), cv2.COLOR_BGR2RGB)
+        rgb = load_rgb(SAMPLES_DIR / name)
         luma, ycrcb = split_luma(rgb)
         restored = merge_luma(pack.restorers[info["label"]].restore(luma), ycrcb)
         y, x = most_textured(luma, CROP)

@@ -22,19 +22,19 @@ from deblurd.optics.blur import BlurDefinition
 from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.config import ModelsConfig
 from deblurd.restore.manifest import load_manifest
-from tools.data.sources import photo_files
+from tools.data.sources import load_rgb, photo_files
 
 MAX_BYTES = 80_000
 PLAN = ("sharp", "semi", "heavy", "semi", "heavy", "sharp")
 """Replay order: a mix, so a demo run shows every route within a few frames."""
 
 
-def _fit(bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Centre-crop to 4:3 and resize to size (width, height)."""
-    h, w = bgr.shape[:2]
+    h, w = image.shape[:2]
     cw, ch = min(w, h * 4 // 3), min(h, w * 3 // 4)
     y, x = (h - ch) // 2, (w - cw) // 2
-    return cv2.resize(bgr[y:y + ch, x:x + cw], size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image[y:y + ch, x:x + cw], size, interpolation=cv2.INTER_AREA)
 
 
 def _distinct_first(photos: list[Path], rng: np.random.Generator) -> list[Path]:
@@ -80,7 +80,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     records = {}
     for i, (label, photo) in enumerate(zip(PLAN, chosen), start=1):
-        rgb = cv2.cvtColor(_fit(cv2.imread(str(photo)), size), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        rgb = _fit(load_rgb(photo), size).astype(np.float32) / 255.0
         amount = _amount(bands, label, rng)
         spec = bands.spec(amount, rng)
         blurred = np.round(spec.apply(rgb, rng) * 255).astype(np.uint8)

@@ -52,13 +52,13 @@ def _crops(count: int) -> list[np.ndarray]:
     """Textured 256-px crops of different training photos at the 640-px working width (RGB, [0, 1])."""
     crops = []
     for path in data.photo_files("train"):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        scale = 640 / bgr.shape[1]
-        bgr = cv2.resize(bgr, (640, round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        if bgr.shape[0] < CROP:
+        rgb = data.load_rgb(path)
+        scale = 640 / rgb.shape[1]
+        rgb = cv2.resize(rgb, (640, round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        if rgb.shape[0] < CROP:
             continue
-        y, x = (bgr.shape[0] - CROP) // 2, (640 - CROP) // 2
-        crop = cv2.cvtColor(bgr[y : y + CROP, x : x + CROP], cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+        y, x = (rgb.shape[0] - CROP) // 2, (640 - CROP) // 2
+        crop = rgb[y : y + CROP, x : x + CROP].astype(np.float32) / 255
         if np.abs(np.diff(crop, axis=1)).mean() > 0.03:
             crops.append(crop)
         if len(crops) == count:

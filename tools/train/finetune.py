@@ -35,6 +35,7 @@ from tqdm import tqdm  # noqa: E402
 from deblurd.commands.calibrate import Pair, calibrate, read_pairs  # noqa: E402
 from deblurd.optics.defocus import Layer, render  # noqa: E402
 from deblurd.restore.inference import ModelPack, rgb_to_luma  # noqa: E402
+from deblurd.image_io import read_rgb  # noqa: E402
 from deblurd.optics.lens_profile import PROFILE_NAME, LensCalibration, load_profile, save_profile  # noqa: E402
 from deblurd.restore.manifest import PACK_MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
 from deblurd.restore.router import Router  # noqa: E402
@@ -72,12 +73,11 @@ def load_lens_pairs(pairs: list[Pair], profile: LensCalibration, manifest: Manif
     for pair in pairs:
         images = []
         for path in (pair.blurred, pair.reference):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
+            rgb = read_rgb(path)
+            if rgb is None:
                 raise SystemExit(f"cannot read {path}: collect that scene again or remove it from the manifest")
-            height = int(round(bgr.shape[0] * width / bgr.shape[1]))
-            images.append(rgb_to_luma(cv2.cvtColor(cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA),
-                                                   cv2.COLOR_BGR2RGB)))
+            height = int(round(rgb.shape[0] * width / rgb.shape[1]))
+            images.append(rgb_to_luma(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)))
         radius = abs(profile.radius_px(pair.defocus, width))
         out.append(LensPair(pair, images[0], images[1], radius, manifest.blur.label(radius)))
     return out

@@ -1,4 +1,4 @@
-"""Button stills at full resolution: restored where their detail lives, in bounded memory.
+"""The stills cascade: full-resolution images restored where their detail lives, in bounded memory.
 
 Defocus blur in pixels grows with resolution: a background 2 px soft at the 640 px working width is 14 px soft on a
 4608 px still, and a softness of 3 px at 100 % is under half a pixel at 640, where it reads as sharp. Restoring at
@@ -14,30 +14,28 @@ finds blurred comes back as the very same array.
 Memory: the full-resolution planes held are the RGB input, an 8-bit luminance plane and the RGB result; each scale
 is mapped in bands of rows and restored in blocks, and only the previous scale's correction is kept whole (a quarter of
 the pixels at most, float32).
+
+The Router sends stills here (Router.route_still) and the cascade hands back to it what it does not climb (small
+images, forced routes), so this module knows the Router by its type only. The daemon's stills queue and spool live
+in deblurd/daemon.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import logging
 import time
-import weakref
-from collections import deque
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import cv2
 import numpy as np
 
-from deblurd.atomic import AtomicWriter
 from deblurd.restore.blur_map import BlurMapper
-from deblurd.frames import SEVERITY_LABELS, Frame, Severity, SeverityLabel
+from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
 from deblurd.restore.inference import ModelPack
-from deblurd.restore.router import Router
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from deblurd.restore.router import Router
 
 SCALE_STEP = 2
 """Each scale of the cascade is this much wider than the one below it."""
@@ -56,13 +54,6 @@ FINEST_ROUTE = "semi"
 """The full width is not mapped again: where the scale below restored, what its upsampled correction leaves is
 about a pixel of blur at full width, inside the semi band, so the semi generator restores it with the weights the
 scale below applied (measured against mapping the full width: better by 0.6-0.7 dB and 2-3x faster)."""
-
-
-STILL_RAW_BYTES = 40_000_000
-"""Queued stills are held as captured while they fit in this many bytes (one 12 MP still), the rest as JPEG."""
-QUEUED_JPEG_QUALITY = 97
-"""Quality (4:4:4, no chroma subsampling) of a queued still's JPEG: about 8 MB for 12 MP, 1 grey level RMS from
-the captured pixels, 0.1-0.2 s to encode; the stored input is a JPEG of quality 92 anyway."""
 
 
 def uses_still_path(shape: tuple[int, ...], working_width: Optional[int]) -> bool:
@@ -137,12 +128,12 @@ class ScaleReport:
 
 
 class StillRestorer:
-    """Restores full-resolution stills of one pack through the coarse-to-fine cascade."""
+    """Restores full-resolution stills of one pack through the coarse-to-fine cascade; `router` (of the same pack)
+    takes what the cascade does not climb and steers its working-width map."""
 
-    def __init__(self, pack: ModelPack, router: Optional[Router] = None,
-                 finest: Optional[str] = FINEST_ROUTE) -> None:
+    def __init__(self, pack: ModelPack, router: Router, finest: Optional[str] = FINEST_ROUTE) -> None:
         self.pack = pack
-        self.router = router or Router(pack)
+        self.router = router
         self.finest = finest
         """The full width's pass: a generator given the weights the scale below applied (FINEST_ROUTE), "map" to
         map the full width like the others, or None for the correction from below alone (the alternatives the
@@ -304,167 +295,3 @@ class StillRestorer:
         worst = max(reports, key=lambda r: (order[r.label], r.width))
         scales = [{"width": r.width, "label": r.label, "shares": r.shares} for r in reports]
         return Severity(worst.label, worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales})
-
-
-@dataclass(frozen=True)
-class QueuedStill:
-    """A still waiting its turn as a JPEG (a fifth of the bytes or less), with the rest of its Frame."""
-
-    jpeg: bytes
-    seq: int
-    captured_at: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def pack(cls, frame: Frame) -> QueuedStill:
-        """Encoded in the channel order held (no 36 MB colour-converted copy at 12 MP): with 4:4:4 sampling the
-        channels are treated alike, and unpack decodes them back in the same order."""
-        ok, buf = cv2.imencode(".jpg", frame.pixels,
-                               [cv2.IMWRITE_JPEG_QUALITY, QUEUED_JPEG_QUALITY,
-                                cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
-        if not ok:
-            raise ValueError(f"could not encode a queued still of shape {frame.pixels.shape}")
-        return cls(buf.tobytes(), frame.seq, frame.captured_at, dict(frame.metadata))
-
-    def unpack(self) -> Frame:
-        rgb = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
-        return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
-
-
-class SpoolFolder:
-    """Button stills waiting their turn as files: a JPEG as QueuedStill encodes it and a JSON of the rest of its
-    Frame, each written whole. A still spooled survives a stop whose deadline passes, a crash and a full disk: the
-    next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
-    than never)."""
-
-    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
-        self.folder = Path(folder)
-        self.writer = writer or AtomicWriter()
-
-    def write(self, still: QueuedStill) -> Path:
-        """Spool an encoded still; OSError (a full disk, say) leaves no file behind."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        jpeg = self.folder / f"{still.captured_at:017.6f}-{still.seq:08d}.jpg"
-        meta = {"seq": still.seq, "captured_at": still.captured_at, "metadata": still.metadata}
-        try:
-            self.writer.write(jpeg, still.jpeg)
-            self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta, default=str).encode("utf-8"))
-        except OSError:
-            self.release(jpeg)
-            raise
-        return jpeg
-
-    def read(self, jpeg: Path) -> Frame:
-        """The spooled still as a Frame that remembers its file."""
-        meta = json.loads(jpeg.with_suffix(".json").read_text(encoding="utf-8"))
-        rgb = cv2.imdecode(np.fromfile(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if rgb is None:
-            raise ValueError(f"{jpeg} is not a readable JPEG")
-        return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
-
-    def waiting(self) -> list[Path]:
-        """Spooled stills complete on disk (JPEG and JSON), oldest first."""
-        if not self.folder.is_dir():
-            return []
-        return sorted(p for p in self.folder.glob("*.jpg") if p.with_suffix(".json").is_file())
-
-    @staticmethod
-    def release(jpeg: Path) -> None:
-        """Forget a spooled still whose result is stored."""
-        jpeg.with_suffix(".json").unlink(missing_ok=True)
-        jpeg.unlink(missing_ok=True)
-
-
-class StillQueue:
-    """Button stills waiting for restoration, bounded in bytes rather than count alone: with a spool, each is on
-    disk from its capture until its result is stored; in memory, a still is held as captured while its pixels and
-    those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
-    that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
-
-    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
-        self.raw_bytes = raw_bytes
-        self.spool = spool
-        self._items: deque[Frame | QueuedStill | Path] = deque()
-        self._in_hand: Callable[[], Optional[Frame]] = lambda: None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
-        return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
-                   for i in tuple(self._items))  # a snapshot: prepare() reads this outside the pipeline's lock
-
-    def append(self, frame: Frame) -> None:
-        self.add(self.prepare(frame))
-
-    def prepare(self, frame: Frame) -> Frame | QueuedStill | Path:
-        """The form a still waits in. With a spool, every still is written there first, so a press survives
-        whatever happens next; it also waits in memory as captured while the byte budget allows (no decoding
-        before its turn), else on disk only, or as JPEG in memory when there is no spool or the disk refuses it.
-        The slow part of append, which a caller can run outside its lock."""
-        packed = QueuedStill.pack(frame) if self.spool is not None else None
-        spooled = self._spool(packed) if packed is not None else None
-        in_hand = self._in_hand()
-        held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
-        if held + frame.pixels.nbytes <= self.raw_bytes:
-            return frame if spooled is None else replace(frame, spool=spooled)
-        return spooled if spooled is not None else packed or QueuedStill.pack(frame)
-
-    def add(self, item: Frame | QueuedStill | Path) -> None:
-        """Queue a still prepared by prepare()."""
-        self._items.append(item)
-
-    def _spool(self, still: QueuedStill) -> Optional[Path]:
-        """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
-        assert self.spool is not None
-        try:
-            return self.spool.write(still)
-        except OSError as exc:
-            log.warning("still %d held in memory only: cannot spool it to %s (%s)", still.seq, self.spool.folder, exc)
-            return None
-
-    def popleft(self) -> Frame:
-        item = self._items.popleft()
-        if isinstance(item, Path):
-            assert self.spool is not None  # only a spool queues paths
-            frame = self.spool.read(item)
-        else:
-            frame = item if isinstance(item, Frame) else item.unpack()
-        self._in_hand = weakref.ref(frame)
-        return frame
-
-    def recover(self) -> int:
-        """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
-        A spooled still that cannot be read is left on disk and named."""
-        if self.spool is None:
-            return 0
-        found = 0
-        for jpeg in self.spool.waiting():
-            try:
-                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
-                continue
-            self._items.append(jpeg)
-            found += 1
-        return found
-
-    def spill(self) -> int:
-        """Write the stills held only in memory (their spooling failed) to the spool: the stop deadline passed, and
-        the next start restores what the spool holds. Returns how many were written now; what the disk still
-        refuses is lost with the process, and named."""
-        if self.spool is None:
-            return 0
-        spilled = 0
-        for index, item in enumerate(self._items):
-            if isinstance(item, Path) or (isinstance(item, Frame) and item.spool is not None):
-                continue
-            packed = QueuedStill.pack(item) if isinstance(item, Frame) else item
-            try:
-                self._items[index] = self.spool.write(packed)
-                spilled += 1
-            except OSError as exc:
-                log.error("still %d lost: cannot spool it to %s (%s)", packed.seq, self.spool.folder, exc)
-        return spilled

@@ -1,0 +1,50 @@
+"""What goes into status.json (what `deblurd status` shows) and the one-line status the service manager shows,
+shaped from the pipeline's counters and facts; the pipeline writes them."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+from deblurd.daemon.hooks import Decision
+from deblurd.daemon.lens_steering import LensSteering
+from deblurd.daemon.stats import Stats
+from deblurd.output.state_file import RUNNING, STOPPED
+from deblurd.restore.inference import ModelPack
+
+
+def counters(stats: Stats) -> dict[str, Any]:
+    """A consistent snapshot of the counters and the mean time of each stage per processed frame."""
+    n = max(stats.processed, 1)
+    with stats.lock:
+        return {"frames_in": stats.frames_in, "frames_out": stats.frames_out,
+                "routes": {k: dict(v) for k, v in stats.routes.items()}, "dropped": dict(stats.dropped),
+                "not_stored": dict(stats.not_stored),
+                "mean_timings_s": {k: round(v / n, 4) for k, v in stats.stage_totals.items()}}
+
+
+def status(*, stopped: bool, exit_reason: Optional[str], started: float, interval_s: float, mode: str, source: str,
+           lens: LensSteering, pack: ModelPack, stats: Stats, decision: Decision,
+           last_result: Optional[dict[str, Any]], last_error: Optional[dict[str, Any]],
+           disk: dict[str, Any]) -> dict[str, Any]:
+    """The status file's content: state, exit reason, process, mode, lens, models, rate, counters, readings, the
+    last result and error, and the disk."""
+    now = time.time()
+    return {"state": STOPPED if stopped else RUNNING, "exit_reason": exit_reason,
+            "pid": os.getpid(), "started": started, "updated": now, "uptime_s": round(now - started, 1),
+            "interval_s": interval_s, "mode": mode, "source": source, "lens_position": lens.position,
+            "expected_blur_px": None if lens.expected_radius is None else round(lens.expected_radius, 2),
+            "models": f"{pack.manifest.name} v{pack.manifest.version} {pack.precision} ({pack.runtime})",
+            "fps": round(stats.fps(), 3), **counters(stats), "readings": dict(decision.readings),
+            "last_result": last_result, "last_error": last_error, "disk": disk}
+
+
+def summary(state: dict[str, Any]) -> str:
+    """The one line the service manager shows (systemd's STATUS=) for a status shaped by status()."""
+    if state["state"] == STOPPED:
+        return f"stopped: {state['exit_reason']}"
+    temperature = next((f"{v:.1f} °C" for k, v in state["readings"].items()
+                        if "temp" in k and isinstance(v, (int, float))), "temperature n/a")
+    return (f"{state['mode']}, {state['fps']:.1f} fps, {temperature}, {state['frames_out']} stored, "
+            f"{sum(state['dropped'].values())} dropped")

@@ -1,0 +1,114 @@
+"""The queue of button stills waiting for restoration: never dropped, bounded in bytes, spooled to disk from capture
+until their result is stored (daemon/spool.py)."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Optional
+
+from deblurd.daemon.spool import QueuedStill, SpoolFolder
+from deblurd.frames import Frame
+
+log = logging.getLogger(__name__)
+
+STILL_RAW_BYTES = 40_000_000
+"""Queued stills are held as captured while they fit in this many bytes (one 12 MP still), the rest as JPEG."""
+
+
+class StillQueue:
+    """Button stills waiting for restoration, bounded in bytes rather than count alone: with a spool, each is on
+    disk from its capture until its result is stored; in memory, a still is held as captured while its pixels and
+    those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
+    that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
+
+    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
+        self.raw_bytes = raw_bytes
+        self.spool = spool
+        self._items: deque[Frame | QueuedStill | Path] = deque()
+        self._in_hand: Callable[[], Optional[Frame]] = lambda: None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
+        return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
+                   for i in tuple(self._items))  # a snapshot: prepare() reads this outside the pipeline's lock
+
+    def append(self, frame: Frame) -> None:
+        self.add(self.prepare(frame))
+
+    def prepare(self, frame: Frame) -> Frame | QueuedStill | Path:
+        """The form a still waits in. With a spool, every still is written there first, so a press survives
+        whatever happens next; it also waits in memory as captured while the byte budget allows (no decoding
+        before its turn), else on disk only, or as JPEG in memory when there is no spool or the disk refuses it.
+        The slow part of append, which a caller can run outside its lock."""
+        packed = QueuedStill.pack(frame) if self.spool is not None else None
+        spooled = self._spool(packed) if packed is not None else None
+        in_hand = self._in_hand()
+        held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
+        if held + frame.pixels.nbytes <= self.raw_bytes:
+            return frame if spooled is None else replace(frame, spool=spooled)
+        return spooled if spooled is not None else packed or QueuedStill.pack(frame)
+
+    def add(self, item: Frame | QueuedStill | Path) -> None:
+        """Queue a still prepared by prepare()."""
+        self._items.append(item)
+
+    def _spool(self, still: QueuedStill) -> Optional[Path]:
+        """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
+        assert self.spool is not None
+        try:
+            return self.spool.write(still)
+        except OSError as exc:
+            log.warning("still %d held in memory only: cannot spool it to %s (%s)", still.seq, self.spool.folder, exc)
+            return None
+
+    def popleft(self) -> Frame:
+        item = self._items.popleft()
+        if isinstance(item, Path):
+            assert self.spool is not None  # only a spool queues paths
+            frame = self.spool.read(item)
+        else:
+            frame = item if isinstance(item, Frame) else item.unpack()
+        self._in_hand = weakref.ref(frame)
+        return frame
+
+    def recover(self) -> int:
+        """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
+        A spooled still that cannot be read is left on disk and named."""
+        if self.spool is None:
+            return 0
+        found = 0
+        for jpeg in self.spool.waiting():
+            try:
+                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
+                continue
+            self._items.append(jpeg)
+            found += 1
+        return found
+
+    def spill(self) -> int:
+        """Write the stills held only in memory (their spooling failed) to the spool: the stop deadline passed, and
+        the next start restores what the spool holds. Returns how many were written now; what the disk still
+        refuses is lost with the process, and named."""
+        if self.spool is None:
+            return 0
+        spilled = 0
+        for index, item in enumerate(self._items):
+            if isinstance(item, Path) or (isinstance(item, Frame) and item.spool is not None):
+                continue
+            packed = QueuedStill.pack(item) if isinstance(item, Frame) else item
+            try:
+                self._items[index] = self.spool.write(packed)
+                spilled += 1
+            except OSError as exc:
+                log.error("still %d lost: cannot spool it to %s (%s)", packed.seq, self.spool.folder, exc)
+        return spilled
