@@ -25,8 +25,8 @@ STILL_TIMEOUT_FACTOR = 3.0
 
 
 def _load_api() -> tuple[Any, Any]:
-    from libcamera import controls  # type: ignore[import-not-found]
-    from picamera2 import Picamera2  # type: ignore[import-not-found]
+    from libcamera import controls
+    from picamera2 import Picamera2
 
     return Picamera2, controls
 
@@ -149,7 +149,7 @@ class PicameraSource:
             raise self._drop_camera(f"no still within {timeout:.1f} s") from None
         return self._frame_from(request, "still")
 
-    def _frame_from(self, request: Any, kind: str) -> Frame:
+    def _frame_from(self, request: Any, kind: FrameKind) -> Frame:
         """Pixels and metadata (exposure, gain, lens) of a completed request, which is always released."""
         try:
             array, metadata = request.make_array("main"), request.get_metadata()

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, cast
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from deblurd.capture.camera import IMAGE_EXTENSIONS, SAMPLES_DIR
 from deblurd.capture.pacing import Pacer
 from deblurd.errors import CameraError
-from deblurd.optics.defocus import Layer, SceneObject, render
+from deblurd.optics.defocus import Layer, SceneObject, ShapeKind, render
 from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
 from deblurd.image_io import read_rgb
@@ -145,7 +145,7 @@ class SimCamera:
         if self.layout == "layers":
             for _ in range(int(rng.integers(1, 4))):
                 near = float(rng.uniform(self.subject_dioptres + 1.0, self.subject_dioptres + 4.0))
-                obj = SceneObject(str(rng.choice(["blob", "box", "edge"])), float(rng.uniform(0.2, 0.8)),
+                obj = SceneObject(cast(ShapeKind, str(rng.choice(["blob", "box", "edge"]))), float(rng.uniform(0.2, 0.8)),
                                   float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.15, 0.35)),
                                   float(rng.uniform(0, np.pi)), near, int(rng.integers(2**31)))
                 layers.append(Layer(obj.alpha(height, width), 0.0))

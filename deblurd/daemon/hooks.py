@@ -13,9 +13,14 @@ from typing import Any, Protocol
 class Decision(Protocol):
     """What the governor allows now; the pipeline asks it rather than interpreting `mode`."""
 
-    mode: str
-    factor: float
-    readings: dict[str, Any]
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def factor(self) -> float: ...
+
+    @property
+    def readings(self) -> dict[str, Any]: ...
 
     @property
     def allows_continuous(self) -> bool: ...

@@ -42,7 +42,7 @@ def send_datagram(message: str) -> bool:
 
 def default_sender() -> Sender:
     try:
-        from systemd import daemon
+        from systemd import daemon  # type: ignore[attr-defined]
     except ImportError:
         return send_datagram
     return daemon.notify

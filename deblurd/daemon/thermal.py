@@ -100,7 +100,7 @@ class SysfsThermalSensor:
     def read(self) -> dict[str, Any]:
         """One snapshot: temp_c, fan_rpm, fan_pwm (0-255), fan_state (cooling level) and the throttle flags."""
         raw = self.throttled()
-        flags: dict[str, Optional[bool]] = (decode_throttled(raw) if raw is not None else
+        flags: dict[str, Optional[bool]] = (dict(decode_throttled(raw)) if raw is not None else
                                             dict.fromkeys(decode_throttled(0)))
         return {
             "temp_c": self.temperature_c(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal, Sequence, cast
 
 import cv2
 import numpy as np
@@ -89,7 +89,7 @@ class SceneLayout:
         background = float(rng.uniform(0.0, 0.4))
         tilt = (float(rng.uniform(0.1, 0.5)), float(rng.uniform(-0.15, 0.15))) if rng.random() < 0.5 else (0.0, 0.0)
         objects = tuple(
-            SceneObject(str(rng.choice(["blob", "blob", "box", "edge"])), float(rng.uniform(0.15, 0.85)),
+            SceneObject(cast(ShapeKind, str(rng.choice(["blob", "blob", "box", "edge"]))), float(rng.uniform(0.15, 0.85)),
                         float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.12, 0.45)), float(rng.uniform(0, math.pi)),
                         float(rng.uniform(background + 0.1, 1.0)), int(rng.integers(2**31)))
             for _ in range(int(rng.integers(0, 4))))
@@ -143,8 +143,8 @@ def render(linear: np.ndarray, layers: Sequence[Layer], lens: LensProfile = IDEA
     """
     image = linear.astype(np.float32)
     height, width = image.shape[:2]
-    radius_map = np.zeros((height, width), np.float32)
-    in_front = np.ones((height, width), np.float32)
+    radius_map: np.ndarray = np.zeros((height, width), np.float32)
+    in_front: np.ndarray = np.ones((height, width), np.float32)
     visibles = []
     for layer in reversed(layers):
         visibles.append(layer.alpha * in_front)
@@ -183,6 +183,7 @@ def _blur_layer(stack: np.ndarray, radius: float | np.ndarray, lens: LensProfile
         box = _grow(support, reach, stack.shape)
         out[box] = _convolve_box(stack, float(radius), lens, field, box)
         return out
+    radius = np.asarray(radius)
     ladder = radius_ladder(float(radius.min()), float(radius.max()))
     # Gathered output reaches beyond the layer's own pixels by its widest PSF (its blurred alpha spreads there).
     reach = max(p.shape[0] for r in (ladder[0], ladder[-1]) for p in lens_psf_rgb(float(r), lens, field)) // 2

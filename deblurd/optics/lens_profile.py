@@ -22,7 +22,7 @@ from deblurd.errors import LensProfileError
 
 log = logging.getLogger(__name__)
 
-FORMAT = "deblurd-lens-profile/1"
+FORMAT: Literal["deblurd-lens-profile/1"] = "deblurd-lens-profile/1"
 PROFILE_NAME = "lens-profile.json"
 
 # Camera Module 3 (Sony IMX708, standard lens): the facts the thin-lens model needs.

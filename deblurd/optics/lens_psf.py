@@ -83,9 +83,9 @@ def lens_psf_rgb(radius: float, lens: LensProfile = IDEAL_LENS,
 def _lens_psf(radius: float, lens: LensProfile, fy: float, fx: float) -> np.ndarray:
     r = abs(radius)
     if r < 1.0 / _SUPERSAMPLE:
-        psf = np.ones((1, 1), np.float32)
-        psf.flags.writeable = False
-        return psf
+        point: np.ndarray = np.ones((1, 1), np.float32)
+        point.flags.writeable = False
+        return point
     soften = lens.soften * min(1.0, r)
     half = int(math.ceil(r + 3 * soften))
     n = (2 * half + 1) * _SUPERSAMPLE

@@ -100,7 +100,7 @@ class BlurMap:
         pixel = cv2.resize(self.cells, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         blurred = pixel[:, :, 1:].sum(axis=-1)
         gate = np.clip(0.5 + (blurred - pixel[:, :, 0]) / (2 * SHARP_MARGIN), 0.0, 1.0)
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for index, name in enumerate(SEVERITY_LABELS[1:], start=1):
             w = pixel[:, :, index] * gate
             w[w < MIN_ROUTE_WEIGHT] = 0.0
@@ -208,7 +208,7 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
     gx = cv2.Sobel(work, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(work, cv2.CV_32F, 0, 1, ksize=3)
     rows, cols = cells.shape[:2]
-    per_cell = cv2.resize(cv2.magnitude(gx, gy), (cols, rows), interpolation=cv2.INTER_AREA) / 8.0  # cell means
+    per_cell = (cv2.resize(cv2.magnitude(gx, gy), (cols, rows), interpolation=cv2.INTER_AREA) / 8.0).astype(np.float32)  # cell means
     reach = 2 * (FLAT_CONTEXT_PX // stride) + 1
     near = cv2.dilate(per_cell, np.ones((reach, reach), np.uint8))
     out = cells.copy()

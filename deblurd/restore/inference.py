@@ -145,7 +145,7 @@ class ModelPack:
 
         loaded, model_id = model(manifest.models["classifier"])
         classifier = Classifier(loaded, manifest, model_id, manifest.models["classifier"].overlap)
-        restorers = {}
+        restorers: dict[str, Restorer] = {}
         for label in RESTORER_ROLES:
             entry = manifest.models[label]
             loaded, model_id = model(entry)

@@ -52,7 +52,7 @@ class Manifest(_Strict):
     colour: Literal["luminance"] = Field("luminance", title="generators restore the Y of YCrCb; chroma is kept")
     value_range: tuple[float, float] = (0.0, 1.0)
     working_width: Optional[int] = Field(None, ge=8, title="frame width the blur classes are defined at (None = any)")
-    class_names: list[str] = Field(default_factory=lambda: list(SEVERITY_LABELS))
+    class_names: list[str] = Field(default_factory=lambda: [str(label) for label in SEVERITY_LABELS])
     blur: BlurDefinition
     models: dict[Role, ModelFile]
     data: dict[str, Any] = Field(default_factory=dict)

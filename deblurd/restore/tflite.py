@@ -19,7 +19,7 @@ def _litert() -> Any:
 
 
 def _tflite_runtime() -> Any:
-    from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+    from tflite_runtime.interpreter import Interpreter
 
     return Interpreter
 
