@@ -21,7 +21,7 @@ def run(tmp: Path, steps: int) -> tuple[dict, str]:
     argv = ["--steps", str(steps), "--ckpt-every", "1", "--batch", "2", "--patch", "32", "--photos", "1",
             "--train-photos", "2", "--radii", "2", "5", "--work", str(tmp / "work"), "--out", str(tmp / "out")]
     done = subprocess.run([sys.executable, "-m", "tools.eval.nonblind_probe", *argv], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp / "out" / "report.md").read_text().startswith(
         "```sh\npython -m tools.eval.nonblind_probe " + " ".join(argv) + "\n```")

@@ -11,7 +11,7 @@ DCT route to reflective boundaries); Richardson-Lucy runs on a mirrored margin.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from skimage import restoration

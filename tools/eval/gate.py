@@ -19,7 +19,6 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 HEADLINE_DB = 0.1
 SHARP_LOSS_DB = 0.05
@@ -34,8 +33,8 @@ class Row:
 
     name: str
     input: float
-    wiener: Optional[float]
-    rl: Optional[float]
+    wiener: float | None
+    rl: float | None
     pack: float
     sharp: bool = False
     """A row of sharp photos, where the pack must not lose against the input."""
@@ -90,7 +89,7 @@ def judge(new: dict, shipped: dict) -> Verdict:
     reasons = [f"{name}: the shipped pack has it, the new report does not" for name in old_rows if name not in new_rows]
     lines = ["| row | input | Wiener (true PSF) | RL (true PSF) | shipped | new | new - shipped | |",
              "|---|---|---|---|---|---|---|---|"]
-    cell = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+    cell = lambda v: "—" if v is None else f"{v:.2f}"
     for name, row in new_rows.items():
         old = old_rows.get(name)
         flag = ""
@@ -114,7 +113,7 @@ def report(verdict: Verdict) -> str:
     return f"{verdict.table}\n\n{head}"
 
 
-def replace_if_better(candidate: Path, shipped: Path, new: dict, old: Optional[dict], force: bool = False) -> Verdict:
+def replace_if_better(candidate: Path, shipped: Path, new: dict, old: dict | None, force: bool = False) -> Verdict:
     """Move `candidate` into `shipped`'s place if the gate passes (or `force`, logged); otherwise leave `shipped`
     untouched. With no shipped evaluation (a first export) there is nothing to protect and the candidate moves in.
     The swap is two renames on one filesystem, so a reader sees the old pack or the new one, never a mixture."""
@@ -132,7 +131,7 @@ def replace_if_better(candidate: Path, shipped: Path, new: dict, old: Optional[d
     return verdict
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--new", type=Path, required=True, help="the new pack's report.json, manifest or pack folder")
     p.add_argument("--shipped", type=Path, required=True, help="the shipped pack's folder, manifest or report.json")

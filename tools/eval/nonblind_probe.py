@@ -18,18 +18,18 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import numpy as np  # noqa: E402
-from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio
 
-from deblurd.optics.blur import convolve, disk_psf  # noqa: E402
-from tools.data import sources as data  # noqa: E402
-from tools.eval import baselines  # noqa: E402
-from tools.eval.photo import at_width  # noqa: E402
+from deblurd.optics.blur import convolve, disk_psf
+from tools.data import sources as data
+from tools.eval import baselines
+from tools.eval.photo import at_width
 
 REPO = Path(__file__).resolve().parents[2]
 WIDTH = 640
@@ -60,7 +60,7 @@ def net_input(blurred: np.ndarray, radius: float, psf: np.ndarray, variant: str)
     return np.stack(channels, axis=-1)
 
 
-def load(split: str, limit: Optional[int]) -> tuple[list[str], list[np.ndarray]]:
+def load(split: str, limit: int | None) -> tuple[list[str], list[np.ndarray]]:
     """The first `limit` photos of a split (split by file, tools/data/sources.py) as luminance at WIDTH."""
     files = data.photo_files(split)[:limit]
     return [p.name for p in files], [at_width(data.load_luma(p, WIDTH), WIDTH) for p in files]
@@ -162,18 +162,18 @@ def render(result: dict) -> str:
     s = result["setup"]
     return "\n\n".join([
         f"```sh\n{result['command']}\n```", "# Non-blind restorer probe (CPU, small scale)",
-        f"Uniform defocus disk, radius uniform in [0, {TRAIN_MAX_RADIUS:g}] px for training, Gaussian noise "
+        (f"Uniform defocus disk, radius uniform in [0, {TRAIN_MAX_RADIUS:g}] px for training, Gaussian noise "
         f"sigma = 2/255, 8-bit. Three equal-size U-Nets (widths {s['widths']}), the same {s['steps']} batches of "
         f"{s['batch']} x {s['patch']}^2 crops each, seed {s['seed']}, on {len(s['train_photos'])} train photos; "
         f"scored on {len(s['heldout_photos'])} held-out photos at {WIDTH} px ({', '.join(s['heldout_photos'])}). "
         f"Wiener: noise-to-signal from the known sigma; Richardson-Lucy: iterations tuned per radius on train photos "
-        f"{result['rl_iterations']}. Radii above {TRAIN_MAX_RADIUS:g} lie outside the training range.",
+        f"{result['rl_iterations']}. Radii above {TRAIN_MAX_RADIUS:g} lie outside the training range."),
         "## PSNR (dB), held-out photos", header + "\n" + "\n".join(psnr_rows),
         "## Margin over Wiener given the true PSF (dB)", header + "\n" + "\n".join(margin_rows),
         "## Runs", runs]) + "\n"
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=2000, help="training steps per variant")
     p.add_argument("--batch", type=int, default=8)
@@ -190,7 +190,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Optional[list[str]] = None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if os.nice(0) < 10:
