@@ -13,14 +13,13 @@ from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
-from skimage import restoration
-from skimage.metrics import peak_signal_noise_ratio
 from tqdm import tqdm
 
 from deblurd.optics.blur import BlurDefinition
 from deblurd.restore.inference import working_size
 from deblurd.restore.router import Router
 from tools.data import sources as data
+from tools.eval import baselines
 from tools.eval.papers import paper_restorers
 from tools.eval.sweep import INPUT, ROUTED, Degrade, Extras, assemble, classifier_targets, classify_uniform, \
     run_sweep, sample_indices, target
@@ -39,14 +38,13 @@ class PhotoGrid:
     sweep_radii: tuple[float, ...] = tuple(float(r) for r in range(8))
     classifier_draws: int = 6
     """Frames per class and validation photo for the classifier's confusion matrix."""
-    wiener_balances: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     rl_iterations: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40)
     tuning_photos: int = 2
     realistic_draws: int = 2
     """Realistic degradations per validation photo (tools/eval/realistic.py)."""
 
 
-QUICK_GRID = PhotoGrid(sweep_radii=(0.0, 2.0, 5.0), classifier_draws=1, wiener_balances=(0.1,), rl_iterations=(5,),
+QUICK_GRID = PhotoGrid(sweep_radii=(0.0, 2.0, 5.0), classifier_draws=1, rl_iterations=(5,),
                        tuning_photos=1, realistic_draws=1)
 """A fast look (tests, iterating): three radii, one draw, no tuning."""
 
@@ -74,31 +72,19 @@ def photo_truths(split: str, width: int, limit: Optional[int], seed: int) -> tup
     return [p.name for p in chosen], [at_width(data.load_luma(p, width), width) for p in chosen]
 
 
-def _padded(deconvolve: Callable[[np.ndarray, np.ndarray], np.ndarray], image: np.ndarray,
-            psf: np.ndarray) -> np.ndarray:
-    """Deconvolve with a mirrored margin one PSF wide, so the FFT's wrap-around is not held against the baseline."""
-    m = max(psf.shape)
-    out = deconvolve(np.pad(image.astype(np.float64), m, mode="symmetric"), psf.astype(np.float64))
-    return np.clip(out[m:-m, m:-m], 0.0, 1.0).astype(np.float32)
+def noise_sigma(blurred: np.ndarray) -> float:
+    """The noise level Wiener is given: the pack's noise model varies with brightness (shot noise) and sometimes
+    JPEG, so it is measured on each degraded frame (Immerkaer's fast estimator: the mean absolute response to a
+    Laplacian difference that cancels smooth signal)."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
+    response = cv2.filter2D(blurred.astype(np.float64), -1, kernel)[1:-1, 1:-1]
+    return max(float(np.sqrt(np.pi / 2) * np.mean(np.abs(response)) / 6), 0.5 / 255)
 
 
-def wiener(image: np.ndarray, psf: np.ndarray, balance: float) -> np.ndarray:
-    return _padded(lambda x, p: restoration.wiener(x, p, balance), image, psf)
-
-
-def richardson_lucy(image: np.ndarray, psf: np.ndarray, iterations: int) -> np.ndarray:
-    return _padded(lambda x, p: restoration.richardson_lucy(x, p, num_iter=iterations), image, psf)
-
-
-def tune(method: Callable[[np.ndarray, np.ndarray, float], np.ndarray], candidates: Sequence[float],
-         photos: Sequence[np.ndarray], degrade: Degrade, radius: float, seed: int) -> float:
-    """The candidate with the best mean PSNR on a few TRAIN photos, never on the validation photos we report."""
-    pairs = [(p, *degrade(p, radius, (seed, i, 7))) for i, p in enumerate(photos)]
-
-    def score(c: float) -> float:
-        return float(np.mean([peak_signal_noise_ratio(t, method(b, psf, c), data_range=1.0) for t, b, psf in pairs]))
-
-    return max(candidates, key=score)
+def tune_rl(candidates: Sequence[int], photos: Sequence[np.ndarray], degrade: Degrade, radius: float,
+            seed: int) -> int:
+    """Richardson-Lucy's iterations with the best mean PSNR on a few TRAIN photos, never the validation photos."""
+    return baselines.best_iterations(candidates, [(p, *degrade(p, radius, (seed, i, 7))) for i, p in enumerate(photos)])
 
 
 def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
@@ -109,8 +95,8 @@ def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
         for role, radius in PHOTO_LEVELS.items():
             if radius != amount:
                 continue
-            rows["Wiener (true PSF)"] = wiener(blurred, psf, tuned[role]["wiener_balance"])
-            rows["Richardson-Lucy (true PSF)"] = richardson_lucy(blurred, psf, int(tuned[role]["rl_iterations"]))
+            rows |= {name: fn(blurred, psf) for name, fn in
+                     baselines.baselines(noise_sigma(blurred), int(tuned[role]["rl_iterations"])).items()}
             for precision, router in routers.items():
                 rows[f"ours {precision}, {role} generator"] = router.restore(blurred, role)
             rows |= {row: fn(blurred) for row, fn in papers[role].items()}
@@ -129,9 +115,8 @@ def evaluate_photo(routers: dict[str, Router], precision: str, limit: Optional[i
     degrade = photo_degrader(bands)
     names, truths = photo_truths("validation", width, limit, seed)
     train_names, train = photo_truths("train", width, grid.tuning_photos, seed)
-    tuned = {role: {"wiener_balance": tune(wiener, grid.wiener_balances, train, degrade, r, seed),
-                    "rl_iterations": tune(richardson_lucy, grid.rl_iterations, train, degrade, r, seed)}
-             for role, r in tqdm(PHOTO_LEVELS.items(), desc="tuning Wiener / Richardson-Lucy on train photos")}
+    tuned = {role: {"rl_iterations": tune_rl(grid.rl_iterations, train, degrade, r, seed)}
+             for role, r in tqdm(PHOTO_LEVELS.items(), desc="tuning Richardson-Lucy on train photos")}
     papers, paper_notes = {}, []
     for role in PHOTO_LEVELS:
         papers[role], notes = paper_restorers(runs, role)
@@ -146,9 +131,10 @@ def evaluate_photo(routers: dict[str, Router], precision: str, limit: Optional[i
                          f"pack's noise model (the manifest's blur.noise: softening, mild motion, shot and read "
                          f"noise, sometimes JPEG): one seeded noise draw per photo, the same at every radius and for "
                          f"every row.",
-                         f"Wiener balance and Richardson-Lucy iterations were tuned per level on TRAIN-split photos "
-                         f"({', '.join(train_names)}), not on the validation photos: {json.dumps(tuned)}. Both get "
-                         f"the true PSF and a mirrored margin against FFT wrap-around.",
+                         f"Wiener (tools/eval/baselines.py) takes its noise-to-signal ratio from the frame's measured "
+                         f"noise sigma and a 1/f^2 image spectrum, nothing tuned; Richardson-Lucy's iterations were "
+                         f"tuned per level on TRAIN-split photos ({', '.join(train_names)}), not on the validation "
+                         f"photos: {json.dumps(tuned)}. Both get the true PSF and mirrored borders.",
                          "Photos narrower than the working width are upscaled (bicubic) to it first.",
                          f"Full-route rows use the {precision} models; gain targets are checked on the full route.",
                          boundary_note(bands, grid.sweep_radii, "radius")]

@@ -3,6 +3,10 @@ int8 against float on held-out data, and write models/<pack>/ with its manifest.
 
     python -m tools.train.export --pack photo                 # latest runs of each role, best recipe by validation
     python -m tools.train.export --pack mnist --semi runs/mnist-semi-hybrid-ours-digits
+
+Where a pack is already shipped, the new one is exported beside it (<models>/.candidate/<pack>), both are scored by
+the same evaluation (tools.eval), and the ship gate (tools/eval/gate.py) decides: the candidate replaces the shipped
+pack only if it loses no headline row; otherwise the shipped folder is left as it was and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +232,31 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
     return out
 
 
+def gated_export(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None], keep: tuple[str, ...],
+                 eval_limit: int | None, eval_quick: bool, force: bool, report_dir: Path) -> bool:
+    """Export beside the shipped pack, score both alike, and let the ship gate decide; True if the pack was
+    replaced. The candidate stays at <models>/.candidate/<pack> after a refusal, for inspection."""
+    from tools.eval import gate
+    from tools.eval.evaluate import evaluate
+    from tools.eval.photo import QUICK_GRID, PhotoGrid
+    from tools.eval.report import headline, update_manifest, write_report
+
+    stage = out.parent / ".candidate" / out.name
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(out, stage)
+    export_pack(pack, runs, stage, chosen, keep)
+    grid = QUICK_GRID if eval_quick else PhotoGrid()
+    command = shlex.join(["python", "-m", "tools.train.export", *sys.argv[1:]])
+    scored = {}
+    for name, folder in (("shipped", out), ("new", stage)):
+        result = evaluate(pack, folder.parent, "int8", eval_limit, 0, train.RUNS, command, grid)
+        target = report_dir / f"{pack}-{name}"
+        write_report(result, target)
+        scored[name] = headline(result, target.resolve())
+    update_manifest(stage, scored["new"])
+    return gate.replace_if_better(stage, out, scored["new"], scored["shipped"], force).passed or force
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pack", required=True, choices=list(PACKS))
@@ -234,9 +266,21 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(f"--{role}", type=Path, default=None, help=f"run folder to export as {role}")
     p.add_argument("--keep", nargs="+", choices=ROLES, default=(), metavar="ROLE",
                    help="leave these roles' models and manifest entries as the pack at --out has them")
+    p.add_argument("--eval-limit", type=int, default=None, help="the gate's evaluation: a seeded subset of images")
+    p.add_argument("--eval-quick", action="store_true", help="the gate's evaluation: tools.eval --quick's grid")
+    p.add_argument("--reports", type=Path, default=REPO / "reports", help="where the gate's two reports go")
+    p.add_argument("--force", action="store_true",
+                   help="replace the shipped pack even when the ship gate refuses (logged as FORCED)")
     args = p.parse_args(argv)
     chosen = {r: getattr(args, r) for r in ROLES}
-    print(export_pack(args.pack, args.runs, args.out or REPO / "models" / args.pack, chosen, tuple(args.keep)))
+    out = args.out or REPO / "models" / args.pack
+    if not (out / MANIFEST_NAME).exists():
+        print(export_pack(args.pack, args.runs, out, chosen, tuple(args.keep)))
+        return
+    if not gated_export(args.pack, args.runs, out, chosen, tuple(args.keep), args.eval_limit, args.eval_quick,
+                        args.force, args.reports):
+        raise SystemExit(f"{out} left as shipped; the candidate is at {out.parent / '.candidate' / out.name}")
+    print(out)
 
 
 if __name__ == "__main__":

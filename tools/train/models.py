@@ -91,11 +91,9 @@ def _res_block(x, filters: int):
     return layers.ReLU()(layers.Add()([x, y]))
 
 
-def restorer_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottleneck: int = 2,
-                  unshuffle: int = 2, name: str = "restorer") -> keras.Model:
-    """Our generator: pixel-unshuffle front end, a residual U-Net over len(widths) scales, pixel-shuffle back,
-    and a global skip so the net only learns the correction (sharp - blurred)."""
-    inp = keras.Input((None, None, 1), name="luma")
+def _unet_correction(inp, widths: tuple[int, ...], blocks: int, bottleneck: int, unshuffle: int):
+    """Pixel-unshuffle front end, a residual U-Net over len(widths) scales, pixel-shuffle back: one correction
+    channel at full resolution."""
     x = PixelUnshuffle(unshuffle)(inp) if unshuffle > 1 else inp
     x = _conv(x, widths[0])
     skips = []
@@ -113,9 +111,31 @@ def restorer_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottlenec
         for _ in range(blocks):
             x = _res_block(x, widths[level])
     x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same")(x)
-    if unshuffle > 1:
-        x = PixelShuffle(unshuffle)(x)
-    out = layers.Add(name="restored")([inp, x])
+    return PixelShuffle(unshuffle)(x) if unshuffle > 1 else x
+
+
+def restorer_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottleneck: int = 2,
+                  unshuffle: int = 2, name: str = "restorer") -> keras.Model:
+    """Our blind generator: the U-Net's correction plus a global skip, so the net only learns (sharp - blurred)."""
+    inp = keras.Input((None, None, 1), name="luma")
+    out = layers.Add(name="restored")([inp, _unet_correction(inp, widths, blocks, bottleneck, unshuffle)])
+    return keras.Model(inp, out, name=name)
+
+
+RADIUS_SCALE = 8.0
+"""A radius channel holds the defocus radius in pixels at the working scale divided by this (about 0..1)."""
+
+
+def nonblind_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottleneck: int = 2, unshuffle: int = 2,
+                  radius: bool = True, wiener: bool = False, name: str = "nonblind") -> keras.Model:
+    """A restorer told the blur: inputs are luminance, then (if `radius`) the radius map / RADIUS_SCALE, then (if
+    `wiener`) the luminance Wiener-deconvolved with that radius (computed outside the net). The U-Net body is
+    restorer_unet's; the global skip adds the correction to the Wiener channel when there is one (the net refines
+    a deconvolution) and to the luminance otherwise. With neither option it is the blind restorer of equal size."""
+    channels = 1 + int(radius) + int(wiener)
+    inp = keras.Input((None, None, channels), name="luma" + "_radius" * radius + "_wiener" * wiener)
+    base = inp[..., channels - 1:] if wiener else inp[..., :1]
+    out = layers.Add(name="restored")([base, _unet_correction(inp, widths, blocks, bottleneck, unshuffle)])
     return keras.Model(inp, out, name=name)
 
 
