@@ -36,7 +36,9 @@ class StubPack:
         time.sleep(self.delay)
         if self.gate is not None:
             _wait_for(self.gate)  # inference is "slow" until the test's condition holds, however busy the machine
-        return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
+        if self.label == "sharp":
+            return Severity({"sharp": 1.0}, "stub"), rgb
+        return Severity({self.label: 1.0}, "stub", restored={self.label: 1.0}), 255 - rgb
 
     route_still = route
 

@@ -233,8 +233,7 @@ class Pipeline:
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
         self.stats.processed += 1
-        self._hand_to_store(Result(frame, severity, None if severity.label == "sharp" else out, timings,
-                                   dict(self.decision.readings)))
+        self._hand_to_store(Result.of(frame, severity, out, timings, dict(self.decision.readings)))
 
     def _wait_for_store(self) -> None:
         """Before a still, let the store write what it holds: a burst then holds one still result at a time (72 MB
