@@ -123,7 +123,7 @@ def test_stills_never_drop_and_a_full_still_queue_refuses(tmp_path, samples_dir)
     pipe, _, indicator = _pipeline(tmp_path, samples_dir, StubPack(delay=0.05), pipeline={"still_queue_size": 3})
     pipe.set_continuous(False)
     assert [pipe.request_still() for _ in range(4)] == [True, True, True, False]
-    assert pipe.stats.dropped == {"still_queue_full": 1}
+    assert pipe.stats.refused == {"still_queue_full": 1} and pipe.stats.dropped == {}
     thread = _run_in_thread(pipe)
     _wait_for(lambda: pipe.stats.frames_out == 3)
     pipe.stop()
@@ -143,7 +143,7 @@ def test_governor_pause_stops_continuous_but_honours_stills(tmp_path, samples_di
     _wait_for(lambda: pipe.stats.frames_out == 1)
     governor.decision = Decision("critical")
     assert pipe.request_still()
-    _wait_for(lambda: pipe.stats.dropped.get("critical") == 1)
+    _wait_for(lambda: pipe.stats.refused.get("critical") == 1)
     governor.decision = Decision("normal")
     _wait_for(lambda: pipe.stats.frames_out >= 3)
     pipe.stop()
