@@ -6,9 +6,10 @@ flag, the files written, the gallery's badge and the counters can never disagree
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Frame:
     captured_at: float
     kind: FrameKind = "continuous"
     metadata: dict[str, Any] = field(default_factory=dict)
-    spool: Optional[Path] = None
+    spool: Path | None = None
     """The spooled still's JPEG this frame was read from (deblurd.daemon.spool.SpoolFolder): released once it is stored."""
 
     def __post_init__(self) -> None:
@@ -51,7 +52,7 @@ class Severity:
 
     scores: dict[str, float]
     model: str
-    map: Optional[dict[str, Any]] = None
+    map: dict[str, Any] | None = None
     restored: dict[str, float] = field(default_factory=dict)
     """Generator -> share of the frame it restored (mean blend weight over the frame); only generators that
     changed a pixel are keys."""

@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from deblurd.output.layout import SIDECAR
 
 SAMPLES = REPO / "deblurd" / "samples"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from deblurd.daemon.hooks import Decision
 from deblurd.daemon.lens_steering import LensSteering
@@ -29,9 +29,9 @@ def counters(stats: Stats) -> dict[str, Any]:
                 "mean_timings_s": {k: round(v / n, 4) for k, v in stats.stage_totals.items()}}
 
 
-def status(*, stopped: bool, exit_reason: Optional[str], started: float, interval_s: float, mode: str, source: str,
+def status(*, stopped: bool, exit_reason: str | None, started: float, interval_s: float, mode: str, source: str,
            lens: LensSteering, pack: ModelPack, stats: Stats, decision: Decision,
-           last_result: Optional[dict[str, Any]], last_error: Optional[dict[str, Any]],
+           last_result: dict[str, Any] | None, last_error: dict[str, Any] | None,
            disk: dict[str, Any]) -> dict[str, Any]:
     """The status file's content: state, exit reason, process, mode, lens, models, rate, counters, readings, the
     last result and error, and the disk."""
