@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))
                     for sig in STOP_SIGNALS}
         try:
-            stats = pipeline.run()
+            pipeline.run()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -116,10 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         for part in reversed(parts):
             if part is not None:
                 part.close()
-    log.info("stopped after %d frame(s) (%s): %d stored in %s, dropped %s, not stored by the policy %s",
-             stats.processed, pipeline.exit_reason, stats.frames_out, store.dir, stats.dropped or "none",
-             stats.not_stored or "none")
-    return 0
+    return 0  # the pipeline has logged where every frame went (status_report.stop_line)
 
 
 # check-config --------------------------------------------------------------------------------------------------

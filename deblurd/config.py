@@ -171,6 +171,9 @@ class LoggingConfig(Area):
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     journald: Literal["auto", "on", "off"] = Field("auto", description="auto = journald when started by systemd")
+    progress_s: float = Field(10.0, ge=0, le=3600, description="seconds between the daemon's progress lines "
+                              "(frames in, stored, dropped, fps, temperature) when it runs on a terminal, not under "
+                              "systemd; 0 = none")
 
 
 class Config(Area):

@@ -27,11 +27,14 @@ from deblurd.errors import InputError
 
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 """Pillow's format name -> the suffix of results."""
-CONVERTED = {"P": "palette colours are written as RGB", "PA": "palette colours are written as RGB",
-             "LA": "grey with alpha is written as RGBA", "La": "grey with alpha is written as RGBA",
-             "CMYK": "CMYK is written as RGB (its ICC profile, made for CMYK, is dropped)",
-             "1": "a 1-bit image is written as 8-bit grey"}
-"""Pillow modes that OpenCV reads as another layout, with the warning a user sees; every other layout is kept."""
+CONVERTED = {"P": "the restored image is written as RGB (palette colours cannot hold a restoration)",
+             "PA": "the restored image is written as RGBA (palette colours cannot hold a restoration)",
+             "LA": "the restored image is written as RGBA (grey with alpha is read as RGBA)",
+             "La": "the restored image is written as RGBA (grey with alpha is read as RGBA)",
+             "CMYK": "the restored image is written as RGB (its ICC profile, made for CMYK, is dropped)",
+             "1": "the restored image is written as 8-bit grey (a 1-bit image cannot hold a restoration)"}
+"""Pillow modes that OpenCV reads as another layout, with the note a user sees when a restoration is written;
+every other layout is kept (and a pass-through is the file itself, byte for byte)."""
 DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error", "Invalid SOS parameters")
 """libjpeg's and libpng's messages for data they decoded around (a grey fill, a half image)."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -48,11 +51,12 @@ class Picture:
     """The file as read, for a pass-through that copies it byte for byte."""
     exif: Optional[bytes] = None
     icc: Optional[bytes] = None
-    warnings: tuple[str, ...] = ()
+    conversions: tuple[str, ...] = ()
+    """How a restoration of this file changes its layout (CONVERTED): said only when one is written."""
 
     @property
     def layout(self) -> str:
-        """'16-bit RGBA', '8-bit grey'...: what a user is told is kept."""
+        """'16-bit RGBA', '8-bit grey'...: the layout a restoration is written in."""
         channels = "grey" if self.pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[self.pixels.shape[2]]
         return f"{self.pixels.dtype.itemsize * 8}-bit {channels}"
 

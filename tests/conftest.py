@@ -152,7 +152,8 @@ def wait_until(predicate, proc=None, timeout: float = 60.0, what: str = "the dae
         time.sleep(0.05)
 
 
-SEVERITY = {label: Severity(label, {"sharp": 0.1, "semi": 0.1, "heavy": 0.1} | {label: 0.8}, "photo/x@1")
+SEVERITY = {label: Severity({"sharp": 0.1, "semi": 0.1, "heavy": 0.1} | {label: 0.8}, "photo/x@1",
+                            restored={} if label == "sharp" else {label: 0.8})
             for label in ("sharp", "semi", "heavy")}
 
 

@@ -170,7 +170,7 @@ def test_sigterm_stops_cleanly(tmp_path, photo_pack_dir):
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
-    assert "stopped after" in stderr
+    assert "stopped (SIGTERM) after" in stderr
     entries = assert_consistent(out)
     state = json.loads((out / "status.json").read_text())
     assert state["frames_out"] == len(entries) >= 2

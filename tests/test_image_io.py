@@ -13,7 +13,7 @@ from PIL import Image, ImageCms
 
 from conftest import read_sample
 from deblurd.capture.camera import SAMPLES_DIR
-from deblurd.image_io import InputError, encode_picture, read_picture
+from deblurd.image_io import CONVERTED, InputError, encode_picture, read_picture
 
 CAMERA_MAKE = 0x010F
 
@@ -99,7 +99,7 @@ def test_png_layouts_are_read_and_written_as_they_are(tmp_path, dtype, channels,
     shape = (48, 64, channels) if channels else (48, 64)
     pixels = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
     picture = read_picture(_png(tmp_path / "in.png", pixels))
-    assert picture.layout == layout and picture.fmt == "png" and picture.warnings == ()
+    assert picture.layout == layout and picture.fmt == "png" and picture.conversions == ()
     assert picture.pixels.dtype == dtype and np.array_equal(picture.pixels, pixels)
     (tmp_path / "out.png").write_bytes(encode_picture(picture.pixels, picture, 90))
     assert np.array_equal(read_picture(tmp_path / "out.png").pixels, pixels)
@@ -109,10 +109,10 @@ def test_layouts_opencv_changes_come_with_a_warning(tmp_path):
     Image.new("P", (16, 16)).save(tmp_path / "palette.png")
     Image.new("LA", (16, 16)).save(tmp_path / "grey-alpha.png")
     Image.new("CMYK", (16, 16), (10, 20, 30, 40)).save(tmp_path / "print.jpg")
-    assert read_picture(tmp_path / "palette.png").warnings == ("palette colours are written as RGB",)
+    assert read_picture(tmp_path / "palette.png").conversions == (CONVERTED["P"],)
     assert read_picture(tmp_path / "grey-alpha.png").layout == "8-bit RGBA"
     cmyk = read_picture(tmp_path / "print.jpg")
-    assert cmyk.layout == "8-bit RGB" and "CMYK is written as RGB" in cmyk.warnings[0] and cmyk.icc is None
+    assert cmyk.layout == "8-bit RGB" and "written as RGB" in cmyk.conversions[0] and cmyk.icc is None
 
 
 def test_grey_jpeg_stays_grey(tmp_path):

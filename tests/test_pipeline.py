@@ -36,7 +36,9 @@ class StubPack:
         time.sleep(self.delay)
         if self.gate is not None:
             _wait_for(self.gate)  # inference is "slow" until the test's condition holds, however busy the machine
-        return Severity(self.label, {self.label: 1.0}, "stub"), 255 - rgb
+        if self.label == "sharp":
+            return Severity({"sharp": 1.0}, "stub"), rgb
+        return Severity({self.label: 1.0}, "stub", restored={self.label: 1.0}), 255 - rgb
 
     route_still = route
 
@@ -121,7 +123,7 @@ def test_stills_never_drop_and_a_full_still_queue_refuses(tmp_path, samples_dir)
     pipe, _, indicator = _pipeline(tmp_path, samples_dir, StubPack(delay=0.05), pipeline={"still_queue_size": 3})
     pipe.set_continuous(False)
     assert [pipe.request_still() for _ in range(4)] == [True, True, True, False]
-    assert pipe.stats.dropped == {"still_queue_full": 1}
+    assert pipe.stats.refused == {"still_queue_full": 1} and pipe.stats.dropped == {}
     thread = _run_in_thread(pipe)
     _wait_for(lambda: pipe.stats.frames_out == 3)
     pipe.stop()
@@ -141,7 +143,7 @@ def test_governor_pause_stops_continuous_but_honours_stills(tmp_path, samples_di
     _wait_for(lambda: pipe.stats.frames_out == 1)
     governor.decision = Decision("critical")
     assert pipe.request_still()
-    _wait_for(lambda: pipe.stats.dropped.get("critical") == 1)
+    _wait_for(lambda: pipe.stats.refused.get("critical") == 1)
     governor.decision = Decision("normal")
     _wait_for(lambda: pipe.stats.frames_out >= 3)
     pipe.stop()

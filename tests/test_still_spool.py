@@ -16,7 +16,7 @@ from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.layout import SPOOL_DIR
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
-from deblurd.output.store import ResultStore, read_index
+from deblurd.output.store import ResultStore, StoreError, read_index
 from test_still import sharp_still, still_frame
 
 
@@ -117,7 +117,15 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
 
     first = pipeline()
     first.set_continuous(False)
-    runner = threading.Thread(target=first.run, daemon=True)
+    stalled: list[StoreError] = []
+
+    def run(daemon: Pipeline) -> None:
+        try:
+            daemon.run()
+        except StoreError as exc:  # no grace: a still being written at the deadline is a stalled disk, and said
+            stalled.append(exc)
+
+    runner = threading.Thread(target=run, args=(first,), daemon=True)
     runner.start()
     for _ in range(4):
         assert first.request_still()
@@ -132,14 +140,16 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
     stored = [e for e in read_index(tmp_path / "out") if e["kind"] == "still"]
     assert len(spool.waiting()) >= 1 and len(stored) + len(spool.waiting()) == 4, "every press kept"
     assert "restored at the next start" in caplog.text
+    assert all("still writing" in str(exc) for exc in stalled)
 
     second = pipeline()
     second.set_continuous(False)
-    runner = threading.Thread(target=second.run, daemon=True)
+    runner = threading.Thread(target=run, args=(second,), daemon=True)
     runner.start()
     while second.stats.frames_out < 4 - len(stored):
         assert runner.is_alive()
         time.sleep(0.01)
     second.stop()
     runner.join(30)
+    assert all("still writing" in str(exc) for exc in stalled)
     assert spool.waiting() == [] and len([e for e in read_index(tmp_path / "out") if e["kind"] == "still"]) == 4

@@ -135,7 +135,7 @@ def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.n
     colour = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, :3])
     if colour.ndim == 3 and colour.dtype == np.uint8:
         severity, out = router.route_still(colour)  # a large image: the stills' cascade
-        if out is colour:
+        if severity.passthrough:
             return severity, None
     else:
         scale = float(np.iinfo(colour.dtype).max)
@@ -143,7 +143,7 @@ def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.n
         ycrcb = None if values.ndim == 2 else cv2.cvtColor(values, cv2.COLOR_RGB2YCrCb)
         luma = values if ycrcb is None else np.ascontiguousarray(ycrcb[:, :, 0])
         severity, weights = router.decide(luma)
-        if not weights:
+        if severity.passthrough:
             return severity, None
         restored = router.blend(luma, weights)
         if ycrcb is not None:
@@ -182,8 +182,9 @@ class Deblurrer:
             publish(encode_image(rgb8_map(picture.pixels, severity.map), "png"), overlay)
         fsync_dir(self.folder)
         summary = {"input": str(path), "status": kind, "output": target.name, "map": overlay and overlay.name,
-                   "severity": severity.label, "scores": severity.scores, "layout": picture.layout,
-                   "warnings": list(picture.warnings)}
+                   "severity": severity.label, "restored": severity.restored, "scores": severity.scores,
+                   "layout": picture.layout, "layout_kept": out is None or not picture.conversions,
+                   "warnings": [] if out is None else list(picture.conversions)}
         record = {**summary, "time": round(time.time(), 3), "input": str(path.resolve()), "blur_map": severity.map}
         self.writer.append_line(self.folder / RECORD_NAME, json.dumps(record))
         return summary
@@ -202,7 +203,8 @@ def describe(summary: dict[str, Any]) -> str:
     if summary["status"] == "passthrough":
         note = "no blurred region to restore: copied unchanged (pass-through)"
     else:
-        note = f"{summary['severity']} blur, restored ({summary['layout']} kept)"
+        layout = f"{summary['layout']} kept" if summary["layout_kept"] else f"written as {summary['layout']}"
+        note = f"{summary['severity']} blur, restored ({layout})"
     line = f"{summary['input']}: {note} (blur map: {shares}) -> {summary['output']}"
     return line + (f", blur map -> {summary['map']}" if summary["map"] else "")
 

@@ -36,7 +36,8 @@ from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
 from deblurd.daemon.lens_steering import LensSteering
-from deblurd.daemon.status_report import status, summary
+from deblurd.daemon.service import on_a_terminal
+from deblurd.daemon.status_report import progress_line, ready_line, status, stop_line, summary
 from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
@@ -96,12 +97,15 @@ class Pipeline:
         self._indicator_state = ""
         self._started = time.time()
         self._last_status = 0.0
+        self._last_progress = time.monotonic()
+        self._talks = on_a_terminal() and cfg.logging.progress_s > 0
+        self._writing = False
 
     def request_still(self) -> bool:
         """Ask for one full-resolution still (thread-safe); False, counted as a drop, when the still queue is full."""
         with self._lock:
             if self._still_requests + len(self._stills) >= self.cfg.pipeline.still_queue_size:
-                self.stats.drop("still_queue_full")
+                self.stats.refuse("still_queue_full")
                 return False
             self._still_requests += 1
         self._wake.set()
@@ -186,7 +190,7 @@ class Pipeline:
                 continue
             self._indicate("running")
             with self._frames:
-                self.stats.frames_in += 1
+                self.stats.arrive()
                 if len(self._continuous) >= self.cfg.pipeline.queue_size:
                     self._continuous.popleft()
                     self.stats.drop("queue_full")
@@ -196,7 +200,7 @@ class Pipeline:
     def _capture_still(self, decision: Decision) -> None:
         if not decision.allows_still:
             log.warning("still refused: the Pi is critically hot (%s)", decision.readings)
-            self.stats.drop("critical")
+            self.stats.refuse("critical")
             return
         try:
             frame = self.source.capture_still()
@@ -207,7 +211,7 @@ class Pipeline:
             return
         waiting = self._stills.prepare(frame)  # spooling encodes a JPEG: not while inference waits on the lock
         with self._frames:
-            self.stats.frames_in += 1
+            self.stats.arrive()
             self._stills.add(waiting)
             self._frames.notify()
 
@@ -229,12 +233,16 @@ class Pipeline:
             self._indicate("capture")
             self._wait_for_store()
         route = self.router.route_still if frame.kind == "still" else self.router.route
-        severity, out = route(frame.pixels, timings)
+        try:
+            severity, out = route(frame.pixels, timings)
+        except BaseException:
+            self.stats.drop("restore_failed")  # the fatal error ends the daemon; the frame is accounted for
+            raise
         self.stats.count(severity.label, "in")
         self.stats.time(timings)
         self.stats.processed += 1
-        self._hand_to_store(Result(frame, severity, None if severity.label == "sharp" else out, timings,
-                                   dict(self.decision.readings)))
+        if not self._hand_to_store(Result.of(frame, severity, out, timings, dict(self.decision.readings))):
+            self.stats.leave("store_stalled", 1)
 
     def _wait_for_store(self) -> None:
         """Before a still, let the store write what it holds: a burst then holds one still result at a time (72 MB
@@ -259,7 +267,9 @@ class Pipeline:
 
     def _store(self) -> None:
         while (result := self._next_result()) is not None:
+            self._writing = True
             self._store_one(result)
+            self._writing = False
             del result  # a still's pixels (72 MB at 12 MP) are not held while the next result is awaited
             self._results.task_done()
             self.hooks.watchdog()
@@ -293,8 +303,7 @@ class Pipeline:
             return
         self.policy.stored(result)
         self.stats.count(label, "out")
-        with self.stats.lock:
-            self.stats.frames_out += 1
+        self.stats.stored()
         self.last_result = {**entry.to_json(), "scores": result.severity.scores}
         self._indicate("running")
 
@@ -310,6 +319,9 @@ class Pipeline:
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
+        if self._talks and not force and now - self._last_progress >= self.cfg.logging.progress_s:
+            self._last_progress = now
+            log.info("%s", progress_line(self.state()))
         if not force and now - self._last_status < self.cfg.service.status_interval_s:
             return
         self._last_status = now
@@ -341,9 +353,13 @@ class Pipeline:
         stop deadline; then write the final status and say goodbye."""
         self.stop()
         capture.join(max(0.0, self._stop_deadline - time.monotonic()))
+        with self._frames:
+            self.stats.leave("discarded", len(self._continuous))
+            self._continuous.clear()
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:
+            self.stats.leave("spooled", len(self._stills))
             self._stills.spill()
             log.warning("%d still(s) not restored before the stop deadline: kept in %s and restored at the next "
                         "start", len(self._stills), self._stills.spool.folder)
@@ -351,14 +367,22 @@ class Pipeline:
         if store is not None:
             self._hand_to_store(None)
             store.join(max(0.0, self._stop_deadline - time.monotonic()))
-            if store.is_alive():
+            unwritten = sum(r is not None for r in list(self._results.queue)) + self._writing
+            if not store.is_alive():
+                pass  # it finished, or died of the fatal error run() raises: what it held is counted as left
+            elif not unwritten:
+                log.warning("the gallery in %s was still being refreshed at the stop deadline; it is refreshed "
+                            "at the next start", self.store.dir)
+            else:
                 self._stuck = (f"the store thread was still writing to {self.store.dir} {STOP_GRACE_S:.0f} s after "
-                               f"the stop ({self._results.qsize()} result(s) not written): the disk is stalled; "
+                               f"the stop ({unwritten} result(s) not written): the disk is stalled; "
                                f"check it (dmesg) before restarting")
                 log.error("%s", self._stuck)
                 self._error(self._stuck)
+            self.stats.leave("store_stalled", unwritten)
         self._stopped = True
         self._report(force=True)
+        log.info("%s", stop_line(self.state()))
         self.hooks.stopping()
 
     def run(self) -> Stats:
@@ -366,6 +390,7 @@ class Pipeline:
         self.lens.apply(self.source, self.router)
         recovered = self._stills.recover()
         if recovered:
+            self.stats.arrive(recovered)
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
         self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
@@ -373,6 +398,7 @@ class Pipeline:
         capture.start()
         self._store_thread.start()
         self.hooks.ready()
+        log.info("%s", ready_line(self.store.dir))
         self._indicate("running")
         try:
             self._loop()

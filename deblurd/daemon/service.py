@@ -96,6 +96,26 @@ def started_by_systemd() -> bool:
     return bool(os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM"))
 
 
+def on_a_terminal() -> bool:
+    """Whether someone reads the log as it comes (a terminal, or not started by systemd), so the daemon says how
+    it is doing every logging.progress_s; under systemd the STATUS= line and `deblurd status` show that."""
+    return sys.stderr.isatty() or not started_by_systemd()
+
+
+THIRD_PARTY_LOGGERS = ("PIL", "tensorflow", "absl", "h5py", "matplotlib", "jax", "keras", "urllib3", "asyncio",
+                       "gpiozero", "picamera2")
+"""Libraries whose debug lines would flood `-v` (Pillow logs every PNG chunk): kept at WARNING."""
+
+
+def quiet_third_party() -> None:
+    """Keep the libraries' loggers at WARNING whatever the root level, unless a level was set on one (asked for:
+    `logging.getLogger("PIL").setLevel(logging.DEBUG)`)."""
+    for name in THIRD_PARTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 def _journal_handler() -> Optional[logging.Handler]:
     try:
         from systemd.journal import JournalHandler
@@ -123,6 +143,7 @@ def setup_logging(cfg: LoggingConfig) -> logging.Handler:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(cfg.level)
+    quiet_third_party()
     if want_journal and isinstance(handler, logging.StreamHandler):
         log.warning("logging.journald = %s but systemd-python is not importable; logging to stderr "
                     "(install python3-systemd, or pip install systemd-python)", cfg.journald)

@@ -60,13 +60,26 @@ def read_index(output_dir: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class Result:
-    """One processed frame on its way to disk; restored None means it passed through (sharp)."""
+    """One processed frame on its way to disk. What its route did (severity) decides its files: a pass-through
+    is stored as its input only (restored None), a restored frame as its restoration (and its input when
+    output.save_input)."""
 
     frame: Frame
     severity: Severity
     restored: Optional[np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
     readings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity.passthrough != (self.restored is None):
+            raise ValueError(f"a {self.severity.label} result (restored {self.severity.restored or 'nothing'}) "
+                             f"must {'not ' if self.severity.passthrough else ''}carry restored pixels")
+
+    @classmethod
+    def of(cls, frame: Frame, severity: Severity, out: np.ndarray, timings: dict[str, float],
+           readings: dict[str, Any]) -> "Result":
+        """The result of a route's output `out`: its pixels kept only when the route restored something."""
+        return cls(frame, severity, None if severity.passthrough else out, timings, readings)
 
 
 class ResultStore:
@@ -200,7 +213,8 @@ class ResultStore:
         frame, entry_id = result.frame, self._next_id
         fmt = self.cfg.image_format
         images = {}
-        if result.restored is None or self.cfg.save_input:
+        passthrough = result.severity.passthrough
+        if passthrough or self.cfg.save_input:
             images["input"] = frame.pixels
         if result.restored is not None:
             images["restored"] = result.restored
@@ -209,8 +223,8 @@ class ResultStore:
             segment = exif_segment(frame.metadata, frame.captured_at)
             encoded = {kind: with_exif(data, segment) for kind, data in encoded.items()}
         files = result_files(entry_id, frame.captured_at, list(images), fmt)
-        entry = IndexEntry(entry_id, round(frame.captured_at, 3), frame.kind, result.severity.label,
-                           result.restored is None, files)
+        entry = IndexEntry(entry_id, round(frame.captured_at, 3), frame.kind, result.severity.label, passthrough,
+                           files)
         sidecar = Sidecar(entry, frame.seq, datetime.fromtimestamp(frame.captured_at).isoformat(),
                           [int(frame.pixels.shape[1]), int(frame.pixels.shape[0])], result.severity.scores,
                           result.severity.map, result.severity.model, result.timings,

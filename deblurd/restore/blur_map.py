@@ -84,8 +84,8 @@ class BlurMap:
         return {n: round(float(v / total.sum()), 4) for n, v in zip(SEVERITY_LABELS, total)}
 
     def label(self) -> SeverityLabel:
-        """The frame-level label (stats, index, LED): sharp unless enough of it is restored, else the larger
-        of the semi and heavy shares."""
+        """The map's own verdict: sharp (no weights at all) unless enough of the frame scores blurred, else the
+        larger of the semi and heavy shares. A result's label is what its route restored (frames.route_label)."""
         shares = self.shares()
         if shares["semi"] + shares["heavy"] < MIN_RESTORED_SHARE:
             return "sharp"
@@ -108,9 +108,10 @@ class BlurMap:
                 out[name] = w
         return out
 
-    def severity(self) -> Severity:
-        """The frame-level verdict, scored by area shares, with the map recorded for the sidecar."""
-        return Severity(self.label(), self.shares(), self.model, self.record())
+    def severity(self, restored: dict[str, float]) -> Severity:
+        """The frame's Severity: what its route `restored` (router.py decides), scored by the map's area shares,
+        with the map recorded for the sidecar."""
+        return Severity(self.shares(), self.model, self.record(), restored)
 
     def record(self) -> dict[str, Any]:
         """The map for the sidecar: a class letter per RECORD_CELL square of the working-scale frame (rows top to

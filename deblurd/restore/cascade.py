@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from deblurd.restore.blur_map import BlurMapper
-from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
+from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel, route_label
 from deblurd.restore.inference import ModelPack
 
 if TYPE_CHECKING:
@@ -119,12 +119,16 @@ class Scale:
 
 @dataclass
 class ScaleReport:
-    """What the blur map found at one scale, for the sidecar: its width, label and route shares (area-weighted
-    over its bands)."""
+    """What the blur map found at one scale, for the sidecar: its width, label, route shares and restored shares
+    (area-weighted over its bands)."""
 
     width: int
-    label: str
     shares: dict[str, float]
+    restored: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        return route_label(self.restored)
 
 
 class StillRestorer:
@@ -216,8 +220,8 @@ class StillRestorer:
         scale's report and its first band's map record."""
         h, w = scale.shape
         mapper = self._mapper(width)
-        restored = False
         area = {name: 0.0 for name in SEVERITY_LABELS}
+        applied: dict[str, float] = {}
         record = None
         for a, b in spans(h, MAP_BAND_ROWS):
             t0 = time.perf_counter()
@@ -230,15 +234,15 @@ class StillRestorer:
                 area[name] += share * (b - a)
             t1 = time.perf_counter()
             clock["classify_s"] += t1 - t0
-            restored |= bool(cells)
+            for name, c in cells.items():
+                applied[name] = applied.get(name, 0.0) + float(c.mean()) * (b - a)
             band = (hi - lo, w)
             self._restore_rows(scale, (a, b), lambda box: {
                 label: upsample_box(c, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
                 for label, c in cells.items()}, sink)
             clock["restore_s"] += time.perf_counter() - t1
         shares = {name: round(v / h, 4) for name, v in area.items()}
-        label = "sharp" if not restored else ("semi" if shares["semi"] >= shares["heavy"] else "heavy")
-        return restored, ScaleReport(width, label, shares), record
+        return bool(applied), ScaleReport(width, shares, {n: round(v / h, 4) for n, v in applied.items()}), record
 
     def _restore_rows(self, scale: Scale, core: tuple[int, int], weights: Callable[[Box], dict[str, np.ndarray]],
                       sink: Callable[[Box, np.ndarray], None]) -> None:
@@ -289,9 +293,10 @@ class StillRestorer:
         return sink
 
     def _severity(self, reports: list[ScaleReport], record: Optional[dict[str, Any]]) -> Severity:
-        """The still's verdict: the most severe label any scale restored, with that scale's shares; the sidecar's
+        """The still's verdict: what the scale with the most severe label restored, with its shares; the sidecar's
         map is the working-scale map plus one line per scale."""
         order = {name: i for i, name in enumerate(SEVERITY_LABELS)}
         worst = max(reports, key=lambda r: (order[r.label], r.width))
         scales = [{"width": r.width, "label": r.label, "shares": r.shares} for r in reports]
-        return Severity(worst.label, worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales})
+        return Severity(worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales},
+                        worst.restored)

@@ -8,7 +8,6 @@ go up the coarse-to-fine cascade (cascade.py) instead.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Optional, Protocol
 
@@ -20,11 +19,17 @@ from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
 from deblurd.restore.inference import ModelPack, merge_luma, split_luma
 
 
+def restored_shares(weights: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each generator that changes a pixel, with the share of the frame it restores (its mean weight)."""
+    return {label: round(float(w.mean()), 4) for label, w in weights.items() if w.any()}
+
+
 class FrameRouter(Protocol):
     """What the daemon needs from a router: Router, or a stand-in without models (the loop's tests)."""
 
     def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
-        """A continuous frame's verdict and result (the very same array when nothing is restored)."""
+        """A continuous frame's Severity (what the route did) and result (the very same array when it passed
+        through)."""
         ...
 
     def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
@@ -54,15 +59,16 @@ class Router:
         self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
 
     def decide(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray]]:
-        """The frame's verdict and the per-pixel weight of each generator route (none: pass the frame through)."""
+        """The per-pixel weight of each generator route (none: pass the frame through) and the Severity that
+        follows from them: the one place a result's label and pass-through are decided."""
         blur_map: BlurMap = self.mapper.map(luma)
         if self.expected is not None:
             blur_map = blur_map.with_prior(self.expected)
-        severity = blur_map.severity()
         if self.forced is None:
-            return severity, blur_map.weights(luma.shape)
-        weights = {} if self.forced == "sharp" else {self.forced: np.ones(luma.shape, np.float32)}
-        return dataclasses.replace(severity, label=self.forced), weights
+            weights = blur_map.weights(luma.shape)
+        else:
+            weights = {} if self.forced == "sharp" else {self.forced: np.ones(luma.shape, np.float32)}
+        return blur_map.severity(restored_shares(weights)), weights
 
     def restore(self, luma: np.ndarray, label: str) -> np.ndarray:
         """The whole of a luminance image on the route of `label`: the same array for sharp."""
