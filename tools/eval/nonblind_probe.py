@@ -63,7 +63,7 @@ def net_input(blurred: np.ndarray, radius: float, psf: np.ndarray, variant: str)
 def load(split: str, limit: int | None) -> tuple[list[str], list[np.ndarray]]:
     """The first `limit` photos of a split (split by file, tools/data/sources.py) as luminance at WIDTH."""
     files = data.photo_files(split)[:limit]
-    return [p.name for p in files], [at_width(data.load_luma(p, WIDTH), WIDTH) for p in files]
+    return [f"{data.photo_name(p)}:{p.name}" for p in files], [at_width(data.load_luma(p, WIDTH), WIDTH) for p in files]
 
 
 def batch(photos: Sequence[np.ndarray], step: int, size: int, patch: int, seed: int,
