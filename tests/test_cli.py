@@ -28,7 +28,8 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["deblur"], ["check-config"], ["status"], ["doctor"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["deblur"], ["check-config"], ["status"], ["doctor"], ["collect"],
+                                     ["calibrate"]])
 def test_help(command):
     done = deblurd(*command, "--help")
     assert done.returncode == 0 and "usage: deblurd" in done.stdout
@@ -38,7 +39,10 @@ def test_help(command):
                                              (["run"], "deblurd run --frames 12"),
                                              (["deblur"], "--recursive -o restored/"),
                                              (["check-config"], "deblurd check-config /etc/deblurd/deblurd.toml"),
-                                             (["doctor"], "deblurd doctor --json")])
+                                             (["doctor"], "deblurd doctor --json"),
+                                             (["status"], "deblurd status --output /tmp/out"),
+                                             (["collect"], "deblurd collect --positions 0.5,1,2,4"),
+                                             (["calibrate"], "deblurd calibrate --pairs pairs/")])
 def test_help_ends_with_examples(command, example):
     done = deblurd(*command, "--help")
     assert "examples:" in done.stdout and example in done.stdout.split("examples:")[1]

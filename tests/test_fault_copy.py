@@ -98,7 +98,8 @@ def test_mirror_refuses_a_folder_that_is_not_a_copy_and_help_documents_it(tmp_pa
     home.mkdir()
     (home / "precious.txt").write_text("mine")
     done = copy_results(out, home, "--mirror")
-    assert done.returncode == 64 and "refusing --mirror" in done.stderr and "holds files but no index.jsonl" in done.stderr
+    assert done.returncode == 64 and "refusing --mirror" in done.stderr
+    assert "holds files but no index.jsonl" in done.stderr
     assert (home / "precious.txt").read_text() == "mine" and sorted(p.name for p in home.iterdir()) == ["precious.txt"]
     assert copy_results(out, tmp_path / "new", "--mirror").returncode == 0
     assert _check_copy(tmp_path / "new") == [1]
