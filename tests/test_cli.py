@@ -28,7 +28,8 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["deblur"], ["check-config"], ["status"], ["doctor"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["deblur"], ["check-config"], ["status"], ["doctor"], ["collect"],
+                                     ["calibrate"]])
 def test_help(command):
     done = deblurd(*command, "--help")
     assert done.returncode == 0 and "usage: deblurd" in done.stdout
@@ -38,7 +39,10 @@ def test_help(command):
                                              (["run"], "deblurd run --frames 12"),
                                              (["deblur"], "--recursive -o restored/"),
                                              (["check-config"], "deblurd check-config /etc/deblurd/deblurd.toml"),
-                                             (["doctor"], "deblurd doctor --json")])
+                                             (["doctor"], "deblurd doctor --json"),
+                                             (["status"], "deblurd status --output /tmp/out"),
+                                             (["collect"], "deblurd collect --positions 0.5,1,2,4"),
+                                             (["calibrate"], "deblurd calibrate --pairs pairs/")])
 def test_help_ends_with_examples(command, example):
     done = deblurd(*command, "--help")
     assert "examples:" in done.stdout and example in done.stdout.split("examples:")[1]
@@ -150,13 +154,14 @@ def test_run_frames_then_status(tmp_path, photo_pack_dir):
     assert "replaying bundled sample frames" in done.stderr
     assert len(assert_consistent(out)) == 4
     status = deblurd("status", "--output", out)
-    assert status.returncode == 0 and "frames in" in status.stdout and "MB free" in status.stdout
+    assert status.returncode == 3, "stopped"
+    assert "frames in" in status.stdout and "MB free" in status.stdout
     assert json.loads(deblurd("status", "--output", out, "--json").stdout)["frames_out"] == 4
 
 
 def test_status_without_a_daemon(tmp_path):
     done = deblurd("status", "--output", tmp_path)
-    assert done.returncode == 1 and "no status file" in done.stderr
+    assert done.returncode == 4 and "no status file" in done.stderr
 
 
 def test_sigterm_stops_cleanly(tmp_path, photo_pack_dir):

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -118,14 +119,15 @@ def test_inputs_from_files_folders_and_patterns(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     shots, out = tmp_path / "shots", tmp_path / "shots" / "out"
-    found, problems = find_inputs([str(shots)], recursive=False, output=out)
-    assert found == [shots / "a.jpg", shots / "b.PNG"] and problems == {}
-    found, _ = find_inputs([str(shots)], recursive=True, output=out)
-    assert found == [shots / "a.jpg", shots / "b.PNG", shots / "day2" / "c.jpeg"], "the output folder is left out"
-    found, _ = find_inputs([str(shots / "*.jpg"), str(shots / "a.jpg"), str(shots / "**" / "*.jpeg")], True, out)
+    inputs = find_inputs([str(shots)], recursive=False, output=out)
+    assert inputs.files == [shots / "a.jpg", shots / "b.PNG"] and inputs.problems == {}
+    assert inputs.left_out == [(shots / "notes.txt", "not an image")], "hidden files are neither taken nor counted"
+    inputs = find_inputs([str(shots)], recursive=True, output=out)
+    assert inputs.files == [shots / "a.jpg", shots / "b.PNG", shots / "day2" / "c.jpeg"], "not the output folder's"
+    found = find_inputs([str(shots / "*.jpg"), str(shots / "a.jpg"), str(shots / "**" / "*.jpeg")], True, out).files
     assert found == [shots / "a.jpg", shots / "day2" / "c.jpeg"], "each file once"
-    found, problems = find_inputs([str(tmp_path / "empty"), str(tmp_path / "*.gif"), str(tmp_path / "gone.jpg")],
-                                  False, out)
+    inputs = find_inputs([str(tmp_path / "empty"), str(tmp_path / "*.gif"), str(tmp_path / "gone.jpg")], False, out)
+    found, problems = inputs.files, inputs.problems
     assert found == [tmp_path / "gone.jpg"], "a missing file is reported when it is read"
     assert "no JPEG or PNG file in this folder (add --recursive" in problems[str(tmp_path / "empty")]
     assert "no JPEG or PNG file matches this pattern" in problems[str(tmp_path / "*.gif")]
@@ -226,7 +228,7 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir
     finally:
         os.close(leader)
     assert done.returncode == 0
-    assert b"| 1/2 [" in seen and (b"image/s" in seen or b"s/image" in seen), seen[-500:]  # slower than 1/s: s/image
+    assert b"| 2/2 05-heavy.jpg [" in seen and (b"image/s" in seen or b"s/image" in seen), seen[-500:]
     piped = deblur(*images, "-o", tmp_path / "pipe")
     assert piped.returncode == 0 and "/2 [" not in piped.stderr
 
@@ -234,7 +236,10 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir
 def test_output_folder_not_writable_or_a_daemons(tmp_path, samples_dir, photo_pack_dir):
     (tmp_path / "file").write_text("x")
     done = deblur(samples_dir / "01-sharp.jpg", "-o", tmp_path / "file" / "o")
-    assert done.returncode == 73 and "not writable" in done.stderr and "-o" in done.stderr
+    assert done.returncode == 73 and f"{tmp_path / 'file'} is a file, not a folder" in done.stderr
+    done = deblur(samples_dir / "01-sharp.jpg", "-o", tmp_path / "file")
+    assert done.returncode == 73 and "is a file, not a folder: choose a folder with -o" in done.stderr
+    assert "File exists" not in done.stderr
     (tmp_path / "daemon").mkdir()
     (tmp_path / "daemon" / "index.jsonl").write_text("")
     done = deblur(samples_dir / "01-sharp.jpg", "-o", tmp_path / "daemon")
@@ -261,7 +266,7 @@ def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(tmp_path, sa
     done = deblur(tmp_path / "in", "-o", out)
     assert done.returncode == 73 and "Traceback" not in done.stderr
     assert "No space left on device" in done.stderr and "free space there, or choose another folder with -o" \
-        in done.stderr
+        in done.stderr and "run again with --skip-existing for the rest" in done.stderr
     kept = results_in(out)
     assert kept and all(cv2.imread(str(out / name)) is not None for name in kept), "every result there is whole"
     assert [r["output"] for r in read_records(out)] == [p for p in kept], "recorded once its file is in place"
@@ -285,3 +290,122 @@ def test_images_may_also_follow_an_option(tmp_path, samples_dir, photo_pack_dir)
     assert {Path(i["input"]).name for i in json.loads(done.stdout)["results"]} == {"02-semi.jpg", "05-heavy.jpg"}
     bad = deblur(samples_dir / "02-semi.jpg", "-o", tmp_path / "out2", "--no-such-option")
     assert bad.returncode == 2 and "unrecognized arguments: --no-such-option" in bad.stderr
+
+
+# resume, counts by reason, progress ----------------------------------------------------------------------------
+
+def test_skip_existing_resumes_after_a_full_disk_without_duplicates(tmp_path, samples_dir, photo_pack_dir, tmpfs):
+    out = tmpfs("200k")
+    (tmp_path / "in").mkdir()
+    for copy in range(3):
+        for sample in sorted(samples_dir.glob("0[2-5]-*.jpg")):
+            (tmp_path / "in" / f"{copy}-{sample.name}").write_bytes(sample.read_bytes())
+    first = deblur(tmp_path / "in", "-o", out)
+    assert first.returncode == 73 and "run again with --skip-existing" in first.stderr
+    before = {name: (out / name).read_bytes() for name in results_in(out)}
+    assert 0 < len(before) < 12
+    subprocess.run(["mount", "-o", "remount,size=20m", str(out)], check=True)
+    second = deblur(tmp_path / "in", "--skip-existing", "--json", "-o", out)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["skipped"] == len(before) and summary["reasons"] == {"already done": len(before)}
+    assert summary["restored"] + summary["passthrough"] == 12 - len(before)
+    names = results_in(out)
+    assert len(names) == 12 and not [n for n in names if "-2-" in n], "each input once, no -2 duplicate"
+    assert all((out / name).read_bytes() == data for name, data in before.items())
+    assert sorted(r["output"] for r in read_records(out)) == names
+
+
+def test_skip_existing_redoes_a_changed_input_and_a_deleted_result(tmp_path, samples_dir, photo_pack_dir):
+    (tmp_path / "in").mkdir()
+    for name in ("02-semi.jpg", "05-heavy.jpg", "03-heavy.jpg"):
+        (tmp_path / "in" / name).write_bytes((samples_dir / name).read_bytes())
+    out = tmp_path / "out"
+    assert deblur(tmp_path / "in", "-o", out).returncode == 0
+    os.utime(tmp_path / "in" / "02-semi.jpg", ns=(1, 1))  # touched: another file as far as resuming knows
+    (out / read_records(out)[2]["output"]).unlink()  # 05-heavy's result, deleted by the user
+    again = deblur(tmp_path / "in", "--skip-existing", "-o", out)
+    assert again.returncode == 0, again.stderr
+    assert "1 skipped" in again.stderr and "no new result, by reason: 1 already done" in again.stderr
+    redone = sorted(r["input"].rsplit("/", 1)[1] for r in read_records(out)[3:])
+    assert redone == ["02-semi.jpg", "05-heavy.jpg"]
+    plain = deblur(tmp_path / "in" / "03-heavy.jpg", "-o", out)
+    assert plain.returncode == 0 and "03-heavy-2-" in plain.stdout, "without the flag nothing is skipped"
+
+
+def test_files_left_out_are_counted_by_reason(tmp_path, samples_dir, photo_pack_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((samples_dir / "05-heavy.jpg").read_bytes())
+    Image.fromarray(read_sample("05-heavy.jpg")).save(folder / "b.webp")
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "cut.jpg").write_bytes((samples_dir / "05-heavy.jpg").read_bytes()[:3000])
+    (folder / "fake.png").write_text("a text file with an image's name")
+    Image.fromarray(read_sample("05-heavy.jpg")).save(tmp_path / "named.tif")
+    done = deblur(folder, tmp_path / "named.tif", "--json", "-o", tmp_path / "out")
+    assert done.returncode == 1, "inputs that could not be read fail the run; files a folder held are only counted"
+    summary = json.loads(done.stdout)
+    assert summary["reasons"] == {"unsupported format": 2, "not an image": 2, "unreadable": 1}
+    assert summary["failed"] == 3 and summary["skipped"] == 2 and summary["restored"] == 1
+    text = deblur(folder, tmp_path / "named.tif", "-o", tmp_path / "out2")
+    assert "no new result, by reason: 2 unsupported format, 2 not an image, 1 unreadable" in text.stderr
+
+
+def test_failure_reason_reads_the_header(tmp_path):
+    from deblurd.commands.deblur_inputs import failure_reason
+
+    Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")  # 400 MP in a few kB: refused from the header
+    Image.new("RGB", (8, 8)).save(tmp_path / "small.gif")
+    (tmp_path / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    error = InputError("x")
+    assert failure_reason(tmp_path / "bomb.png", error) == "over the pixel limit"
+    assert failure_reason(tmp_path / "small.gif", error) == "unsupported format"
+    assert failure_reason(tmp_path / "damaged.png", error) == "unreadable"
+    assert failure_reason(tmp_path / "gone.jpg", error) == "unreadable"
+    error.reason = "over the pixel limit"  # type: ignore[attr-defined]
+    assert failure_reason(tmp_path / "small.gif", error) == "over the pixel limit", "the error's own reason first"
+
+
+def test_no_output_folder_is_left_when_every_input_fails(tmp_path, samples_dir, photo_pack_dir):
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    out = tmp_path / "a" / "b" / "out"
+    done = deblur(tmp_path / "bad.jpg", tmp_path / "nothing-*.jpg", "-o", out)
+    assert done.returncode == 1 and "no output folder written" in done.stderr
+    assert not (tmp_path / "a").exists(), "every folder the run created is removed again"
+    (tmp_path / "kept").mkdir()
+    assert deblur(tmp_path / "bad.jpg", "-o", tmp_path / "kept").returncode == 1
+    assert (tmp_path / "kept").is_dir(), "a folder that was there stays"
+
+
+def test_the_cascade_reports_progress_within_one_large_image(photo_pack):
+    big = cv2.resize(read_sample("05-heavy.jpg"), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    shares: list[float] = []
+    router = Router(photo_pack)
+    severity, out = router.stills.route(big, progress=shares.append)
+    assert out is not big, "blurred, so every scale up to the full width is restored"
+    assert len(shares) > 20 and shares == sorted(shares) and shares[0] < 0.05 and shares[-1] == pytest.approx(1.0)
+    assert np.array_equal(router.stills.route(big)[1], out), "the callback changes nothing"
+
+
+def test_the_bar_moves_within_one_large_image(tmp_path, samples_dir, photo_pack_dir):
+    big = cv2.resize(cv2.imread(str(samples_dir / "05-heavy.jpg")), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "big.jpg"), big)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        done = deblur(tmp_path / "big.jpg", "-o", tmp_path / "out", stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    shown = {int(m) for m in re.findall(rb"(\d+)%\|[^|]*\| 1/1 big\.jpg", seen)}
+    assert len([p for p in shown if 0 < p < 100]) >= 5, f"the bar moved through {sorted(shown)}"

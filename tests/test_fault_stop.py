@@ -88,7 +88,7 @@ def test_sighup_is_a_clean_stop_with_a_final_status(tmp_path, daemon):
     shown = subprocess.run([sys.executable, "-m", "deblurd", "status", "--output", str(out)], cwd=REPO,
                            capture_output=True, text=True, timeout=60)
     first = shown.stdout.splitlines()[0]
-    assert shown.returncode == 0 and first.startswith("deblurd stopped (SIGHUP)") and "STALE" not in first
+    assert shown.returncode == 3 and first.startswith("deblurd stopped (SIGHUP)") and "STALE" not in first
 
 
 def test_status_to_a_closed_pipe_is_not_an_error(tmp_path):

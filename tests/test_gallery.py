@@ -283,3 +283,14 @@ def test_a_restarted_daemon_has_its_gallery_current_before_it_says_ready(tmp_pat
     pipe.stop()
     runner.join(30)
     assert seen == [True] and [e["i"] for e in loaded_entries(out / "index.html")][-3:] == [3, 2, 1]
+
+
+def test_a_daemon_gallery_offers_both_kinds_and_a_deblur_gallery_its_own():
+    from deblurd.output.gallery import offered_kinds
+
+    def entries(*kinds):
+        return [GalleryEntry(n, 1.0, kind, "semi", "a.jpg", None) for n, kind in enumerate(kinds, 1)]
+
+    assert offered_kinds(entries("continuous")) == {"continuous", "still"}, "#kind=still has its option"
+    assert offered_kinds(entries()) == {"continuous", "still"}
+    assert offered_kinds(entries("file")) == {"file"}

@@ -144,3 +144,16 @@ def test_a_day_of_thousands_of_results_is_paged(copied, tmp_path):
     assert on_day.body["data-shown"] == "3000" and len(on_day.cards) == PER_PAGE
     last = Cards(run_chromium(day, "--dump-dom", fragment="#page=999&sev=heavy"))
     assert last.ids() == list(range(2 * (1500 % PER_PAGE) - 1, 0, -2)), "the last page: the oldest heavy (odd) ids"
+
+
+def test_kind_still_on_a_folder_without_stills_keeps_the_drop_down_and_says_why(tmp_path):
+    folder = tmp_path / "no-stills"
+    write_gallery(folder, [GalleryEntry(n, 1_700_000_000.0 + n, "continuous", "semi", "a.jpg", "b.jpg")
+                           for n in (1, 2)])
+    stills = Cards(run_chromium(folder / "index.html", "--dump-dom", fragment="#kind=still"))
+    assert stills.body["data-kind"] == "still" and stills.body["data-shown"] == "0"
+    assert '<option value="still">stills (button)</option>' in (folder / "index.html").read_text()
+    dom = run_chromium(folder / "index.html", "--dump-dom", fragment="#kind=still")
+    assert "No result of this kind (stills (button)) here yet." in dom
+    unknown = Cards(run_chromium(folder / "index.html", "--dump-dom", fragment="#kind=nonsense"))
+    assert unknown.body["data-kind"] == "" and unknown.ids() == [2, 1], "a kind the page does not offer: all"

@@ -341,6 +341,13 @@ def format_report(profile: LensCalibration) -> str:
     return "\n".join(lines)
 
 
+EXAMPLES = """examples:
+  deblurd calibrate --pairs pairs/                     write lens-profile.json beside the state file
+  deblurd calibrate --pairs pairs/ --lens-id cm3-wide  name the lens (fine-tuned packs are photo-<id>)
+  deblurd calibrate --pairs pairs/ --out my-lens.json  write it elsewhere, then set lens.profile to it
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="config file (where the profile is written)")
     parser.add_argument("--pairs", type=Path, required=True, metavar="DIR", help="a folder from `deblurd collect`")

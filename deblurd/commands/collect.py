@@ -179,6 +179,14 @@ def _reference(text: str) -> Reference:
     return value
 
 
+EXAMPLES = """examples:
+  sudo systemctl stop deblurd                     first: the service holds the camera
+  deblurd collect --positions 0.5,1,2,4 --count 10 --out pairs/   10 scenes, re-aim the camera between them
+  deblurd collect --positions 1,2,4 --display shots/ --out pairs/  each image of shots/ shown on the HDMI screen
+  deblurd collect --positions 2 --reference 0 --mode video --out pairs/   focused at infinity, video frames
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="config file (camera settings)")
     parser.add_argument("--positions", type=_positions, required=True, metavar="P1,P2,…",

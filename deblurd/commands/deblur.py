@@ -4,20 +4,21 @@ Nothing is ever overwritten: each input gets names of its own in the output fold
 of earlier runs. A damaged input is refused with its reason while the others are processed (exit 1). A result
 keeps its input's layout (bit depth, alpha, grey), EXIF and ICC profile; an input with no blurred region is
 copied byte for byte as <name>-passthrough.<ext>. The folder's deblur.jsonl gets a line per result once its
-files are in place, and its gallery (index.html) shows every result the folder holds.
+files are in place, and its gallery (index.html) shows every result the folder holds. `--skip-existing` resumes a
+run that stopped (deblur_inputs.py says how an input is known again); every input that gives no new result is
+counted by its reason at the end, and a run whose every input failed leaves no output folder it created.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
@@ -27,6 +28,8 @@ from deblurd.atomic import AtomicWriter, fsync_dir, temp_name
 from deblurd.config import add_config_argument
 from deblurd.frames import Severity
 from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
+from deblurd.commands.deblur_inputs import (ALREADY_DONE, NOTHING_FOUND, Finished, describe_reasons, failure_reason,
+                                            find_inputs, identity, reason_counts, remove_if_empty)
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
 from deblurd.output.layout import INDEX_NAME
@@ -39,8 +42,8 @@ EXAMPLES = """examples:
   deblurd deblur ~/pictures --recursive -o restored/     every JPEG and PNG in the folder and its sub-folders
   deblurd deblur 'shots/*.jpg' --save-map -o restored/   a quoted pattern; also <name>-map.png, the blur map
   deblurd deblur shots/ --json -o restored/ > summary.json
+  deblurd deblur shots/ --skip-existing -o restored/     after a stop or a full disk: only what is not done yet
 """
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 RECORD_NAME = "deblur.jsonl"
 """One line per result of this folder, for the gallery; appended after the result's files are in place."""
 KINDS = ("restored", "passthrough")
@@ -58,36 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write <name>-map.png: the input tinted by the route of each region (blur map)")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON summary of every input on stdout instead of a line per image")
-
-
-def _images_in(files: list[Path], output: Path) -> list[Path]:
-    """The JPEG and PNG files among `files`, sorted, leaving out hidden files and the output folder's own."""
-    return sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                  and p.is_file() and output not in p.resolve().parents)
-
-
-def find_inputs(arguments: list[str], recursive: bool, output: Path) -> tuple[list[Path], dict[str, str]]:
-    """The files that the arguments (files, folders, glob patterns) name, in order and each once, and a message
-    per folder or pattern that names none. Files are taken as given (a missing one is reported when read)."""
-    output = output.resolve()
-    found: dict[Path, Path] = {}
-    problems = {}
-    for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            files = _images_in(list(path.glob("**/*" if recursive else "*")), output)
-            if not files:
-                problems[argument] = (f"{path}: no JPEG or PNG file in this folder"
-                                      + ("" if recursive else " (add --recursive to look in its sub-folders)"))
-        elif not path.exists() and glob.has_magic(argument):
-            files = _images_in([Path(p) for p in glob.glob(argument, recursive=recursive)], output)
-            if not files:
-                problems[argument] = f"{argument}: no JPEG or PNG file matches this pattern"
-        else:
-            files = [path]
-        for file in files:
-            found.setdefault(file.resolve(), file)
-    return list(found.values()), problems
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="resume: leave out inputs whose result an earlier run left complete in the output folder "
+                             "(same file: path, size and modification time), instead of restoring them again as -2")
 
 
 class OutputNames:
@@ -128,13 +104,14 @@ def publish(data: bytes, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.ndarray]]:
+def restore(router: Router, pixels: np.ndarray, progress: Optional[Callable[[float], None]] = None,
+            ) -> tuple[Severity, Optional[np.ndarray]]:
     """Route pixels of any layout; None when no region is restored (the file then passes through as it is).
-    8-bit RGB takes the daemon's own path; other layouts restore their luminance in float at their own depth,
-    and an alpha channel is kept as it is."""
+    8-bit RGB takes the daemon's own path (a large image the stills' cascade, which reports its `progress`);
+    other layouts restore their luminance in float at their own depth, and an alpha channel is kept as it is."""
     colour = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, :3])
     if colour.ndim == 3 and colour.dtype == np.uint8:
-        severity, out = router.route_still(colour)  # a large image: the stills' cascade
+        severity, out = router.route_still(colour, progress=progress)  # a large image: the stills' cascade
         if severity.passthrough:
             return severity, None
     else:
@@ -168,10 +145,12 @@ class Deblurrer:
         self.names = OutputNames(folder)
         self.writer = AtomicWriter()
 
-    def process(self, path: Path) -> dict[str, Any]:
-        """The result's summary; raises InputError for an input that cannot be processed."""
+    def process(self, path: Path, progress: Optional[Callable[[float], None]] = None) -> dict[str, Any]:
+        """The result's summary; raises InputError for an input that cannot be processed. `progress` gets the
+        share of a large image restored so far."""
+        source = identity(path) if path.is_file() else {}  # before reading: an input changed meanwhile is redone
         picture: Picture = read_picture(path)
-        severity, out = restore(self.router, picture.pixels)
+        severity, out = restore(self.router, picture.pixels, progress)
         kind = "passthrough" if out is None else "restored"
         stem = self.names.claim(path.stem)
         target = self.folder / f"{stem}-{kind}.{picture.fmt}"
@@ -185,7 +164,8 @@ class Deblurrer:
                    "severity": severity.label, "restored": severity.restored, "scores": severity.scores,
                    "layout": picture.layout, "layout_kept": out is None or not picture.conversions,
                    "warnings": [] if out is None else list(picture.conversions)}
-        record = {**summary, "time": round(time.time(), 3), "input": str(path.resolve()), "blur_map": severity.map}
+        record = {**summary, "time": round(time.time(), 3), **source, "input": str(path.resolve()),
+                  "blur_map": severity.map}
         self.writer.append_line(self.folder / RECORD_NAME, json.dumps(record))
         return summary
 
@@ -209,68 +189,121 @@ def describe(summary: dict[str, Any]) -> str:
     return line + (f", blur map -> {summary['map']}" if summary["map"] else "")
 
 
-def _check_writable(folder: Path) -> None:
-    """A folder deblur may write to: never a daemon's output folder, whose gallery shows the daemon's results."""
+def _check_writable(folder: Path) -> list[Path]:
+    """A folder deblur may write to: never a file or a daemon's output folder, whose gallery shows the daemon's
+    results. Returns the folders it had to create, innermost first (removed again if nothing is written)."""
+    file = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if file is not None:
+        raise StoreError(f"output folder {folder}: {file} is a file, not a folder: choose a folder with -o")
     if (folder / INDEX_NAME).exists():
         raise StoreError(f"output folder {folder} holds a daemon's results ({INDEX_NAME}), and its gallery would "
                          f"show only one of the two: choose another folder with -o")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = temp_name(folder / "write-test")
         AtomicWriter().write(probe, b"ok")
         probe.unlink()
     except OSError as exc:
+        remove_if_empty(created)
         raise StoreError(f"output folder {folder} is not writable ({exc.strerror or exc}): "
                          f"choose another folder with -o") from exc
+    return created
+
+
+class Progress:
+    """The bar on a terminal: images done, moving within a large image as the cascade restores its blocks (a
+    100 MP image takes a minute), so it never sits still while work is done."""
+
+    def __init__(self, inputs: list[Path]) -> None:
+        self.count = len(inputs)
+        self.bar = tqdm(total=self.count, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
+                        leave=False, mininterval=0, miniters=0, bar_format="{percentage:3.0f}%|{bar}| {desc} "
+                                                                  "[{elapsed}<{remaining}, {rate_fmt}]")
+
+    def start(self, index: int, path: Path) -> Callable[[float], None]:
+        """Show image `index` (0-based) as the one in work; returns the callback for its share done."""
+        self.bar.set_description_str(f"{index + 1}/{self.count} {path.name}", refresh=False)
+        self.update(index)
+        return lambda share: self.update(index + min(max(share, 0.0), 1.0))
+
+    def update(self, position: float) -> None:
+        self.bar.update(position - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _skip(path: Path, result: str) -> dict[str, Any]:
+    return {"input": str(path), "status": "skipped", "reason": ALREADY_DONE, "output": result}
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_command_config(args)
-    inputs, problems = find_inputs(args.images, args.recursive, args.output)
+    found = find_inputs(args.images, args.recursive, args.output)
+    inputs = found.files
     router = Router(load_pack(cfg))
-    _check_writable(args.output)
+    created = _check_writable(args.output)
     deblurrer = Deblurrer(router, args.output, cfg.output.jpeg_quality, args.save_map)
-    results: list[dict[str, Any]] = [{"input": arg, "status": "failed", "error": p} for arg, p in problems.items()]
-    for problem in problems.values():
+    finished = Finished(args.output, read_records(args.output)) if args.skip_existing else None
+    results: list[dict[str, Any]] = [{"input": arg, "status": "failed", "reason": NOTHING_FOUND, "error": p}
+                                     for arg, p in found.problems.items()]
+    results += [{"input": str(p), "status": "skipped", "reason": reason} for p, reason in found.left_out]
+    for problem in found.problems.values():
         tqdm.write(f"deblurd: {problem}", file=sys.stderr)
-    bar = tqdm(inputs, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, mininterval=0,
-               miniters=1)  # every image is worth a refresh (and a fast one would otherwise show none)
-    for path in bar:
-        bar.set_postfix_str(path.name, refresh=False)
+    bar = Progress(inputs)
+    for index, path in enumerate(inputs):
+        earlier = finished.result_of(path) if finished else None
+        if earlier is not None:
+            results.append(_skip(path, earlier))
+            continue
         try:
-            summary = deblurrer.process(path)
+            summary = deblurrer.process(path, bar.start(index, path))
         except InputError as exc:
             tqdm.write(f"deblurd: {exc}", file=sys.stderr)
-            results.append({"input": str(path), "status": "failed", "error": str(exc)})
+            results.append({"input": str(path), "status": "failed", "reason": failure_reason(path, exc),
+                            "error": str(exc)})
             continue
         except OSError as exc:  # the output disk: every later result would fail the same way
             bar.close()
-            done = sum(r["status"] != "failed" for r in results)
+            done = sum(r["status"] in KINDS for r in results)
             raise StoreError(f"cannot write {path.name}'s result to {args.output} ({exc.strerror or exc}); the {done} "
                              f"result(s) before it are complete: free space there, or choose another folder with -o, "
-                             f"and run again for the rest") from exc
+                             f"and run again with --skip-existing for the rest") from exc
         results.append(summary)
         if not args.json:
             tqdm.write(describe(summary), file=sys.stdout)
         for warning in summary["warnings"]:
             tqdm.write(f"deblurd: warning: {path}: {warning}", file=sys.stderr)
     bar.close()
+    if not any(r["status"] in KINDS for r in results):
+        remove_if_empty(created)
+    return _report(args, results)
+
+
+def _report(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
+    """Write the gallery, print the summary (and what gave no new result, by reason); 1 if any input failed."""
     try:
-        gallery = write_folder_gallery(args.output) if any(r["status"] != "failed" for r in results) else None
+        gallery = write_folder_gallery(args.output) if any(r["status"] in KINDS for r in results) else None
     except OSError as exc:
         raise StoreError(f"the results in {args.output} are complete, but its gallery could not be written "
                          f"({exc.strerror or exc}): free space there; the next deblur into it writes the gallery "
                          f"with these results too") from exc
-    counts = {status: sum(r["status"] == status for r in results) for status in (*KINDS, "failed")}
+    counts = {status: sum(r["status"] == status for r in results) for status in (*KINDS, "failed", "skipped")}
+    reasons = reason_counts(results)
     if args.json:
         print(json.dumps({"output": str(args.output), "gallery": gallery and str(gallery), **counts,
-                          "results": results}, indent=1))
+                          "reasons": dict(reasons), "results": results}, indent=1))
     else:
         print(f"{counts['restored']} restored, {counts['passthrough']} passed through unchanged, "
-              f"{counts['failed']} failed; results in {args.output}"
+              f"{counts['failed']} failed, {counts['skipped']} skipped; "
+              + (f"results in {args.output}" if args.output.is_dir() else "no output folder written")
               + (f", gallery {gallery}" if gallery else ""), file=sys.stderr)
+        if reasons:
+            print(f"deblurd: no new result, by reason: {describe_reasons(reasons)}", file=sys.stderr)
     if counts["failed"]:
-        print(f"deblurd: {counts['failed']} of {len(results)} input(s) could not be processed (see above)",
+        print(f"deblurd: {counts['failed']} of {len(results) - counts['skipped']} input(s) could not be processed "
+              f"(see above)",
               file=sys.stderr)
         return 1
     return 0

@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import quote
 
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir
@@ -39,7 +39,9 @@ from deblurd.output.layout import GALLERY_DIR, INDEX_NAME, SIDECAR, IndexEntry, 
 from deblurd.output.layout import GALLERY_INDEX as INDEX_PAGE
 from deblurd.output.layout import (data_file_name, day_name, day_page_name, is_data_file, is_day_page, is_link,
                                    read_index, read_sidecar, refuse)
-from deblurd.output.store import ResultStore
+
+if TYPE_CHECKING:  # the store needs OpenCV; the gallery alone runs on the standard library (copy-results.sh)
+    from deblurd.output.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,16 @@ REFRESH_S = 5.0
 """The daemon refreshes the gallery at most this often (and once at stop)."""
 SEVERITIES = tuple(s.name for s in palette.SEVERITY_STYLES)
 KIND_NAMES = {"still": "stills (button)", "continuous": "continuous", "file": "files (deblurd deblur)"}
+DAEMON_KINDS = frozenset({"still", "continuous"})
+
+
+def offered_kinds(entries: list[GalleryEntry]) -> set[str]:
+    """The kinds the page's drop-down offers: those its results have, and both of the daemon's on a daemon's
+    gallery (also an empty one), so that `index.html#kind=still` selects "stills" where there are none yet."""
+    kinds = {e.kind for e in entries}
+    return kinds | DAEMON_KINDS if not kinds or kinds & DAEMON_KINDS else kinds
+
+
 STALE_TMP_S = 60.0
 """A temporary gallery file older than this was left by a crash (a write takes milliseconds): removed."""
 SEVERITY_FILTERS = "\n".join(f'<label class="sev-{s.name}"><input type="checkbox" value="{s.name}" checked> '
@@ -279,7 +291,7 @@ class GalleryPages:
         nav = [f'<a href="{root}{INDEX_PAGE}"{"" if current else " class=current"}>newest</a>']
         nav += [f'<span class="current">{d.name}</span>' if d.name == current else
                 f'<a href="{day_prefix}{day_page_name(d.name)}">{d.name}</a>' for d in days]
-        kinds = sorted({e.kind for e in entries})
+        kinds = sorted(offered_kinds(entries))
         options = "".join(f'<option value="{html.escape(k)}">{html.escape(KIND_NAMES.get(k, k))}</option>'
                           for k in kinds)
         page = template.substitute(

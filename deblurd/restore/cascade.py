@@ -131,6 +131,27 @@ class ScaleReport:
         return route_label(self.restored)
 
 
+class _Done:
+    """The share of a still's cascade restored so far (pixels of every scale's blocks), handed to a callback."""
+
+    def __init__(self, callback: Optional[Callable[[float], None]], total: int) -> None:
+        self.callback = callback
+        self.total = max(total, 1)
+        self.pixels = 0
+
+    def counting(self, sink: Callable[[Box, np.ndarray], None]) -> Callable[[Box, np.ndarray], None]:
+        """`sink`, also counting each block it takes (or `sink` itself when no one asks)."""
+        if self.callback is None:
+            return sink
+        callback = self.callback
+
+        def counted(box: Box, estimate: np.ndarray) -> None:
+            sink(box, estimate)
+            self.pixels += (box[1] - box[0]) * (box[3] - box[2])
+            callback(min(self.pixels / self.total, 1.0))
+        return counted
+
+
 class StillRestorer:
     """Restores full-resolution stills of one pack through the coarse-to-fine cascade; `router` (of the same pack)
     takes what the cascade does not climb and steers its working-width map."""
@@ -156,9 +177,11 @@ class StillRestorer:
             self._mappers[width] = BlurMapper(classifier)
         return self._mappers[width]
 
-    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
+              progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
         """Map and restore an RGB still (uint8) at full resolution; a still no scale finds blurred comes back as the
-        very same array. Timings (when given) get classify_s and restore_s, as Router.route sets them. An image
+        very same array. Timings (when given) get classify_s and restore_s, as Router.route sets them; `progress`
+        (when given) gets the share of the cascade's blocks done after each block (`deblurd deblur`'s bar). An image
         within STILL_MIN_RATIO of the working width, a router with a forced route, or a pack whose working width is
         narrower than its generators' tile (the digit packs: no photo scale to climb from) goes through the
         Router."""
@@ -171,6 +194,7 @@ class StillRestorer:
         for y0, y1 in spans(h, MAP_BAND_ROWS):
             luma[y0:y1] = cv2.cvtColor(rgb[y0:y1], cv2.COLOR_RGB2YCrCb)[:, :, 0]
         widths = scale_widths(w, self.working_width or w)
+        done = _Done(progress, sum(round(h * width / w) * width for width in widths))
         carried: Optional[np.ndarray] = None
         applied: Optional[np.ndarray] = None
         reports: list[ScaleReport] = []
@@ -180,8 +204,8 @@ class StillRestorer:
             scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
             correction = np.empty(base.shape, np.float32)
             prior = self.router.expected if index == 0 else None  # the profile's radius is known at the working width
-            restored, report, record = self._map_scale(scale, width, self._correction_sink(base, correction), clock,
-                                                       prior)
+            sink = done.counting(self._correction_sink(base, correction))
+            restored, report, record = self._map_scale(scale, width, sink, clock, prior)
             reports.append(report)
             first_map = first_map or record
             if restored or carried is not None:
@@ -191,7 +215,7 @@ class StillRestorer:
         if carried is None and self.finest != "map":
             return self._finish(reports, first_map, timings, clock), rgb
         out = np.empty_like(rgb)
-        sink = self._rgb_sink(rgb, luma, out)
+        sink = done.counting(self._rgb_sink(rgb, luma, out))
         if self.finest == "map":
             _, report, record = self._map_scale(top, w, sink, clock)
             reports.append(report)

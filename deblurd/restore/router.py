@@ -9,7 +9,7 @@ go up the coarse-to-fine cascade (cascade.py) instead.
 from __future__ import annotations
 
 import time
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
@@ -32,8 +32,9 @@ class FrameRouter(Protocol):
         through)."""
         ...
 
-    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
-        """A button still's verdict and result, at its own resolution."""
+    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
+                    progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
+        """A button still's verdict and result, at its own resolution (`progress` hears the share done)."""
         ...
 
     def expect(self, radius_px: Optional[float]) -> None:
@@ -103,7 +104,8 @@ class Router:
             timings["restore_s"] = round(time.perf_counter() - t1, 4)
         return severity, out
 
-    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
+                    progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
         """A full-resolution still through the cascade (StillRestorer.route: small images and forced routes come
         back here)."""
-        return self.stills.route(rgb, timings)
+        return self.stills.route(rgb, timings, progress=progress)

@@ -165,17 +165,22 @@
       main.appendChild(card(item));
     });
     if (!shown.length) {
-      main.appendChild(el("p", "empty", items.length ? "No result matches these filters." : "No results yet."));
+      var option = controls.kind.options[controls.kind.selectedIndex];
+      var ofKind = !state.kind || items.some(function (item) { return item.k === state.kind; });
+      main.appendChild(el("p", "empty", !items.length ? "No results yet." : ofKind ?
+        "No result matches these filters." : "No result of this kind (" + option.textContent + ") here yet."));
     }
     pager(document.getElementById("pager-top"), state.page, pages, shown.length);
     pager(document.getElementById("pager-bottom"), state.page, pages, shown.length);
     document.body.classList.toggle("side", state.view === "side");
     document.body.classList.toggle("show-map", state.map);
     document.body.setAttribute("data-shown", shown.length);
+    document.body.setAttribute("data-kind", state.kind);
     writeHash();
   }
 
   controls.kind.value = state.kind;
+  if (controls.kind.value !== state.kind) { state.kind = controls.kind.value = ""; }  // a kind not offered: all
   controls.view.value = state.view;
   controls.map.checked = state.map;
   Array.prototype.forEach.call(controls.sev, function (box) { box.checked = state.sev.indexOf(box.value) >= 0; });
