@@ -182,15 +182,15 @@ check_and_start() {
     if ! systemd_running; then
         run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
         say "systemd is not running here (a chroot or an image build): $SERVICE is enabled and starts at boot"
-        return "$status"
-    fi
-    run systemctl stop "$SERVICE.service"
-    run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
-    say "starting $SERVICE"
-    run systemctl start "$SERVICE.service"
-    if [ "$DRY_RUN" -eq 0 ]; then
-        sleep 3
-        systemctl --no-pager --lines=5 status "$SERVICE.service" || status=1
+    else
+        run systemctl stop "$SERVICE.service"
+        run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
+        say "starting $SERVICE"
+        run systemctl start "$SERVICE.service"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            sleep 3
+            systemctl --no-pager --lines=5 status "$SERVICE.service" || status=1
+        fi
     fi
     if [ "$status" -eq 0 ]; then
         say "installed. Follow it with: journalctl -u $SERVICE -f ; results in /var/lib/deblurd/output"
