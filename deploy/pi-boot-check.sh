@@ -41,8 +41,10 @@ stop_container() {
 trap stop_container EXIT
 
 say "booting $ROOTFS with systemd-nspawn (log: $LOG)"
+# The host's CPU lists hidden: with them and the host's /proc/cpuinfo, LiteRT's arm64 cpuinfo parses an x86
+# machine and XNNPACK segfaults under qemu (see deploy/pi-rehearsal.sh).
 nice -n 10 systemd-nspawn --quiet --register=no --boot --directory="$ROOTFS" --machine=deblurd-rehearsal \
-    >"$LOG" 2>&1 </dev/null &
+    --inaccessible=/sys/devices/system/cpu >"$LOG" 2>&1 </dev/null &
 NSPAWN_PID=$!
 
 LEADER=""

@@ -23,7 +23,7 @@ CA_FILE=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 HOST_PYTHON=python3
 PARITY=1
 VENV_BIN=/opt/deblurd/venv/bin
-SKIPS=()
+SKIP_LOG=$CACHE/skips.txt
 TIMES=()
 
 while [ $# -gt 0 ]; do
@@ -38,14 +38,19 @@ done
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'pi-rehearsal.sh: %s\n' "$*" >&2; exit 1; }
-skip() { SKIPS+=("$*"); printf 'SKIP %s\n' "$*"; }
+# Steps run in subshells, so the skips they name are collected in a file.
+skip() { printf '%s\n' "$*" >>"$SKIP_LOG"; printf 'SKIP %s\n' "$*"; }
 
 # Run one named step and print its time; stop the rehearsal when it fails.
 step() {
     local name=$1 start=$SECONDS status=0
     shift
     say "step: $name"
-    "$@" || status=$?
+    # A subshell outside any || list, so that set -e stops the step at its first failing command.
+    set +e
+    (set -e; "$@")
+    status=$?
+    set -e
     TIMES+=("$(printf '%-28s %4d s  %s' "$name" $((SECONDS - start)) "$([ $status -eq 0 ] && echo ok || echo FAILED)")")
     if [ $status -ne 0 ]; then
         summary
@@ -56,9 +61,9 @@ step() {
 summary() {
     say "timings"
     printf '  %s\n' "${TIMES[@]}"
-    if [ ${#SKIPS[@]} -gt 0 ]; then
+    if [ -s "$SKIP_LOG" ]; then
         say "skipped (need the Raspberry Pi archive, firmware or hardware)"
-        printf '  %s\n' "${SKIPS[@]}"
+        sed 's/^/  /' "$SKIP_LOG"
     fi
 }
 
@@ -100,7 +105,7 @@ build_base() {
 
 unmount_rootfs() {
     local point
-    for point in dev/pts dev sys proc root/.cache/pip; do
+    for point in dev/pts dev proc root/.cache/pip; do
         if mountpoint -q "$ROOTFS/$point"; then umount -l "$ROOTFS/$point"; fi
     done
 }
@@ -115,8 +120,9 @@ fresh_rootfs() {
         tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$ROOTFS/root/deblurd"
     install -m 0644 "$CA_FILE" "$ROOTFS/etc/ssl/certs/rehearsal-ca.pem"
     install -m 0644 /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+    # No /sys: with both the host's /proc/cpuinfo and its /sys CPU lists, the arm64 cpuinfo in LiteRT's XNNPACK
+    # parses an x86 machine and the model run segfaults under qemu (a Pi has its own). apt and pip need only /proc.
     mount -t proc proc "$ROOTFS/proc"
-    mount --bind /sys "$ROOTFS/sys"
     mount --bind /dev "$ROOTFS/dev"
     mount --bind /dev/pts "$ROOTFS/dev/pts"
     mount --bind "$CACHE/pip" "$ROOTFS/root/.cache/pip"
@@ -132,7 +138,7 @@ install_sh() {
         status=0
     fi
     grep -o 'not Raspberry Pi OS: .* are not' "$log" | sed 's/^not Raspberry Pi OS: /apt: /;s/ are not$//' |
-        while read -r line; do printf 'SKIP %s (only in the Raspberry Pi archive)\n' "$line"; done
+        while read -r line; do skip "$line (only in the Raspberry Pi archive)"; done
     return "$status"
 }
 
@@ -192,6 +198,8 @@ parity() {
 
 trap unmount_rootfs EXIT
 TOTAL=$SECONDS
+mkdir -p "$CACHE"
+: >"$SKIP_LOG"
 step "prerequisites" prerequisites
 step "rootfs (build or reuse)" build_base
 step "fresh copy + project" fresh_rootfs
