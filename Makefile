@@ -6,7 +6,7 @@ CORE := $(VENV)/.deblurd-core
 FULL := $(VENV)/.deblurd-full
 ARGS ?=
 
-.PHONY: run test data train-all packs clean
+.PHONY: run test data train-all packs clean pi-rehearsal
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ packs: $(FULL)
 	for p in photo fashion-mnist mnist; do $(BIN)/python -m tools.train.export --pack $$p || exit 1; done
 	for p in photo fashion-mnist mnist; do $(BIN)/python -m tools.eval --pack $$p --update-manifest || exit 1; done
 	$(BIN)/python -m tools.bench
+
+# Rehearse the Pi install on arm64 Debian under qemu (root; opt-in, not in CI: docs/pi-rehearsal.md).
+pi-rehearsal: $(CORE)
+	deploy/pi-rehearsal.sh --host-python $(BIN)/python

@@ -12,6 +12,10 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-libcamera python3-systemd python3-gpiozero
               python3-lgpio python3-numpy rpicam-apps raspi-utils rsync)
+# Only the Raspberry Pi archive has these. Elsewhere (plain Debian arm64: deploy/pi-rehearsal.sh) they are left out
+# and the daemon runs without them: no camera (it replays sample frames), no GPIO button or LED (lgpio), no
+# throttle flags (vcgencmd); `deblurd doctor` names each.
+PI_ARCHIVE_PACKAGES=(python3-picamera2 python3-libcamera python3-lgpio rpicam-apps raspi-utils)
 SERVICE=deblurd
 USER_NAME=deblurd
 GROUPS_WANTED=(video gpio)
@@ -59,6 +63,10 @@ run() {
 # Steps that change the running system rather than files under --root.
 on_system() { [ -z "$ROOT" ]; }
 
+# systemd is PID 1 (sd_booted); not in a chroot or an image build, where the unit is enabled for the next boot.
+# A dry run prints the steps of a booted Pi.
+systemd_running() { [ "$DRY_RUN" -eq 1 ] || [ -d /run/systemd/system ]; }
+
 skip_under_root() { say "skipped under --root: $*"; }
 
 preflight() {
@@ -74,11 +82,28 @@ preflight() {
     fi
 }
 
+# apt can install the package from this system's archives.
+has_candidate() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'; }
+
 install_packages() {
     if ! on_system; then skip_under_root "apt-get install ${APT_PACKAGES[*]}"; return; fi
     say "system packages (picamera2 and libcamera come from apt; pip builds of them do not work)"
     run apt-get update
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    local wanted=() missing=() package
+    for package in "${APT_PACKAGES[@]}"; do
+        if [ "$DRY_RUN" -eq 0 ] && [[ " ${PI_ARCHIVE_PACKAGES[*]} " == *" $package "* ]] &&
+            ! has_candidate "$package"; then
+            missing+=("$package")
+        else
+            wanted+=("$package")
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "warning: not Raspberry Pi OS: ${missing[*]} are not in this system's archives (the Raspberry Pi" \
+            "archive has them); installing without them: no camera (the daemon replays sample frames), no GPIO" \
+            "button or LED (set gpio.enabled = false), no throttle flags. deblurd doctor names each."
+    fi
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${wanted[@]}"
 }
 
 create_user() {
@@ -143,7 +168,7 @@ install_unit() {
     say "systemd unit $UNIT"
     run install -m 0644 "$SRC/systemd/deblurd.service" "$UNIT"
     if on_system; then
-        run systemctl daemon-reload
+        if systemd_running; then run systemctl daemon-reload; fi
         run systemctl enable "$SERVICE.service"
     else
         run systemctl --root="$ROOT" enable "$SERVICE.service"
@@ -153,14 +178,19 @@ install_unit() {
 check_and_start() {
     if ! on_system; then skip_under_root "deblurd doctor and starting $SERVICE"; return; fi
     say "self-check as $USER_NAME (the camera is free while the service is stopped)"
-    run systemctl stop "$SERVICE.service"
     local status=0
-    run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
-    say "starting $SERVICE"
-    run systemctl start "$SERVICE.service"
-    if [ "$DRY_RUN" -eq 0 ]; then
-        sleep 3
-        systemctl --no-pager --lines=5 status "$SERVICE.service" || status=1
+    if ! systemd_running; then
+        run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
+        say "systemd is not running here (a chroot or an image build): $SERVICE is enabled and starts at boot"
+    else
+        run systemctl stop "$SERVICE.service"
+        run runuser -u "$USER_NAME" -- "$VENV/bin/deblurd" doctor --config /etc/deblurd/deblurd.toml || status=$?
+        say "starting $SERVICE"
+        run systemctl start "$SERVICE.service"
+        if [ "$DRY_RUN" -eq 0 ]; then
+            sleep 3
+            systemctl --no-pager --lines=5 status "$SERVICE.service" || status=1
+        fi
     fi
     if [ "$status" -eq 0 ]; then
         say "installed. Follow it with: journalctl -u $SERVICE -f ; results in /var/lib/deblurd/output"
