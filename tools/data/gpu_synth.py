@@ -130,6 +130,7 @@ def _luma(images: jax.Array) -> jax.Array:
     return images if images.shape[-1] == 1 else images @ jnp.asarray(LUMA_WEIGHTS, images.dtype)[:, None]
 
 
+@partial(jax.jit, static_argnames=("config", "context"))
 def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int = 0) -> Sample:
     """Blur and noise a batch of sharp crops (B, H, W, C or B, H, W; uint8 or float in [0, 1]) on the device.
 
@@ -220,22 +221,25 @@ def _dihedral(crop: jax.Array, code: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("config", "size", "channels"))
-def _draw(pixels: jax.Array, sizes: jax.Array, key: jax.Array, config: SynthConfig, size: int,
+def _draw(pixels: jax.Array, starts: jax.Array, sizes: jax.Array, key: jax.Array, config: SynthConfig, size: int,
           channels: int) -> tuple[jax.Array, jax.Array, Sample]:
     crop = config.patch + 2 * config.halo
     k_photo, k_y, k_x, k_turn, k_degrade = jax.random.split(key, 5)
-    index = jax.random.randint(k_photo, (size,), 0, pixels.shape[0])
+    index = jax.random.randint(k_photo, (size,), 0, sizes.shape[0])
     h, w = sizes[index, 0], sizes[index, 1]
     y = jnp.floor(jax.random.uniform(k_y, (size,)) * (h - crop + 1)).astype(jnp.int32)
     x = jnp.floor(jax.random.uniform(k_x, (size,)) * (w - crop + 1)).astype(jnp.int32)
-    cut = jax.vmap(lambda i, y0, x0: jax.lax.dynamic_slice(pixels[i], (y0, x0, 0), (crop, crop, pixels.shape[-1])))
-    crops = jax.vmap(_dihedral)(cut(index, y, x), jax.random.randint(k_turn, (size,), 0, 8))
+    span = jnp.arange(crop, dtype=jnp.int32)
+    flat = (starts[index][:, None, None] + (y[:, None, None] + span[None, :, None]) * w[:, None, None]
+            + x[:, None, None] + span[None, None, :])
+    crops = jax.vmap(_dihedral)(pixels[flat], jax.random.randint(k_turn, (size,), 0, 8))
     sample = degrade(crops, k_degrade, config, context=config.halo)
     return stack(sample, channels), sample.sharp, sample
 
 
 class DeviceSynth:
-    """A photo pool uploaded once (uint8, padded to the largest photo) and a jitted batch drawer over it."""
+    """A photo pool uploaded once (uint8, every photo's rows one after another: no padding) and a jitted batch
+    drawer over it."""
 
     def __init__(self, photos: Sequence[np.ndarray], config: SynthConfig) -> None:
         crop = config.patch + 2 * config.halo
@@ -245,19 +249,21 @@ class DeviceSynth:
                              f"reach twice); use a smaller patch or max_radius, or larger photos")
         if len({p.shape[-1] for p in photos}) != 1:
             raise ValueError("photos must all be RGB or all luminance")
-        height, width = max(p.shape[0] for p in photos), max(p.shape[1] for p in photos)
-        pool = np.zeros((len(photos), height, width, photos[0].shape[-1]), np.uint8)
-        for i, p in enumerate(photos):
-            pool[i, : p.shape[0], : p.shape[1]] = np.round(p * 255) if p.dtype != np.uint8 else p
+        pool = np.concatenate([(p if p.dtype == np.uint8 else np.round(np.clip(p, 0, 1) * 255).astype(np.uint8))
+                               .reshape(-1, p.shape[-1]) for p in photos])
+        if len(pool) >= 2**31:
+            raise ValueError(f"{len(pool)} pixels exceed the pool's int32 index: use fewer or smaller photos")
+        counts = np.array([p.shape[0] * p.shape[1] for p in photos])
         self.config = config
         self.pixels = jax.device_put(pool)
+        self.starts = jax.device_put((np.cumsum(counts) - counts).astype(np.int32))
         self.sizes = jax.device_put(np.array([p.shape[:2] for p in photos], np.int32))
         self.drawn = 0
 
     def draw(self, key: jax.Array, size: int, channels: int = 1) -> tuple[jax.Array, jax.Array, Sample]:
         """One batch: (net input of `channels` channels, sharp target, the whole Sample), all on the device."""
         self.drawn += size
-        return _draw(self.pixels, self.sizes, key, self.config, size, channels)
+        return _draw(self.pixels, self.starts, self.sizes, key, self.config, size, channels)
 
     def batches(self, key: jax.Array, size: int, channels: int = 1) -> Iterator[tuple[jax.Array, jax.Array]]:
         """Endless (input, target) batches, each from a fresh key; nothing leaves the device."""
