@@ -8,8 +8,8 @@ import pytest
 
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
-
 from conftest import read_sample  # noqa: E402
+
 from deblurd.optics.blur import convolve, disk_psf  # noqa: E402
 from tools.data import gpu_synth  # noqa: E402
 from tools.data.gpu_synth import DeviceSynth, SynthConfig  # noqa: E402

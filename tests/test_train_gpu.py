@@ -12,10 +12,9 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from conftest import REPO, needs_packages  # noqa: E402
-from tools.train import export
-from tools.train import models
+
+from tools.train import export, models
 from tools.train import gpu as train_gpu  # noqa: E402
 
 

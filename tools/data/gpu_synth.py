@@ -140,7 +140,8 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
     x = sharp.astype(jnp.float32) / 255.0 if sharp.dtype == jnp.uint8 else sharp.astype(jnp.float32)
     b = x.shape[0]
     k_exp, k_r, k_sharp, k_chroma, k_sigma, k_photons, k_noise = jax.random.split(key, 7)
-    x = jnp.clip(x * jax.random.uniform(k_exp, (b, 1, 1, 1), minval=config.exposure[0], maxval=config.exposure[1]), 0, 1)
+    gain = jax.random.uniform(k_exp, (b, 1, 1, 1), minval=config.exposure[0], maxval=config.exposure[1])
+    x = jnp.clip(x * gain, 0, 1)
     in_focus = jax.random.uniform(k_sharp, (b,)) < config.sharp_share
     radius = jnp.where(in_focus, 0.0, jax.random.uniform(k_r, (b,), minval=config.min_radius, maxval=config.max_radius))
     if config.chroma > 0 and x.shape[-1] == 3:

@@ -12,7 +12,9 @@ Each job keeps every CPU core drawing fresh samples from the synthesis into a ri
 it (random dihedral transforms), for a fixed number of seconds under a cosine learning rate that follows the
 clock. With --synth device the GPU makes every batch itself (tools/data/gpu_synth.py: uniform defocus disks and
 noise on crops of the photos, uploaded once), so no sample crosses from the host; a net with more than one input
-channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis. It writes a run folder like tools.train.cpu's (final.weights.h5, run.json with the validation score on the
+channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis.
+
+It writes a run folder like tools.train.cpu's (final.weights.h5, run.json with the validation score on the
 same fixed batch tools.train.cpu uses, losses.csv) packed as OUT/<run>.tar; unpack it under runs/ and tools.train.export
 takes it like any other run.
 """
