@@ -1,6 +1,9 @@
 """tools.train.gpu: the GPU trainer's networks match TensorFlow's, and a short job writes a run that export takes."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,10 +12,9 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from conftest import REPO, needs_packages  # noqa: E402
 
-from conftest import needs_packages  # noqa: E402
-from tools.train import export
-from tools.train import models
+from tools.train import export, models
 from tools.train import gpu as train_gpu  # noqa: E402
 
 
@@ -47,5 +49,31 @@ def test_a_short_job_writes_a_run_that_export_loads(tmp_path):
     assert meta["arch"] == "ours-semi" and meta["synthesis"] == "mixed" and meta["steps_done"] >= 2
     assert meta["samples_drawn"] >= 2048 and np.isfinite(meta["final_val"])
     assert "Keras" in meta["machine"] and meta["legs"][-1].startswith("python -m tools.train.gpu train")
+    net, loaded = export.load_trained(run)
+    assert isinstance(net, keras.Model) and loaded["role"] == "semi"
+
+
+def test_device_synthesis_is_for_generators(tmp_path):
+    pytest.importorskip("jax")
+    args = train_gpu.parse_args(["train", "--out", str(tmp_path), "--job", "classifier:mapper:1", "--synth", "device"])
+    with pytest.raises(SystemExit, match="train the blur mapper with --synth cpu"):
+        train_gpu.train_job(args.job[0], args, None)
+
+
+@needs_packages
+def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
+    """`train --synth device` under Keras on JAX (here the CPU build): 3 steps on batches made by JAX, a run folder
+    that export loads, and the synthesis recorded."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "-m", "tools.train.gpu", "train", "--out", str(tmp_path), "--job",
+                    "semi:ours-semi:1", "--synth", "device", "--batch", "4", "--patch", "48", "--epoch-steps", "3",
+                    "--val-size", "4"], cwd=REPO, env=env, check=True, timeout=600)
+    run = tmp_path / "photo-semi-supervised-ours-semi-device"
+    meta = json.loads((run / "run.json").read_text())
+    assert (tmp_path / f"{run.name}.tar").is_file() and meta["steps_done"] == 3 and meta["samples_drawn"] >= 12
+    assert "synthesis on the device" in meta["machine"] and "JAX" in meta["machine"]
+    assert meta["device_synthesis"]["inputs"] == ["luma"] and meta["device_synthesis"]["max_radius"] == 3.4
+    assert "--synth device" in meta["legs"][-1] and np.isfinite(meta["final_val"])
     net, loaded = export.load_trained(run)
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"

@@ -10,7 +10,11 @@ and without TensorFlow, the packages or the network. So the work goes in two ste
 
 Each job keeps every CPU core drawing fresh samples from the synthesis into a ring buffer while the GPU trains on
 it (random dihedral transforms), for a fixed number of seconds under a cosine learning rate that follows the
-clock. It writes a run folder like tools.train.cpu's (final.weights.h5, run.json with the validation score on the
+clock. With --synth device the GPU makes every batch itself (tools/data/gpu_synth.py: uniform defocus disks and
+noise on crops of the photos, uploaded once), so no sample crosses from the host; a net with more than one input
+channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis.
+
+It writes a run folder like tools.train.cpu's (final.weights.h5, run.json with the validation score on the
 same fixed batch tools.train.cpu uses, losses.csv) packed as OUT/<run>.tar; unpack it under runs/ and tools.train.export
 takes it like any other run.
 """
@@ -18,6 +22,7 @@ takes it like any other run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing as mp
@@ -197,6 +202,36 @@ def validation(job: Job, patch: int, val_size: int, synthesis: str) -> tuple[np.
     return x, y
 
 
+class DeviceStream:
+    """Batches made on the accelerator from the training photos, for a generator taking `channels` inputs."""
+
+    def __init__(self, job: Job, args: argparse.Namespace, channels: int) -> None:
+        import jax
+
+        from deblurd.restore.packs import pack_spec
+        from tools.data import gpu_synth
+        from tools.data import sources as data
+        from tools.data.synth import load_photos
+
+        if job.mapper:
+            raise SystemExit("--synth device makes generator pairs; train the blur mapper with --synth cpu")
+        spec = pack_spec(PACK)
+        config = gpu_synth.SynthConfig.for_role(spec.blur, job.role, args.patch, chroma=args.chroma)
+        self.synth = gpu_synth.DeviceSynth(load_photos("train", spec.working_width, data.load_rgb), config)
+        self.channels, self.key = channels, jax.random.key(args.seed)
+        val = gpu_synth.DeviceSynth(load_photos("validation", spec.working_width, data.load_rgb), config)
+        x, y, _ = val.draw(jax.random.key(VAL_SEED), args.val_size, channels)
+        self.val = (np.asarray(x), np.asarray(y))
+        self.config, self.inputs = config, list(gpu_synth.CHANNELS[:channels])
+
+    @property
+    def drawn(self) -> int:
+        return self.synth.drawn
+
+    def batches(self, size: int, rng: np.random.Generator):
+        return self.synth.batches(self.key, size, self.channels)
+
+
 def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     """Trains one job for its seconds and returns the tar of its run folder."""
     import keras
@@ -205,13 +240,17 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     from tools.train import models
 
     keras.utils.set_random_seed(args.seed)
-    synthesis = "realistic" if job.mapper else args.synthesis
+    synthesis = "realistic" if job.mapper else "device" if args.synth == "device" else args.synthesis
     patch = args.map_patch if job.mapper else args.patch
     batch = args.map_batch if job.mapper else args.batch
     name = f"{PACK}-{job.role}-supervised-{job.arch}-{synthesis}"
-    ring = Ring(pool, job, patch, ("realistic",) if synthesis == "realistic" else ("realistic", "disk"))
-    val = validation(job, patch, args.val_size, synthesis)
     net = models.MAPPERS[job.arch]() if job.mapper else models.ARCHITECTURES[job.arch]()
+    if args.synth == "device":
+        ring: Ring | DeviceStream = DeviceStream(job, args, int(net.input_shape[-1]))
+        val = ring.val
+    else:
+        ring = Ring(pool, job, patch, ("realistic",) if synthesis == "realistic" else ("realistic", "disk"))
+        val = validation(job, patch, args.val_size, synthesis)
     init = Path(args.init_dir) / name / "final.weights.h5" if args.init_dir else None
     if init and init.exists():
         net.load_weights(init)
@@ -260,7 +299,8 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     net.fit(ring.batches(batch, rng), steps_per_epoch=args.epoch_steps, epochs=1_000_000, verbose=0,
             callbacks=[Clock()])
     seconds = time.time() - started
-    ring.running = False
+    if isinstance(ring, Ring):
+        ring.running = False
     steps = log[-1][0]
     run = Path(args.out) / name
     run.mkdir(parents=True, exist_ok=True)
@@ -271,15 +311,18 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     init_dir = f" --init-dir {args.init_dir}" if args.init_dir else ""
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
            f"--batch {batch} "
-           f"--patch {patch} --lr {args.lr} --synthesis {synthesis}")
+           f"--patch {patch} --lr {args.lr} " +
+           (f"--synth device --chroma {args.chroma:g}" if args.synth == "device" else f"--synthesis {synthesis}"))
     meta = {
         "seconds": seconds, "pack": PACK, "role": job.role, "recipe": "supervised", "arch": job.arch,
         "steps": steps, "steps_done": steps, "batch": batch, "patch": patch, "loss": "cross-entropy per cell"
         if job.mapper else "charbonnier", "synthesis": synthesis, "lr": args.lr, "seed": args.seed,
         "val_size": args.val_size, "samples_drawn": ring.drawn, "final_val": float(log[-1][2] or score()),
-        "legs": [leg], "machine": machine(),
+        "legs": [leg], "machine": machine(args.synth),
         "init_from": str(init) if init and init.exists() else None,
     }
+    if isinstance(ring, DeviceStream):
+        meta["device_synthesis"] = {**dataclasses.asdict(ring.config), "inputs": ring.inputs}
     if init and init.exists():
         prior = json.loads((init.parent / "run.json").read_text())
         meta["legs"] = prior.get("legs", []) + [leg]
@@ -293,8 +336,8 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     return tar_path
 
 
-def machine() -> str:
-    """Where a job ran: the GPU's name when JAX sees one, else the CPU; and the Keras backend."""
+def machine(synth: str = "cpu") -> str:
+    """Where a job ran: the GPU's name when JAX sees one, else the CPU; where the synthesis ran; the Keras backend."""
     import keras
 
     backend = keras.backend.backend()
@@ -305,7 +348,8 @@ def machine() -> str:
         device = jax.devices()[0]
         kind = device.device_kind if device.platform == "gpu" else kind
         backend = f"JAX {jax.__version__}"
-    return f"{kind}, {os.cpu_count()} CPU cores for the synthesis; Keras {keras.__version__} on {backend}"
+    where = "synthesis on the device" if synth == "device" else f"{os.cpu_count()} CPU cores for the synthesis"
+    return f"{kind}, {where}; Keras {keras.__version__} on {backend}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -319,7 +363,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="semi or heavy with a generator architecture, or classifier with a blur mapper")
     train.add_argument("--init-dir", default=None, help="runs folder holding earlier runs of the same names to "
                                                          "warm-start from")
-    train.add_argument("--synthesis", default="mixed", choices=["realistic", "mixed"])
+    train.add_argument("--synthesis", default="mixed", choices=["realistic", "mixed"],
+                       help="what the CPU producers draw (--synth cpu)")
+    train.add_argument("--synth", default="cpu", choices=["cpu", "device"],
+                       help="cpu: producer processes fill a ring buffer; device: the accelerator makes every batch "
+                            "(uniform defocus disks, tools/data/gpu_synth.py)")
+    train.add_argument("--chroma", type=float, default=0.0,
+                       help="--synth device: largest relative radius change of R and B (chromatic aberration)")
     train.add_argument("--batch", type=int, default=32)
     train.add_argument("--patch", type=int, default=128)
     train.add_argument("--map-batch", type=int, default=32)
@@ -338,6 +388,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{export_photos(args.out)} photos in {args.out} ({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
         return
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.synth == "device":
+        for job in args.job:
+            train_job(job, args, None)
+        return
     workers = args.workers or max(1, (os.cpu_count() or 2) - 1)
     with mp.get_context("spawn").Pool(workers) as pool:
         for job in args.job:

@@ -1,0 +1,274 @@
+"""Defocus training pairs made on the accelerator (JAX), so a lent GPU trains on fresh samples instead of waiting on
+CPU producers.
+
+The photos go to the device once (`DeviceSynth`); every batch is then one jit-compiled call from a PRNG key:
+random crops with real context around them, one of the 8 dihedral transforms, an exposure jitter, a defocus disk
+per sample (radius uniform in the configured range, a share exactly in focus) and per colour channel (longitudinal
+chromatic aberration: R and B radii scaled by up to +-chroma), convolution by FFT, then Gaussian read noise plus
+Poisson-like shot noise at levels drawn per sample, and 8-bit quantisation. The disk is deblurd.optics.blur.disk_psf
+(same supersampled anti-aliasing) and the convolution is deblurd.optics.blur.convolve's (reflected borders), so CPU
+and device samples mean the same radius.
+
+For a non-blind restorer, `nonblind_inputs` adds what it is told: the radius map and a Wiener deconvolution with
+the true PSF and noise level (tools/eval/baselines.py's filter). Channel order of `stack`: CHANNELS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deblurd.optics.blur import BlurDefinition
+
+SUPERSAMPLE = 8
+"""Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+"""Y of YCrCb from RGB, as the daemon computes luminance."""
+RADIUS_SCALE = 8.0
+"""The radius channel holds the radius in pixels divided by this (tools.train.models.RADIUS_SCALE on h-restore)."""
+CHANNELS = ("luma", "radius", "wiener")
+"""A non-blind restorer's input channels in order; a net taking n channels gets the first n."""
+LOW_BAND = (0.01, 0.06)
+"""Radial frequencies (cycles/pixel) where Wiener fits the signal's 1/f^2 power (tools/eval/baselines.py's)."""
+QUANTISATION_SIGMA = 1 / 255 / math.sqrt(12)
+"""Standard deviation of 8-bit rounding: the least noise Wiener is told of, so its filter stays finite."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What a batch is drawn from; hashable, so jit compiles once per configuration."""
+
+    patch: int = 128
+    min_radius: float = 0.0
+    max_radius: float = 16.0
+    sharp_share: float = 0.1
+    """Share of samples exactly in focus (radius 0): the restorer must leave those alone."""
+    chroma: float = 0.0
+    """Largest relative radius change of R and B against G (opposite signs); 0 blurs luminance directly."""
+    sigma: tuple[float, float] = (0.0, 3 / 255)
+    """Gaussian read noise, standard deviation on [0, 1], uniform in this range per sample."""
+    photons: tuple[float, float] | None = (1000.0, 4000.0)
+    """Photo-electrons at white, log-uniform per sample (shot-noise variance value / photons); None: no shot noise."""
+    exposure: tuple[float, float] = (0.7, 1.1)
+    quantize: bool = True
+    luma: bool = True
+    """Return luminance (what the generators learn) rather than the photos' channels."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_radius <= self.max_radius or not 0 <= self.sharp_share <= 1 or not 0 <= self.chroma < 0.5:
+            raise ValueError(f"need 0 <= min_radius <= max_radius, sharp_share in [0, 1], chroma in [0, 0.5): {self}")
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context a sample needs on each side: the half-width of the largest disk drawn."""
+        return math.ceil(self.max_radius * (1 + self.chroma)) + 1
+
+    @classmethod
+    def for_role(cls, definition: BlurDefinition, role: str, patch: int, **changes: object) -> SynthConfig:
+        """A generator role's training radii and the pack's noise model (photons varied 0.5-2x, as on the CPU)."""
+        low, high = definition.train_range(role)
+        photons = definition.noise.photons
+        return cls(patch=patch, min_radius=low, max_radius=high,
+                   photons=None if photons is None else (photons / 2, photons * 2), **changes)  # type: ignore[arg-type]
+
+
+class Sample(NamedTuple):
+    """One degraded batch: images (B, H, W, C) in [0, 1], the reference (G) radius and noise level per sample, the
+    radius per channel (B, C) and the PSFs (B, C, K, K)."""
+
+    blurred: jax.Array
+    sharp: jax.Array
+    radius: jax.Array
+    radii: jax.Array
+    sigma: jax.Array
+    psfs: jax.Array
+
+
+def disk_psfs(radii: jax.Array, half: int) -> jax.Array:
+    """Normalised anti-aliased disks on a (2 half + 1)^2 grid, one per radius (any batch shape): disk_psf's
+    raster, zero-padded. A radius under one sub-pixel is the identity, as there."""
+    n = (2 * half + 1) * SUPERSAMPLE
+    coords = (jnp.arange(n) + 0.5) / SUPERSAMPLE - (half + 0.5)
+    inside = (coords[:, None] ** 2 + coords[None, :] ** 2) <= radii[..., None, None] ** 2
+    psf = inside.reshape(*radii.shape, 2 * half + 1, SUPERSAMPLE, 2 * half + 1, SUPERSAMPLE).mean(axis=(-3, -1))
+    delta = jnp.zeros((2 * half + 1, 2 * half + 1)).at[half, half].set(1.0)
+    disk = psf / jnp.maximum(psf.sum(axis=(-2, -1), keepdims=True), 1e-12)
+    return jnp.where((radii < 1.0 / SUPERSAMPLE)[..., None, None], delta, disk)
+
+
+def _otf(psfs: jax.Array, shape: tuple[int, int]) -> jax.Array:
+    """Transfer functions (rfft2 grid of `shape`) of centred PSFs (..., K, K), their centre moved to the origin."""
+    half = psfs.shape[-1] // 2
+    padded = jnp.zeros((*psfs.shape[:-2], *shape), psfs.dtype).at[..., : psfs.shape[-2], : psfs.shape[-1]].set(psfs)
+    return jnp.fft.rfft2(jnp.roll(padded, (-half, -half), axis=(-2, -1)))
+
+
+def convolve(images: jax.Array, psfs: jax.Array, context: int = 0) -> jax.Array:
+    """Blur (B, H, W, C) images by per-image, per-channel PSFs (B, C, K, K) by FFT.
+
+    `context` pixels on each side are real surroundings, used then cut (output H - 2 context); the rest of the
+    PSF's reach is filled by reflection (cv2.BORDER_REFLECT101, as deblurd.optics.blur.convolve does)."""
+    half = psfs.shape[-1] // 2
+    pad = max(0, half - context)
+    x = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect") if pad else images
+    x = jnp.moveaxis(x, -1, 1)
+    shape = x.shape[-2:]
+    out = jnp.fft.irfft2(jnp.fft.rfft2(x) * _otf(psfs.astype(x.dtype), shape), s=shape)
+    cut = pad + context
+    out = out[..., cut : shape[0] - cut, cut : shape[1] - cut]
+    return jnp.moveaxis(out, 1, -1)
+
+
+def _luma(images: jax.Array) -> jax.Array:
+    return images if images.shape[-1] == 1 else images @ jnp.asarray(LUMA_WEIGHTS, images.dtype)[:, None]
+
+
+@partial(jax.jit, static_argnames=("config", "context"))
+def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int = 0) -> Sample:
+    """Blur and noise a batch of sharp crops (B, H, W, C or B, H, W; uint8 or float in [0, 1]) on the device.
+
+    `context` pixels around each crop are surroundings for the blur and are cut from every output."""
+    if sharp.ndim == 3:
+        sharp = sharp[..., None]
+    x = sharp.astype(jnp.float32) / 255.0 if sharp.dtype == jnp.uint8 else sharp.astype(jnp.float32)
+    b = x.shape[0]
+    k_exp, k_r, k_sharp, k_chroma, k_sigma, k_photons, k_noise = jax.random.split(key, 7)
+    gain = jax.random.uniform(k_exp, (b, 1, 1, 1), minval=config.exposure[0], maxval=config.exposure[1])
+    x = jnp.clip(x * gain, 0, 1)
+    in_focus = jax.random.uniform(k_sharp, (b,)) < config.sharp_share
+    radius = jnp.where(in_focus, 0.0, jax.random.uniform(k_r, (b,), minval=config.min_radius, maxval=config.max_radius))
+    if config.chroma > 0 and x.shape[-1] == 3:
+        shift = jax.random.uniform(k_chroma, (b,), minval=-config.chroma, maxval=config.chroma)
+        radii = radius[:, None] * (1 + jnp.stack([shift, jnp.zeros_like(shift), -shift], axis=-1))
+    else:
+        x = _luma(x) if config.luma else x
+        radii = jnp.repeat(radius[:, None], x.shape[-1], axis=1)
+    psfs = disk_psfs(radii, config.halo)
+    blurred = jnp.where((radii < 1.0 / SUPERSAMPLE).all(axis=1)[:, None, None, None],
+                        x[:, context : x.shape[1] - context, context : x.shape[2] - context],
+                        convolve(x, psfs, context))
+    clean = x[:, context : x.shape[1] - context, context : x.shape[2] - context]
+    if config.luma:
+        blurred, clean = _luma(blurred), _luma(clean)
+        if psfs.shape[1] == 3:  # the luminance's PSF: the channels' PSFs weighted as Y weighs them
+            psfs = jnp.einsum("bckl,c->bkl", psfs, jnp.asarray(LUMA_WEIGHTS))[:, None]
+    sigma = jax.random.uniform(k_sigma, (b,), minval=config.sigma[0], maxval=config.sigma[1])
+    variance = jnp.broadcast_to(sigma[:, None, None, None] ** 2, blurred.shape)
+    shot = jnp.zeros((b,))
+    if config.photons is not None:
+        low, high = math.log(config.photons[0]), math.log(config.photons[1])
+        photons = jnp.exp(jax.random.uniform(k_photons, (b,), minval=low, maxval=high))
+        variance = variance + jnp.clip(blurred, 0, None) / photons[:, None, None, None]
+        shot = blurred.mean(axis=(1, 2, 3)) / photons
+    noisy = jnp.clip(blurred + jnp.sqrt(variance) * jax.random.normal(k_noise, blurred.shape), 0.0, 1.0)
+    if config.quantize:
+        noisy = jnp.round(noisy * 255.0) / 255.0
+    effective = jnp.sqrt(sigma**2 + shot + (QUANTISATION_SIGMA**2 if config.quantize else 0.0))
+    return Sample(noisy, clean, radius, radii, effective, psfs)
+
+
+def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:
+    """Wiener deconvolution of (B, H, W, 1) images by their PSFs (B, 1, K, K) for noise `sigma` (B,):
+    tools/eval/baselines.py's filter (mirror extension, S(f) = A / |f|^2 with A fitted over LOW_BAND)."""
+    x = images[..., 0]
+    top = jnp.concatenate([x, x[:, :, ::-1]], axis=2)
+    x2 = jnp.concatenate([top, top[:, ::-1]], axis=1)
+    shape = x2.shape[1:]
+    mean = x2.mean(axis=(1, 2), keepdims=True)
+    spectrum = jnp.fft.rfft2(x2 - mean)
+    h = _otf(psfs[:, 0] / psfs[:, 0].sum(axis=(-2, -1), keepdims=True), shape)
+    f = jnp.sqrt(jnp.fft.fftfreq(shape[0])[:, None] ** 2 + jnp.fft.rfftfreq(shape[1])[None, :] ** 2)
+    s2 = jnp.maximum(sigma, QUANTISATION_SIGMA)[:, None, None] ** 2
+    band = (f >= LOW_BAND[0]) & (f <= LOW_BAND[1]) & (jnp.abs(h) > 0.5)
+    power = jnp.abs(spectrum) ** 2 / (shape[0] * shape[1]) - s2
+    ratio = jnp.maximum(power, 0.0) * f**2 / jnp.maximum(jnp.abs(h) ** 2, 1e-30)
+    amplitude = jnp.nan_to_num(jnp.nanmedian(jnp.where(band, ratio, jnp.nan), axis=(1, 2)), nan=0.0)
+    nsr = s2 * jnp.maximum(f, 1.0 / max(shape)) ** 2 / jnp.maximum(amplitude, 1e-12)[:, None, None]
+    restored = jnp.fft.irfft2(spectrum * jnp.conj(h) / (jnp.abs(h) ** 2 + nsr), s=shape) + mean
+    return jnp.clip(restored[:, : x.shape[1], : x.shape[2]], 0.0, 1.0)[..., None]
+
+
+def nonblind_inputs(sample: Sample) -> dict[str, jax.Array]:
+    """What a non-blind restorer is told, each (B, H, W, 1): the blurred luminance, the radius map / RADIUS_SCALE
+    and the luminance Wiener-deconvolved with the true PSF and noise level. Needs a luminance sample."""
+    if sample.blurred.shape[-1] != 1:
+        raise ValueError("non-blind inputs are luminance: draw with SynthConfig(luma=True)")
+    radius = jnp.broadcast_to(sample.radius[:, None, None, None] / RADIUS_SCALE, sample.blurred.shape)
+    return {"luma": sample.blurred, "radius": radius, "wiener": wiener(sample.blurred, sample.psfs, sample.sigma)}
+
+
+def stack(sample: Sample, channels: int) -> jax.Array:
+    """A net's input of `channels` channels: the first of CHANNELS (1: the blind restorers' luminance)."""
+    if not 1 <= channels <= len(CHANNELS):
+        raise ValueError(f"a restorer takes 1-{len(CHANNELS)} channels ({', '.join(CHANNELS)}), not {channels}")
+    if channels == 1:
+        return sample.blurred
+    inputs = nonblind_inputs(sample)
+    return jnp.concatenate([inputs[name] for name in CHANNELS[:channels]], axis=-1)
+
+
+def _dihedral(crop: jax.Array, code: jax.Array) -> jax.Array:
+    """One of the 8 flips and quarter turns of a square crop (H, W, C), chosen by code 0-7."""
+    crop = jnp.where(code & 1, jnp.swapaxes(crop, 0, 1), crop)
+    crop = jnp.where(code & 2, crop[::-1], crop)
+    return jnp.where(code & 4, crop[:, ::-1], crop)
+
+
+@partial(jax.jit, static_argnames=("config", "size", "channels"))
+def _draw(pixels: jax.Array, starts: jax.Array, sizes: jax.Array, key: jax.Array, config: SynthConfig, size: int,
+          channels: int) -> tuple[jax.Array, jax.Array, Sample]:
+    crop = config.patch + 2 * config.halo
+    k_photo, k_y, k_x, k_turn, k_degrade = jax.random.split(key, 5)
+    index = jax.random.randint(k_photo, (size,), 0, sizes.shape[0])
+    h, w = sizes[index, 0], sizes[index, 1]
+    y = jnp.floor(jax.random.uniform(k_y, (size,)) * (h - crop + 1)).astype(jnp.int32)
+    x = jnp.floor(jax.random.uniform(k_x, (size,)) * (w - crop + 1)).astype(jnp.int32)
+    span = jnp.arange(crop, dtype=jnp.int32)
+    flat = (starts[index][:, None, None] + (y[:, None, None] + span[None, :, None]) * w[:, None, None]
+            + x[:, None, None] + span[None, None, :])
+    crops = jax.vmap(_dihedral)(pixels[flat], jax.random.randint(k_turn, (size,), 0, 8))
+    sample = degrade(crops, k_degrade, config, context=config.halo)
+    return stack(sample, channels), sample.sharp, sample
+
+
+class DeviceSynth:
+    """A photo pool uploaded once (uint8, every photo's rows one after another: no padding) and a jitted batch
+    drawer over it."""
+
+    def __init__(self, photos: Sequence[np.ndarray], config: SynthConfig) -> None:
+        crop = config.patch + 2 * config.halo
+        photos = [p[..., None] if p.ndim == 2 else p for p in photos if min(p.shape[:2]) >= crop]
+        if not photos:
+            raise ValueError(f"no photo is at least {crop} px on both sides (patch {config.patch} plus the blur's "
+                             f"reach twice); use a smaller patch or max_radius, or larger photos")
+        if len({p.shape[-1] for p in photos}) != 1:
+            raise ValueError("photos must all be RGB or all luminance")
+        pool = np.concatenate([(p if p.dtype == np.uint8 else np.round(np.clip(p, 0, 1) * 255).astype(np.uint8))
+                               .reshape(-1, p.shape[-1]) for p in photos])
+        if len(pool) >= 2**31:
+            raise ValueError(f"{len(pool)} pixels exceed the pool's int32 index: use fewer or smaller photos")
+        counts = np.array([p.shape[0] * p.shape[1] for p in photos])
+        self.config = config
+        self.pixels = jax.device_put(pool)
+        self.starts = jax.device_put((np.cumsum(counts) - counts).astype(np.int32))
+        self.sizes = jax.device_put(np.array([p.shape[:2] for p in photos], np.int32))
+        self.drawn = 0
+
+    def draw(self, key: jax.Array, size: int, channels: int = 1) -> tuple[jax.Array, jax.Array, Sample]:
+        """One batch: (net input of `channels` channels, sharp target, the whole Sample), all on the device."""
+        self.drawn += size
+        return _draw(self.pixels, self.starts, self.sizes, key, self.config, size, channels)
+
+    def batches(self, key: jax.Array, size: int, channels: int = 1) -> Iterator[tuple[jax.Array, jax.Array]]:
+        """Endless (input, target) batches, each from a fresh key; nothing leaves the device."""
+        while True:
+            key, step = jax.random.split(key)
+            x, y, _ = self.draw(step, size, channels)
+            yield x, y
