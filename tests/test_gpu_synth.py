@@ -154,7 +154,7 @@ def test_the_wiener_input_restores_what_the_blur_took():
 
 def test_the_wiener_input_is_the_baselines_filter():
     """The same filter the evaluation reports as "Wiener given the true PSF" (tools/eval/baselines.py)."""
-    baselines = pytest.importorskip("tools.eval.baselines")
+    from tools.eval import baselines
     synth = pool_synth(SynthConfig(patch=64, min_radius=2.0, max_radius=6.0, sharp_share=0.0, chroma=0.05))
     _, _, sample = synth.draw(jax.random.key(5), 4, 1)
     device = np.asarray(gpu_synth.nonblind_inputs(sample)["wiener"])
@@ -163,9 +163,3 @@ def test_the_wiener_input_is_the_baselines_filter():
                                      float(sample.sigma[i]))
         np.testing.assert_allclose(device[i, ..., 0], reference, atol=1e-4)
 
-
-def test_the_radius_channel_uses_the_models_scale():
-    models = pytest.importorskip("tools.train.models")
-    if not hasattr(models, "RADIUS_SCALE"):
-        pytest.skip("tools.train.models has no non-blind restorer yet")
-    assert gpu_synth.RADIUS_SCALE == models.RADIUS_SCALE

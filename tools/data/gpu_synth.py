@@ -26,13 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from deblurd.optics.blur import BlurDefinition
+from tools.train.models import RADIUS_SCALE
 
 SUPERSAMPLE = 8
 """Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """Y of YCrCb from RGB, as the daemon computes luminance."""
-RADIUS_SCALE = 8.0
-"""The radius channel holds the radius in pixels divided by this (tools.train.models.RADIUS_SCALE on h-restore)."""
 CHANNELS = ("luma", "radius", "wiener")
 """A non-blind restorer's input channels in order; a net taking n channels gets the first n."""
 LOW_BAND = (0.01, 0.06)
