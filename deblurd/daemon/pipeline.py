@@ -22,6 +22,8 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from deblurd.capture.camera import FrameSource
@@ -40,8 +42,10 @@ from deblurd.daemon.status_report import status, summary
 from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
+from deblurd.daemon.presses import PRESS_SCAN_S, Press, PressBook, press_of
 from deblurd.daemon.spool import SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
+from deblurd.output.layout import IndexEntry
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
 
@@ -78,7 +82,10 @@ class Pipeline:
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
-        self._still_requests = 0
+        self.presses = PressBook(store.dir, store.writer)
+        self._requests: deque[Press] = deque()
+        self._unsaved: deque[Result] = deque()
+        self._scan_at = 0.0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
         self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
@@ -97,15 +104,28 @@ class Pipeline:
         self._started = time.time()
         self._last_status = 0.0
 
-    def request_still(self) -> bool:
-        """Ask for one full-resolution still (thread-safe); False, counted as a drop, when the still queue is full."""
+    def _stills_held(self) -> int:
+        """Presses accepted and not yet stored: waiting for capture, for restoration, or for the disk."""
+        return len(self._requests) + len(self._stills) + len(self._unsaved)
+
+    def request_still(self, via: str = "button") -> bool:
+        """Ask for one full-resolution still (thread-safe): the press is recorded on disk before True is returned,
+        so a crash cannot lose it (presses.py). False, counted as a drop, when the still queue is full."""
         with self._lock:
-            if self._still_requests + len(self._stills) >= self.cfg.pipeline.still_queue_size:
+            if self._stills_held() >= self.cfg.pipeline.still_queue_size:
                 self.stats.drop("still_queue_full")
                 return False
-            self._still_requests += 1
+        press = self.presses.accept(via)
+        with self._lock:
+            self._requests.append(press)
         self._wake.set()
         return True
+
+    def poke(self) -> None:
+        """Look for press records (`deblurd still` wrote one) now, not at the next scan; safe from a signal
+        handler."""
+        self._scan_at = 0.0
+        self._wake.set()
 
     def set_continuous(self, enabled: bool) -> None:
         """Pause or resume continuous capture; stills are still taken."""
@@ -153,20 +173,25 @@ class Pipeline:
 
     # capture thread ------------------------------------------------------------------------------------------
 
-    def _take_still_request(self) -> bool:
+    def _take_still_request(self) -> Optional[Press]:
+        """The oldest press waiting for its still; press records on disk are claimed first while there is room."""
+        if time.monotonic() >= self._scan_at:
+            self._scan_at = time.monotonic() + PRESS_SCAN_S
+            room = self.cfg.pipeline.still_queue_size - self._stills_held()
+            found = self.presses.claim(room) if room > 0 else []
+            with self._lock:
+                self._requests.extend(found)
         with self._lock:
-            if self._still_requests == 0:
-                return False
-            self._still_requests -= 1
-            return True
+            return self._requests.popleft() if self._requests else None
 
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
         pacer = Pacer(self.cfg.camera.fps, time.monotonic(), CATCH_UP_S)
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
-            if self._take_still_request():
-                self._capture_still(decision)
+            press = self._take_still_request()
+            if press is not None:
+                self._capture_still(decision, press)
                 continue
             self._idle_by_choice = not self._continuous_on or not decision.allows_continuous
             if self._idle_by_choice:
@@ -193,19 +218,26 @@ class Pipeline:
                 self._continuous.append(frame)
                 self._frames.notify()
 
-    def _capture_still(self, decision: Decision) -> None:
+    def _capture_still(self, decision: Decision, press: Press) -> None:
+        """Take the press's still and spool it under the press's name; then its record has done its job."""
         if not decision.allows_still:
-            log.warning("still refused: the Pi is critically hot (%s)", decision.readings)
+            log.warning("still refused: the Pi is critically hot (%s); press %s (%s) is lost", decision.readings,
+                        press.name, press.via)
             self.stats.drop("critical")
+            self.presses.done(press.name)
             return
         try:
             frame = self.source.capture_still()
         except CaptureTimeout as exc:
             self._error(str(exc), log_key="capture")
             with self._lock:
-                self._still_requests += 1
+                self._requests.appendleft(press)
             return
+        frame = replace(frame, metadata={**frame.metadata, "press": press.name, "pressed_at": press.pressed_at,
+                                         "press_via": press.via})
         waiting = self._stills.prepare(frame)  # spooling encodes a JPEG: not while inference waits on the lock
+        if isinstance(waiting, Path) or (isinstance(waiting, Frame) and waiting.spool is not None):
+            self.presses.done(press.name)
         with self._frames:
             self.stats.frames_in += 1
             self._stills.add(waiting)
@@ -263,12 +295,15 @@ class Pipeline:
             del result  # a still's pixels (72 MB at 12 MP) are not held while the next result is awaited
             self._results.task_done()
             self.hooks.watchdog()
+        self._retry_unsaved()
+        self._spill_unsaved()
         self.gallery.refresh()
 
     def _next_result(self) -> Optional[Result]:
         """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
         while True:
             self.gallery.maybe_refresh()
+            self._retry_unsaved()
             try:
                 return self._results.get(timeout=IDLE_POLL_S)
             except queue.Empty:
@@ -284,19 +319,42 @@ class Pipeline:
         t0 = time.perf_counter()
         entry = self.store.save(result)
         self.stats.time({"store_s": time.perf_counter() - t0})
-        if entry is not None and result.frame.spool is not None:
-            SpoolFolder.release(result.frame.spool)
         if entry is None:
+            self._error(f"not writing results: {self.store.full_reason}")
+            if result.frame.kind == "still":
+                self._unsaved.append(result)  # waits in memory (counted against the still queue) for the disk
+                return
             self.stats.count(label, "dropped")
             self.stats.drop("disk_full")
-            self._error(f"not writing results: {self.store.full_reason}")
             return
+        self._stored(result, entry)
+
+    def _stored(self, result: Result, entry: IndexEntry) -> None:
+        """Count a stored result; a still no longer needs its spooled copy or its press record."""
+        if result.frame.spool is not None:
+            SpoolFolder.release(result.frame.spool)
+        self.presses.done(press_of(result.frame.metadata))
         self.policy.stored(result)
-        self.stats.count(label, "out")
+        self.stats.count(result.severity.label, "out")
         with self.stats.lock:
             self.stats.frames_out += 1
         self.last_result = {**entry.to_json(), "scores": result.severity.scores}
         self._indicate("running")
+
+    def _retry_unsaved(self) -> None:
+        """Stills the full disk refused, oldest first, as soon as the store may try again (store.retry_s)."""
+        while self._unsaved and (entry := self.store.save(self._unsaved[0])) is not None:
+            self._stored(self._unsaved.popleft(), entry)
+            log.info("still %d stored: the disk takes results again", entry.id)
+
+    def _spill_unsaved(self) -> None:
+        """At stop, stills the disk still refuses go to the spool, if it takes them now (the next start restores
+        them); a still neither takes is counted as dropped (spool.py says whether its press is retaken)."""
+        while self._unsaved:
+            result = self._unsaved.popleft()
+            if not self._stills.keep_on_disk(result.frame):
+                self.stats.count(result.severity.label, "dropped")
+                self.stats.drop("disk_full")
 
     # status --------------------------------------------------------------------------------------------------
 
@@ -341,6 +399,12 @@ class Pipeline:
         stop deadline; then write the final status and say goodbye."""
         self.stop()
         capture.join(max(0.0, self._stop_deadline - time.monotonic()))
+        with self._lock:
+            memory_only = [p.name for p in self._requests if not p.durable]
+        if self._requests:
+            log.warning("%d press(es) not taken before the stop%s", len(self._requests),
+                        f"; lost (the disk refused their records): {', '.join(memory_only)}" if memory_only else
+                        ": their records stay in the spool and the next start takes their stills")
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:
@@ -367,6 +431,10 @@ class Pipeline:
         recovered = self._stills.recover()
         if recovered:
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+        pressed = len(self.presses.waiting())
+        if pressed:
+            log.warning("%d press(es) an earlier run accepted but stopped before their still: taking them now",
+                        pressed)
         self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
         self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
