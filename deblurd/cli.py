@@ -196,6 +196,7 @@ COMMANDS: list[Command] = [
     Command("check-config", "validate a config file, check what `run` will need and print the effective settings",
             _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
     module_command("status", "deblurd.commands.status"),
+    module_command("still", "deblurd.commands.still"),
     module_command("collect", "deblurd.commands.collect"),
     module_command("calibrate", "deblurd.commands.calibrate"),
     module_command("doctor", "deblurd.commands.doctor"),
