@@ -107,7 +107,7 @@ def test_floor_larger_than_the_disk_is_a_warning_at_start(tmpfs, caplog):
     assert "0 turns the floor off" in caplog.text
 
 
-def _fill(folder: Path, leave: int = 0, inodes: bool = False) -> list[Path]:
+def _take_disk(folder: Path, leave: int = 0, inodes: bool = False) -> list[Path]:
     """Another program takes the disk: every byte (or every inode) but `leave` bytes."""
     if inodes:
         files = []
@@ -157,7 +157,7 @@ def test_presses_on_a_full_disk_wait_in_memory_and_are_stored_when_space_returns
     fs = tmpfs("3m") if limit == "bytes" else tmpfs("64m", inodes=200)
     pipe = _still_pipeline(tmp_path, fs / "out", samples_dir, photo_pack)
     thread = _start(pipe)
-    filler = _fill(fs, inodes=limit == "inodes")
+    filler = _take_disk(fs, inodes=limit == "inodes")
     with caplog.at_level(logging.WARNING):
         assert pipe.request_still() and pipe.request_still()
         wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
@@ -177,7 +177,7 @@ def test_presses_recorded_on_a_full_disk_are_taken_again_after_a_stop_and_a_rest
     fs = tmpfs("3m")
     pipe = _still_pipeline(tmp_path, fs / "out", samples_dir, photo_pack)
     thread = _start(pipe)
-    filler = _fill(fs, leave=16 * 1024)  # room for the presses' records, none for their stills
+    filler = _take_disk(fs, leave=16 * 1024)  # room for the presses' records, none for their stills
     with caplog.at_level(logging.WARNING):
         assert pipe.request_still() and pipe.request_still()
         wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
