@@ -1,7 +1,8 @@
 """A disk that fills up, on real small tmpfs mounts: the kernel's ENOSPC (out of bytes, and out of inodes) stops
 writing without partial files and with a couple of log lines, not one per frame; writing resumes once space
-returns (presses too: a still the disk refuses waits in memory, or is taken again after a restart); the free-space floor removes only the oldest continuous results it must, never stills, never beyond its
-per-run cap, and nothing when the floor is out of reach."""
+returns, and a press's still waits in memory for it (or is taken again after a restart); the free-space floor
+removes only the oldest continuous results it must, never stills, never beyond its per-run cap, and nothing when
+the floor is out of reach."""
 
 from __future__ import annotations
 

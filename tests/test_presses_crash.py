@@ -70,7 +70,7 @@ def test_random_kills_lose_no_acknowledged_press(tmp_path, daemon):
     logs: list[str] = []
     for life in range(KILLS):
         proc = daemon.start(out, camera=CAMERA)
-        wait_until(lambda: holder(out) == proc.pid, proc, what=f"daemon life {life}")
+        wait_until(lambda pid=proc.pid: holder(out) == pid, proc, what=f"daemon life {life}")
         for _ in range(rng.randint(3, 5)):
             pressed.append(_press(out, proc.pid, rng))
             time.sleep(rng.uniform(0.0, 0.4))

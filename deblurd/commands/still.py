@@ -20,7 +20,7 @@ from typing import Optional
 from deblurd.config import load_config
 from deblurd.daemon.presses import Press, record_press
 from deblurd.errors import DeblurdError, ExitCode, StoreError
-from deblurd.output.layout import (DAY_FORMAT, GALLERY_INDEX, SPOOL_DIR, BadRecord, UnsafePath, read_index,
+from deblurd.output.layout import (DAY_FORMAT, SPOOL_DIR, BadRecord, UnsafePath, read_index,
                                    read_sidecar)
 from deblurd.output.lock import holder
 
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
                            f"--output", ExitCode.UNAVAILABLE)
     press = _record(out)
     woken = _wake(pid)
-    print(f"still requested from deblurd (pid {pid or 'starting'}){'' if woken else ', which sees it within a second'}: "
+    when = "" if woken else ", which sees it within a second"
+    print(f"still requested from deblurd (pid {pid or 'starting'}){when}: "
           f"it will appear in {out / datetime.now().strftime(DAY_FORMAT)}/ as HHMMSS-<id>-input.jpg (and "
           f"-restored.jpg), listed in {out / 'index.html'}#kind=still; press {press.name}")
     if args.wait is None:

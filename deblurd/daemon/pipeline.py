@@ -42,7 +42,7 @@ from deblurd.daemon.status_report import status, summary
 from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
-from deblurd.daemon.presses import PRESS_SCAN_S, Press, PressBook, press_of
+from deblurd.daemon.presses import Press, PressBook, press_of
 from deblurd.daemon.spool import SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.layout import IndexEntry
@@ -83,9 +83,7 @@ class Pipeline:
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
         self.presses = PressBook(store.dir, store.writer)
-        self._requests: deque[Press] = deque()
         self._unsaved: deque[Result] = deque()
-        self._scan_at = 0.0
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
         self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
@@ -106,7 +104,7 @@ class Pipeline:
 
     def _stills_held(self) -> int:
         """Presses accepted and not yet stored: waiting for capture, for restoration, or for the disk."""
-        return len(self._requests) + len(self._stills) + len(self._unsaved)
+        return len(self.presses) + len(self._stills) + len(self._unsaved)
 
     def request_still(self, via: str = "button") -> bool:
         """Ask for one full-resolution still (thread-safe): the press is recorded on disk before True is returned,
@@ -115,16 +113,13 @@ class Pipeline:
             if self._stills_held() >= self.cfg.pipeline.still_queue_size:
                 self.stats.drop("still_queue_full")
                 return False
-        press = self.presses.accept(via)
-        with self._lock:
-            self._requests.append(press)
+        self.presses.accept(via)
         self._wake.set()
         return True
 
     def poke(self) -> None:
-        """Look for press records (`deblurd still` wrote one) now, not at the next scan; safe from a signal
-        handler."""
-        self._scan_at = 0.0
+        """Look for press records (`deblurd still` wrote one) now; safe from a signal handler."""
+        self.presses.poke()
         self._wake.set()
 
     def set_continuous(self, enabled: bool) -> None:
@@ -173,23 +168,12 @@ class Pipeline:
 
     # capture thread ------------------------------------------------------------------------------------------
 
-    def _take_still_request(self) -> Optional[Press]:
-        """The oldest press waiting for its still; press records on disk are claimed first while there is room."""
-        if time.monotonic() >= self._scan_at:
-            self._scan_at = time.monotonic() + PRESS_SCAN_S
-            room = self.cfg.pipeline.still_queue_size - self._stills_held()
-            found = self.presses.claim(room) if room > 0 else []
-            with self._lock:
-                self._requests.extend(found)
-        with self._lock:
-            return self._requests.popleft() if self._requests else None
-
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
         pacer = Pacer(self.cfg.camera.fps, time.monotonic(), CATCH_UP_S)
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
-            press = self._take_still_request()
+            press = self.presses.take(self.cfg.pipeline.still_queue_size - self._stills_held())
             if press is not None:
                 self._capture_still(decision, press)
                 continue
@@ -230,8 +214,7 @@ class Pipeline:
             frame = self.source.capture_still()
         except CaptureTimeout as exc:
             self._error(str(exc), log_key="capture")
-            with self._lock:
-                self._requests.appendleft(press)
+            self.presses.put_back(press)
             return
         frame = replace(frame, metadata={**frame.metadata, "press": press.name, "pressed_at": press.pressed_at,
                                          "press_via": press.via})
@@ -399,12 +382,7 @@ class Pipeline:
         stop deadline; then write the final status and say goodbye."""
         self.stop()
         capture.join(max(0.0, self._stop_deadline - time.monotonic()))
-        with self._lock:
-            memory_only = [p.name for p in self._requests if not p.durable]
-        if self._requests:
-            log.warning("%d press(es) not taken before the stop%s", len(self._requests),
-                        f"; lost (the disk refused their records): {', '.join(memory_only)}" if memory_only else
-                        ": their records stay in the spool and the next start takes their stills")
+        self.presses.say_left_behind()
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:

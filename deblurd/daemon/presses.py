@@ -19,6 +19,7 @@ import re
 import stat
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -83,18 +84,25 @@ def _read_record(path: Path) -> Press:
 
 
 class PressBook:
-    """The daemon's presses between acceptance and a spooled still: their records on disk, and which of them this
-    run has claimed (so that a record is turned into one still, not one per scan). Thread-safe."""
+    """The daemon's presses between acceptance and capture, oldest first: those accepted here and the records
+    found on disk (claimed as room allows, so that a record is turned into one still, not one per scan), until
+    their still is spooled or stored. Thread-safe."""
 
     def __init__(self, output_dir: Path, writer: Optional[AtomicWriter] = None) -> None:
         self.output_dir = Path(output_dir)
         self.folder = self.output_dir / SPOOL_DIR
         self.writer = writer or AtomicWriter()
+        self._queue: deque[Press] = deque()
         self._claimed: set[str] = set()
+        self._scan_at = 0.0
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """Presses waiting for their still to be taken."""
+        return len(self._queue)
+
     def accept(self, via: str) -> Press:
-        """Record a press and claim it; when the disk refuses the record, the press is held in memory (and said)."""
+        """Record a press and queue it; when the disk refuses the record, the press is held in memory (and said)."""
         try:
             press = record_press(self.output_dir, via, self.writer)
         except (OSError, ValueError) as exc:
@@ -104,11 +112,31 @@ class PressBook:
                         "stored loses it", press.name, self.folder, exc)
         with self._lock:
             self._claimed.add(press.name)
+            self._queue.append(press)
         return press
+
+    def poke(self) -> None:
+        """Scan for records at the next take() (`deblurd still` wrote one); safe from a signal handler."""
+        self._scan_at = 0.0
+
+    def take(self, room: int) -> Optional[Press]:
+        """The oldest press waiting for its still; records on disk are claimed first (every PRESS_SCAN_S, or at
+        once after poke()) while `room` allows more stills in hand."""
+        if time.monotonic() >= self._scan_at:
+            self._scan_at = time.monotonic() + PRESS_SCAN_S
+            self._claim(room)
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def put_back(self, press: Press) -> None:
+        """A press whose still could not be taken now (a capture timeout): it goes first next time."""
+        with self._lock:
+            self._queue.appendleft(press)
 
     def waiting(self) -> list[Path]:
         """Press records on disk still waiting for their still, oldest first. A record whose still is spooled
-        (a crash came between the two) is removed; one that is a link (or not a plain file) is refused."""
+        (a crash came between the two) is removed; one that is a link, or a name deblurd does not give, is
+        refused."""
         if not is_plain_dir(self.folder):
             return []
         found = []
@@ -128,18 +156,16 @@ class PressBook:
                 found.append(path)
         return found
 
-    def claim(self, limit: int) -> list[Press]:
-        """Up to `limit` records on disk that no still of this run answers yet, oldest first, now claimed."""
-        claimed: list[Press] = []
+    def _claim(self, room: int) -> None:
         with self._lock:
             for path in self.waiting():
-                if len(claimed) >= limit:
+                if room <= 0:
                     break
                 name = path.name[:-len(PRESS_SUFFIX)]
                 if name not in self._claimed and path.exists():
                     self._claimed.add(name)
-                    claimed.append(_read_record(path))
-        return claimed
+                    self._queue.append(_read_record(path))
+                    room -= 1
 
     def done(self, name: Optional[str]) -> None:
         """The press's still is spooled or stored: remove its record and forget it (a name press_of() checked)."""
@@ -152,3 +178,13 @@ class PressBook:
                 log.warning("cannot remove the press record %s%s in %s (%s): it may give one more still at the "
                             "next start", name, PRESS_SUFFIX, self.folder, exc)
             self._claimed.discard(name)
+
+    def say_left_behind(self) -> None:
+        """At the stop: presses not yet taken are taken at the next start, unless the disk refused their record."""
+        with self._lock:
+            left = list(self._queue)
+        lost = [p.name for p in left if not p.durable]
+        if left:
+            log.warning("%d press(es) not taken before the stop%s", len(left),
+                        f"; lost (the disk refused their records): {', '.join(lost)}" if lost else
+                        ": their records stay in the spool and the next start takes their stills")
