@@ -406,6 +406,7 @@ class Pipeline:
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
         self.lens.apply(self.source, self.router)
+        self.presses.prepare()
         recovered = self._stills.recover()
         if recovered:
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)

@@ -97,6 +97,13 @@ class PressBook:
         self._scan_at = 0.0
         self._lock = threading.Lock()
 
+    def prepare(self) -> None:
+        """Make the spool now, as the daemon's user: `deblurd still` run as root must not be the one to make it."""
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            log.warning("cannot make the spool %s (%s): presses wait in memory until it can be", self.folder, exc)
+
     def __len__(self) -> int:
         """Presses waiting for their still to be taken."""
         return len(self._queue)
