@@ -72,7 +72,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 """Each ends the daemon cleanly (final status "stopped", exit 0). SIGHUP does not reload the config: edit it,
-check it with `deblurd check-config`, then restart the service."""
+check it with `deblurd check-config`, then restart the service. SIGUSR1 (from `deblurd still`) only says that a
+press record waits in the spool."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -83,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     from deblurd.output.store import ResultStore
     from deblurd.daemon.thermal import ThermalGovernor
 
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # `deblurd still` may signal once the lock is held: never fatal
     overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
     cfg = load_command_config(args).with_overrides({k: v for k, v in overrides.items() if v is not None})
     store = ResultStore(cfg.output)
@@ -107,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
             parts.append(CaptureButton.from_config(cfg.gpio, pipeline.request_still, pipeline.set_continuous))
         previous = {sig: signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))
                     for sig in STOP_SIGNALS}
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: pipeline.poke())
         try:
             pipeline.run()
         finally:
@@ -190,6 +193,7 @@ COMMANDS: list[Command] = [
     Command("check-config", "validate a config file, check what `run` will need and print the effective settings",
             _check_config_arguments, _check_config, CHECK_CONFIG_EXAMPLES),
     module_command("status", "deblurd.commands.status"),
+    module_command("still", "deblurd.commands.still"),
     module_command("collect", "deblurd.commands.collect"),
     module_command("calibrate", "deblurd.commands.calibrate"),
     module_command("doctor", "deblurd.commands.doctor"),

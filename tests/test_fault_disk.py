@@ -1,19 +1,24 @@
 """A disk that fills up, on real small tmpfs mounts: the kernel's ENOSPC (out of bytes, and out of inodes) stops
 writing without partial files and with a couple of log lines, not one per frame; writing resumes once space
-returns; the free-space floor removes only the oldest continuous results it must, never stills, never beyond its
-per-run cap, and nothing when the floor is out of reach."""
+returns, and a press's still waits in memory for it (or is taken again after a restart); the free-space floor
+removes only the oldest continuous results it must, never stills, never beyond its per-run cap, and nothing when
+the floor is out of reach."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from deblurd.capture.camera import ReplaySource
 from deblurd.config import OutputConfig
-from deblurd.output.store import ResultStore
-from conftest import assert_consistent, make_result
+from deblurd.daemon.pipeline import Pipeline
+from deblurd.output.store import ResultStore, read_index
+from conftest import assert_consistent, make_config, make_result, wait_until
 
 OLD = time.time() - 86400  # retention never touches results younger than a few minutes
 
@@ -101,3 +106,91 @@ def test_floor_larger_than_the_disk_is_a_warning_at_start(tmpfs, caplog):
     _open(fs / "out", min_free_mb=5)
     assert "output.min_free_mb = 5 MB is more than the whole disk" in caplog.text
     assert "0 turns the floor off" in caplog.text
+
+
+def _take_disk(folder: Path, leave: int = 0, inodes: bool = False) -> list[Path]:
+    """Another program takes the disk: every byte (or every inode) but `leave` bytes."""
+    if inodes:
+        files = []
+        try:
+            while True:
+                files.append(folder / f"filler-{len(files)}")
+                files[-1].touch()
+        except OSError:
+            return files[:-1]
+    filler = folder / "filler.bin"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"x" * 4096)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return [filler]
+
+
+def _still_pipeline(tmp_path: Path, out: Path, samples_dir: Path, photo_pack) -> Pipeline:
+    cfg = make_config(tmp_path, output={"dir": str(out), "max_per_minute": 0, "min_free_mb": 0},
+                      lens={"mode": "fixed"}, service={"state_file": str(tmp_path / "status.json")})
+    store = ResultStore(cfg.output, retry_s=0.2)
+    store.open()
+    source = ReplaySource(samples_dir, 30.0, (160, 120))
+    source.open()
+    pipe = Pipeline(source, photo_pack, store, cfg)
+    pipe.set_continuous(False)  # only the presses write
+    return pipe
+
+
+def _start(pipe: Pipeline) -> threading.Thread:
+    thread = threading.Thread(target=pipe.run, daemon=True)
+    thread.start()
+    wait_until(lambda: pipe._last_status > 0, what="the pipeline's first status")  # started: gallery written
+    return thread
+
+
+def _stills(out: Path) -> list[dict]:
+    return [e for e in read_index(out) if e["kind"] == "still"]
+
+
+@pytest.mark.parametrize("limit", ["bytes", "inodes"])
+def test_presses_on_a_full_disk_wait_in_memory_and_are_stored_when_space_returns(tmpfs, tmp_path, samples_dir,
+                                                                                 photo_pack, caplog, limit):
+    fs = tmpfs("3m") if limit == "bytes" else tmpfs("64m", inodes=200)
+    pipe = _still_pipeline(tmp_path, fs / "out", samples_dir, photo_pack)
+    thread = _start(pipe)
+    filler = _take_disk(fs, inodes=limit == "inodes")
+    with caplog.at_level(logging.WARNING):
+        assert pipe.request_still() and pipe.request_still()
+        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
+    assert _stills(fs / "out") == [] and "held in memory only" in caplog.text, "nothing fits: they wait in memory"
+    for path in filler:
+        path.unlink()
+    wait_until(lambda: len(_stills(fs / "out")) == 2, what="the stills, once space returns")
+    pipe.stop()
+    thread.join(30)
+    print(f"\nfull disk ({limit}): 2 of 2 presses stored once space returned")
+    assert pipe.stats.dropped.get("disk_full", 0) == 0 and not list(pipe.store.spool_dir.glob("*"))
+    assert_consistent(fs / "out")
+
+
+def test_presses_recorded_on_a_full_disk_are_taken_again_after_a_stop_and_a_restart(tmpfs, tmp_path, samples_dir,
+                                                                                    photo_pack, caplog):
+    fs = tmpfs("3m")
+    pipe = _still_pipeline(tmp_path, fs / "out", samples_dir, photo_pack)
+    thread = _start(pipe)
+    filler = _take_disk(fs, leave=16 * 1024)  # room for the presses' records, none for their stills
+    with caplog.at_level(logging.WARNING):
+        assert pipe.request_still() and pipe.request_still()
+        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
+        pipe.stop()
+        thread.join(30)
+    assert _stills(fs / "out") == [] and "the next start takes a new still for it" in caplog.text
+    for path in filler:
+        path.unlink()
+    pipe = _still_pipeline(tmp_path, fs / "out", samples_dir, photo_pack)
+    thread = _start(pipe)
+    wait_until(lambda: len(_stills(fs / "out")) == 2, what="the presses' stills at the next start")
+    pipe.stop()
+    thread.join(30)
+    print("\nfull disk, stopped and restarted: 2 of 2 presses stored")
+    assert not list(pipe.store.spool_dir.glob("*"))

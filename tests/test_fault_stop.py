@@ -81,7 +81,7 @@ def test_sighup_is_a_clean_stop_with_a_final_status(tmp_path, daemon):
     proc.send_signal(signal.SIGHUP)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert "frame(s) (SIGHUP)" in stderr
+    assert "stopped (SIGHUP) after" in stderr
     state = _status(out)
     entries = assert_consistent(out)
     assert state["state"] == "stopped" and state["exit_reason"] == "SIGHUP" and state["frames_out"] == len(entries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 import numpy as np
@@ -14,6 +15,8 @@ from deblurd.capture.camera import ReplaySource
 from deblurd.frames import Frame
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.layout import SPOOL_DIR
+from deblurd.atomic import TMP_MARK
+from deblurd.daemon.presses import PressBook, press_of, record_press
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.store import ResultStore, StoreError, read_index
@@ -153,3 +156,77 @@ def test_stills_a_stop_overtakes_are_spooled_and_restored_at_the_next_start(tmp_
     runner.join(30)
     assert all("still writing" in str(exc) for exc in stalled)
     assert spool.waiting() == [] and len([e for e in read_index(tmp_path / "out") if e["kind"] == "still"]) == 4
+
+
+def _replay_pipeline(cfg, samples_dir, photo_pack, store=None) -> Pipeline:
+    if store is None:
+        store = ResultStore(cfg.output)
+        store.open()
+    source = ReplaySource(samples_dir, 30.0, (160, 120))
+    source.open()
+    return Pipeline(source, photo_pack, store, cfg)
+
+
+def _stills(out) -> list[dict]:
+    return [json.loads((out / e["files"]["sidecar"]).read_text()) for e in read_index(out) if e["kind"] == "still"]
+
+
+def test_a_press_is_recorded_before_it_is_acknowledged_and_a_crash_before_its_still_does_not_lose_it(
+        tmp_path, samples_dir, photo_pack):
+    cfg = make_config(tmp_path, output={"max_per_minute": 0}, lens={"mode": "fixed"}, pipeline={"max_frames": 3})
+    first = _replay_pipeline(cfg, samples_dir, photo_pack)
+    assert first.request_still() and first.request_still()
+    records = PressBook(tmp_path / "out").waiting()
+    assert len(records) == 2, "both presses are on disk the moment they are acknowledged"
+    first.store.close()  # the process dies here, before the capture thread ever ran
+
+    _replay_pipeline(cfg, samples_dir, photo_pack).run()
+    stills = _stills(tmp_path / "out")
+    assert sorted(s["camera"]["press"] for s in stills) == sorted(p.stem for p in records)
+    assert all(s["camera"]["press_via"] == "button" and s["camera"]["pressed_at"] <= time.time() for s in stills)
+    assert PressBook(tmp_path / "out").waiting() == [] and SpoolFolder(tmp_path / "out" / SPOOL_DIR).waiting() == []
+
+
+def test_a_jpeg_a_kill_left_without_its_json_is_rebuilt_and_what_is_not_a_jpeg_is_quarantined(tmp_path, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    press = record_press(out, "button")
+    spool = SpoolFolder(out / SPOOL_DIR)
+    jpeg = spool.write(QueuedStill.pack(still_frame(4)), press.name)
+    jpeg.with_suffix(".json").unlink()  # the kill came between the JPEG and its JSON
+    (out / SPOOL_DIR / "0000000001.000000-00000002.jpg").write_bytes(b"<html>not a still</html>")
+    (out / SPOOL_DIR / "0000000002.000000-00000003.json").write_text("{}")  # a release cut short
+    dead = 4_000_000 + os.getpid() % 100  # above pid_max: no such process
+    (out / SPOOL_DIR / f".x.jpg{TMP_MARK}{dead}").write_bytes(b"torn")
+    queue = StillQueue(spool=spool)
+    with caplog.at_level(logging.INFO):
+        assert queue.recover() == 1
+    frame = queue.popleft()
+    assert frame.metadata["press"] == press.name and frame.metadata["spool_rebuilt"]
+    assert np.abs(frame.pixels.astype(int) - still_frame(4).pixels).mean() < 1.0
+    assert PressBook(out).waiting() == [], "its press is answered by the rebuilt still, not taken twice"
+    assert (out / SPOOL_DIR / "rejected" / "0000000001.000000-00000002.jpg").is_file()
+    assert sorted(p.name for p in (out / SPOOL_DIR).iterdir()) == sorted([jpeg.name, jpeg.with_suffix(".json").name,
+                                                                            "rejected"])
+    assert "had no metadata" in caplog.text and "not a JPEG" in caplog.text and "released" in caplog.text
+
+
+def test_links_in_the_spool_are_never_followed_and_crafted_press_names_never_become_paths(tmp_path, caplog):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "precious.jpg"
+    victim.write_bytes(QueuedStill.pack(still_frame(1)).jpeg)
+    (outside / "precious.json").write_text(json.dumps({"seq": 1, "captured_at": 1.0}))
+    (outside / "victim.press").write_text("{}")
+    spool = out / SPOOL_DIR
+    spool.mkdir(parents=True)
+    (spool / "0000000001.000000-00000001.jpg").symlink_to(victim)
+    (spool / "0000000001.000000-00000001.json").symlink_to(outside / "precious.json")
+    (spool / "1700000000.000000-1-00001.press").symlink_to(outside / "victim.press")
+    (spool / "..%2fvictim.press").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        assert StillQueue(spool=SpoolFolder(spool)).recover() == 0
+        assert PressBook(out).waiting() == [] and PressBook(out).take(8) is None
+    PressBook(out).done(press_of({"press": "../../outside/victim"}))
+    assert sorted(p.name for p in outside.iterdir()) == ["precious.jpg", "precious.json", "victim.press"]
+    assert victim.read_bytes()[:2] == b"\xff\xd8" and "left alone" in caplog.text

@@ -22,6 +22,8 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from deblurd.capture.camera import FrameSource
@@ -41,8 +43,10 @@ from deblurd.daemon.status_report import progress_line, ready_line, status, stop
 from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import write_status
 from deblurd.daemon.stats import Stats
+from deblurd.daemon.presses import Press, PressBook, press_of
 from deblurd.daemon.spool import SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
+from deblurd.output.layout import IndexEntry
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
 
@@ -79,7 +83,8 @@ class Pipeline:
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
-        self._still_requests = 0
+        self.presses = PressBook(store.dir, store.writer)
+        self._unsaved: deque[Result] = deque()
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
         self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
@@ -101,15 +106,25 @@ class Pipeline:
         self._talks = on_a_terminal() and cfg.logging.progress_s > 0
         self._writing = False
 
-    def request_still(self) -> bool:
-        """Ask for one full-resolution still (thread-safe); False, counted as a drop, when the still queue is full."""
+    def _stills_held(self) -> int:
+        """Presses accepted and not yet stored: waiting for capture, for restoration, or for the disk."""
+        return len(self.presses) + len(self._stills) + len(self._unsaved)
+
+    def request_still(self, via: str = "button") -> bool:
+        """Ask for one full-resolution still (thread-safe): the press is recorded on disk before True is returned,
+        so a crash cannot lose it (presses.py). False, counted as a drop, when the still queue is full."""
         with self._lock:
-            if self._still_requests + len(self._stills) >= self.cfg.pipeline.still_queue_size:
+            if self._stills_held() >= self.cfg.pipeline.still_queue_size:
                 self.stats.refuse("still_queue_full")
                 return False
-            self._still_requests += 1
+        self.presses.accept(via)
         self._wake.set()
         return True
+
+    def poke(self) -> None:
+        """Look for press records (`deblurd still` wrote one) now; safe from a signal handler."""
+        self.presses.poke()
+        self._wake.set()
 
     def set_continuous(self, enabled: bool) -> None:
         """Pause or resume continuous capture; stills are still taken."""
@@ -157,20 +172,14 @@ class Pipeline:
 
     # capture thread ------------------------------------------------------------------------------------------
 
-    def _take_still_request(self) -> bool:
-        with self._lock:
-            if self._still_requests == 0:
-                return False
-            self._still_requests -= 1
-            return True
-
     def _capture(self) -> None:
         timeout = self.cfg.camera.capture_timeout_s
         pacer = Pacer(self.cfg.camera.fps, time.monotonic(), CATCH_UP_S)
         while not self._stop.is_set():
             self.decision = decision = self.governor.decide()
-            if self._take_still_request():
-                self._capture_still(decision)
+            press = self.presses.take(self.cfg.pipeline.still_queue_size - self._stills_held())
+            if press is not None:
+                self._capture_still(decision, press)
                 continue
             self._idle_by_choice = not self._continuous_on or not decision.allows_continuous
             if self._idle_by_choice:
@@ -197,19 +206,25 @@ class Pipeline:
                 self._continuous.append(frame)
                 self._frames.notify()
 
-    def _capture_still(self, decision: Decision) -> None:
+    def _capture_still(self, decision: Decision, press: Press) -> None:
+        """Take the press's still and spool it under the press's name; then its record has done its job."""
         if not decision.allows_still:
-            log.warning("still refused: the Pi is critically hot (%s)", decision.readings)
+            log.warning("still refused: the Pi is critically hot (%s); press %s (%s) is lost", decision.readings,
+                        press.name, press.via)
             self.stats.refuse("critical")
+            self.presses.done(press.name)
             return
         try:
             frame = self.source.capture_still()
         except CaptureTimeout as exc:
             self._error(str(exc), log_key="capture")
-            with self._lock:
-                self._still_requests += 1
+            self.presses.put_back(press)
             return
+        frame = replace(frame, metadata={**frame.metadata, "press": press.name, "pressed_at": press.pressed_at,
+                                         "press_via": press.via})
         waiting = self._stills.prepare(frame)  # spooling encodes a JPEG: not while inference waits on the lock
+        if isinstance(waiting, Path) or (isinstance(waiting, Frame) and waiting.spool is not None):
+            self.presses.done(press.name)
         with self._frames:
             self.stats.arrive()
             self._stills.add(waiting)
@@ -273,12 +288,15 @@ class Pipeline:
             del result  # a still's pixels (72 MB at 12 MP) are not held while the next result is awaited
             self._results.task_done()
             self.hooks.watchdog()
+        self._retry_unsaved()
+        self._spill_unsaved()
         self.gallery.refresh()
 
     def _next_result(self) -> Optional[Result]:
         """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
         while True:
             self.gallery.maybe_refresh()
+            self._retry_unsaved()
             try:
                 return self._results.get(timeout=IDLE_POLL_S)
             except queue.Empty:
@@ -294,18 +312,43 @@ class Pipeline:
         t0 = time.perf_counter()
         entry = self.store.save(result)
         self.stats.time({"store_s": time.perf_counter() - t0})
-        if entry is not None and result.frame.spool is not None:
-            SpoolFolder.release(result.frame.spool)
         if entry is None:
+            self._error(f"not writing results: {self.store.full_reason}")
+            if result.frame.kind == "still":
+                self._unsaved.append(result)  # waits in memory (counted against the still queue) for the disk
+                return
             self.stats.count(label, "dropped")
             self.stats.drop("disk_full")
-            self._error(f"not writing results: {self.store.full_reason}")
             return
+        self._stored(result, entry)
+
+    def _stored(self, result: Result, entry: IndexEntry) -> None:
+        """Count a stored result; a still no longer needs its spooled copy or its press record."""
+        if result.frame.spool is not None:
+            SpoolFolder.release(result.frame.spool)
+        self.presses.done(press_of(result.frame.metadata))
         self.policy.stored(result)
-        self.stats.count(label, "out")
+        self.stats.count(result.severity.label, "out")
         self.stats.stored()
         self.last_result = {**entry.to_json(), "scores": result.severity.scores}
         self._indicate("running")
+
+    def _retry_unsaved(self) -> None:
+        """Stills the full disk refused, oldest first, as soon as the store may try again (store.retry_s)."""
+        while self._unsaved and (entry := self.store.save(self._unsaved[0])) is not None:
+            self._stored(self._unsaved.popleft(), entry)
+            log.info("still %d stored: the disk takes results again", entry.id)
+
+    def _spill_unsaved(self) -> None:
+        """At stop, stills the disk still refuses go to the spool, if it takes them now (the next start restores
+        them); a still neither takes is counted as dropped (spool.py says whether its press is retaken)."""
+        while self._unsaved:
+            result = self._unsaved.popleft()
+            if self._stills.keep_on_disk(result.frame):
+                self.stats.leave("spooled", 1)
+            else:
+                self.stats.count(result.severity.label, "dropped")
+                self.stats.drop("disk_full")
 
     # status --------------------------------------------------------------------------------------------------
 
@@ -356,6 +399,7 @@ class Pipeline:
         with self._frames:
             self.stats.leave("discarded", len(self._continuous))
             self._continuous.clear()
+        self.presses.say_left_behind()
         while self._fatal is None and self._stills and not self._overdue():
             self._infer(self._stills.popleft())
         if self._stills:
@@ -388,10 +432,15 @@ class Pipeline:
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
         self.lens.apply(self.source, self.router)
+        self.presses.prepare()
         recovered = self._stills.recover()
         if recovered:
             self.stats.arrive(recovered)
             log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+        pressed = len(self.presses.waiting())
+        if pressed:
+            log.warning("%d press(es) an earlier run accepted but stopped before their still: taking them now",
+                        pressed)
         self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
         self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -11,8 +13,14 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from deblurd.atomic import AtomicWriter
+from deblurd.atomic import TMP_MARK, AtomicWriter
 from deblurd.frames import Frame
+from deblurd.output.layout import is_link, is_plain_dir, refuse
+
+log = logging.getLogger(__name__)
+
+REJECTED_DIR = "rejected"
+"""Inside the spool: files that can never become a result, moved aside (and logged) rather than retried forever."""
 
 QUEUED_JPEG_QUALITY = 97
 """Quality (4:4:4, no chroma subsampling) of a queued still's JPEG: about 8 MB for 12 MP, 1 grey level RMS from
@@ -54,10 +62,11 @@ class SpoolFolder:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
 
-    def write(self, still: QueuedStill) -> Path:
-        """Spool an encoded still; OSError (a full disk, say) leaves no file behind."""
+    def write(self, still: QueuedStill, name: Optional[str] = None) -> Path:
+        """Spool an encoded still, under its press's name when given; the JSON is written last, so it marks a
+        complete still. OSError (a full disk, say) leaves no file behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        jpeg = self.folder / f"{still.captured_at:017.6f}-{still.seq:08d}.jpg"
+        jpeg = self.folder / f"{name or f'{still.captured_at:017.6f}-{still.seq:08d}'}.jpg"
         meta = {"seq": still.seq, "captured_at": still.captured_at, "metadata": still.metadata}
         try:
             self.writer.write(jpeg, still.jpeg)
@@ -76,13 +85,84 @@ class SpoolFolder:
         return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
 
     def waiting(self) -> list[Path]:
-        """Spooled stills complete on disk (JPEG and JSON), oldest first."""
-        if not self.folder.is_dir():
+        """Spooled stills complete on disk (JPEG and JSON), oldest first; links are refused (and said once)."""
+        if not is_plain_dir(self.folder):
             return []
-        return sorted(p for p in self.folder.glob("*.jpg") if p.with_suffix(".json").is_file())
+        found = []
+        for jpeg in sorted(self.folder.glob("*.jpg")):
+            if is_link(jpeg) or is_link(jpeg.with_suffix(".json")):
+                refuse(self.folder, jpeg.name, "a spooled still that is a symbolic link")
+            elif jpeg.with_suffix(".json").is_file():
+                found.append(jpeg)
+        return found
 
     @staticmethod
     def release(jpeg: Path) -> None:
-        """Forget a spooled still whose result is stored."""
-        jpeg.with_suffix(".json").unlink(missing_ok=True)
+        """Forget a spooled still whose result is stored: the JPEG first, so that a crash in between leaves a JSON
+        without pixels (which repair() removes), never a JPEG that looks like a still cut short."""
         jpeg.unlink(missing_ok=True)
+        jpeg.with_suffix(".json").unlink(missing_ok=True)
+
+    def repair(self) -> None:
+        """Settle what a crash between two writes left, before the spool is read: a JPEG without its JSON (killed
+        between the two) gets its JSON rebuilt from what is known, or is moved to rejected/ when it is not a
+        JPEG; a JSON without its JPEG (a release cut short) is removed; temp files of writers that have gone are
+        removed. Each is logged; links are left alone (and said)."""
+        if not is_plain_dir(self.folder):
+            return
+        for path in sorted(self.folder.iterdir()):
+            if is_link(path):
+                refuse(self.folder, path.name, "a symbolic link in the spool")
+            elif TMP_MARK in path.name:
+                self._remove_orphan_temp(path)
+            elif path.suffix == ".json" and not os.path.lexists(path.with_suffix(".jpg")):
+                path.unlink()
+                log.info("removed %s: its still was stored and released when a crash came", path)
+            elif path.suffix == ".jpg" and not os.path.lexists(path.with_suffix(".json")):
+                self._adopt(path)
+
+    @staticmethod
+    def _remove_orphan_temp(path: Path) -> None:
+        """A temp file whose writer has gone (a crash mid-write); one that a live process writes is left to it."""
+        pid = path.name.rpartition(TMP_MARK)[2]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            return
+        path.unlink(missing_ok=True)
+
+    def _adopt(self, jpeg: Path) -> None:
+        """A JPEG whose JSON a crash prevented: it was written whole (atomic), so rebuild the JSON from what is
+        known (the file's time as the capture time, its press from its name); not a JPEG: quarantine it."""
+        fd = os.open(jpeg, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            head = f.read(3)
+            captured_at = os.fstat(f.fileno()).st_mtime
+        if head != b"\xff\xd8\xff":
+            self.quarantine(jpeg, "it is not a JPEG and has no metadata")
+            return
+        press = jpeg.with_suffix(".press")
+        metadata = {"press": jpeg.stem} if press.is_file() else {}
+        meta = {"seq": 0, "captured_at": captured_at, "metadata": {**metadata, "spool_rebuilt": True}}
+        self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta).encode("utf-8"))
+        log.warning("spooled still %s had no metadata (a crash between its two writes): rebuilt it (capture time "
+                    "from the file, sequence number unknown)", jpeg)
+
+    def quarantine(self, path: Path, reason: str) -> Path:
+        """Move a spooled file that can never be restored to rejected/ (with its JSON, if any), and say why."""
+        rejected = self.folder / REJECTED_DIR
+        rejected.mkdir(exist_ok=True)
+        target = rejected / path.name
+        os.replace(path, target)
+        if path.suffix != ".json" and os.path.lexists(path.with_suffix(".json")):
+            os.replace(path.with_suffix(".json"), target.with_suffix(".json"))
+        log.error("spooled still %s moved to %s: %s", path, rejected, reason)
+        return target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from deblurd.daemon.presses import PRESS_SUFFIX, press_of
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
 from deblurd.frames import Frame
 
@@ -64,7 +65,7 @@ class StillQueue:
         """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
         assert self.spool is not None
         try:
-            return self.spool.write(still)
+            return self.spool.write(still, press_of(still.metadata))
         except OSError as exc:
             log.warning("still %d held in memory only: cannot spool it to %s (%s)", still.seq, self.spool.folder, exc)
             return None
@@ -81,9 +82,11 @@ class StillQueue:
 
     def recover(self) -> int:
         """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
-        A spooled still that cannot be read is left on disk and named."""
+        A spooled still that cannot be read is left on disk and named. What a crash between two writes left is
+        settled first (SpoolFolder.repair)."""
         if self.spool is None:
             return 0
+        self.spool.repair()
         found = 0
         for jpeg in self.spool.waiting():
             try:
@@ -107,8 +110,26 @@ class StillQueue:
                 continue
             packed = QueuedStill.pack(item) if isinstance(item, Frame) else item
             try:
-                self._items[index] = self.spool.write(packed)
+                self._items[index] = self.spool.write(packed, press_of(packed.metadata))
                 spilled += 1
             except OSError as exc:
                 log.error("still %d lost: cannot spool it to %s (%s)", packed.seq, self.spool.folder, exc)
         return spilled
+
+    def keep_on_disk(self, frame: Frame) -> bool:
+        """A still whose result the disk refused until the stop: spooled now if it is not yet (the next start
+        restores it); False, and said, when the disk refuses it still."""
+        if frame.spool is not None:
+            return True
+        if self.spool is None:
+            return False
+        packed = QueuedStill.pack(frame)
+        try:
+            self.spool.write(packed, press_of(packed.metadata))
+            return True
+        except OSError as exc:
+            press = press_of(frame.metadata)
+            kept = press is not None and (self.spool.folder / f"{press}{PRESS_SUFFIX}").exists()
+            log.error("still %d not stored: the disk still refuses it at the stop (%s)%s", frame.seq, exc,
+                      "; its press is recorded, so the next start takes a new still for it" if kept else "")
+            return False
