@@ -1,7 +1,9 @@
 """restore image files offline with the same models and routing (JPEG and PNG files, folders, patterns)
 
 Nothing is ever overwritten: each input gets names of its own in the output folder, also against the results
-of earlier runs. A damaged input is refused with its reason while the others are processed (exit 1). A result
+of earlier runs. A damaged input, or one over camera.max_image_megapixels (checked from its header before it is
+decoded), is refused with its reason while the others are processed (exit 1). Names are shown with their control
+characters escaped, so a file name cannot drive the terminal. A result
 keeps its input's layout (bit depth, alpha, grey), EXIF and ICC profile; an input with no blurred region is
 copied byte for byte as <name>-passthrough.<ext>. The folder's deblur.jsonl gets a line per result once its
 files are in place, and its gallery (index.html) shows every result the folder holds.
@@ -27,6 +29,7 @@ from deblurd.atomic import AtomicWriter, fsync_dir, temp_name
 from deblurd.config import add_config_argument
 from deblurd.frames import Severity
 from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
+from deblurd.log_limit import printable
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
 from deblurd.output.layout import INDEX_NAME
@@ -77,12 +80,12 @@ def find_inputs(arguments: list[str], recursive: bool, output: Path) -> tuple[li
         if path.is_dir():
             files = _images_in(list(path.glob("**/*" if recursive else "*")), output)
             if not files:
-                problems[argument] = (f"{path}: no JPEG or PNG file in this folder"
+                problems[argument] = (f"{printable(path)}: no JPEG or PNG file in this folder"
                                       + ("" if recursive else " (add --recursive to look in its sub-folders)"))
         elif not path.exists() and glob.has_magic(argument):
             files = _images_in([Path(p) for p in glob.glob(argument, recursive=recursive)], output)
             if not files:
-                problems[argument] = f"{argument}: no JPEG or PNG file matches this pattern"
+                problems[argument] = f"{printable(argument)}: no JPEG or PNG file matches this pattern"
         else:
             files = [path]
         for file in files:
@@ -122,7 +125,7 @@ def publish(data: bytes, target: Path) -> None:
             os.fsync(f.fileno())
         os.link(tmp, target)
     except FileExistsError as exc:
-        raise InputError(f"{target} appeared while it was being written (another program writes to this "
+        raise InputError(f"{printable(target)} appeared while it was being written (another program writes to this "
                          f"folder); run again") from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -160,8 +163,9 @@ def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.n
 class Deblurrer:
     """Restores one input after another into one folder, naming, writing and recording each result."""
 
-    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool) -> None:
+    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool, max_pixels: int) -> None:
         self.router = router
+        self.max_pixels = max_pixels
         self.folder = folder
         self.jpeg_quality = jpeg_quality
         self.save_map = save_map
@@ -170,7 +174,7 @@ class Deblurrer:
 
     def process(self, path: Path) -> dict[str, Any]:
         """The result's summary; raises InputError for an input that cannot be processed."""
-        picture: Picture = read_picture(path)
+        picture: Picture = read_picture(path, self.max_pixels)
         severity, out = restore(self.router, picture.pixels)
         kind = "passthrough" if out is None else "restored"
         stem = self.names.claim(path.stem)
@@ -203,22 +207,22 @@ def describe(summary: dict[str, Any]) -> str:
         note = "no blurred region to restore: copied unchanged (pass-through)"
     else:
         note = f"{summary['severity']} blur, restored ({summary['layout']} kept)"
-    line = f"{summary['input']}: {note} (blur map: {shares}) -> {summary['output']}"
-    return line + (f", blur map -> {summary['map']}" if summary["map"] else "")
+    line = f"{printable(summary['input'])}: {note} (blur map: {shares}) -> {printable(summary['output'])}"
+    return line + (f", blur map -> {printable(summary['map'])}" if summary["map"] else "")
 
 
 def _check_writable(folder: Path) -> None:
     """A folder deblur may write to: never a daemon's output folder, whose gallery shows the daemon's results."""
     if (folder / INDEX_NAME).exists():
-        raise StoreError(f"output folder {folder} holds a daemon's results ({INDEX_NAME}), and its gallery would "
-                         f"show only one of the two: choose another folder with -o")
+        raise StoreError(f"output folder {printable(folder)} holds a daemon's results ({INDEX_NAME}), and its "
+                         f"gallery would show only one of the two: choose another folder with -o")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = temp_name(folder / "write-test")
         AtomicWriter().write(probe, b"ok")
         probe.unlink()
     except OSError as exc:
-        raise StoreError(f"output folder {folder} is not writable ({exc.strerror or exc}): "
+        raise StoreError(f"output folder {printable(folder)} is not writable ({exc.strerror or exc}): "
                          f"choose another folder with -o") from exc
 
 
@@ -227,14 +231,14 @@ def run(args: argparse.Namespace) -> int:
     inputs, problems = find_inputs(args.images, args.recursive, args.output)
     router = Router(load_pack(cfg))
     _check_writable(args.output)
-    deblurrer = Deblurrer(router, args.output, cfg.output.jpeg_quality, args.save_map)
+    deblurrer = Deblurrer(router, args.output, cfg.output.jpeg_quality, args.save_map, cfg.camera.max_image_pixels)
     results: list[dict[str, Any]] = [{"input": arg, "status": "failed", "error": p} for arg, p in problems.items()]
     for problem in problems.values():
         tqdm.write(f"deblurd: {problem}", file=sys.stderr)
     bar = tqdm(inputs, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, mininterval=0,
                miniters=1)  # every image is worth a refresh (and a fast one would otherwise show none)
     for path in bar:
-        bar.set_postfix_str(path.name, refresh=False)
+        bar.set_postfix_str(printable(path.name), refresh=False)
         try:
             summary = deblurrer.process(path)
         except InputError as exc:
@@ -244,19 +248,20 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:  # the output disk: every later result would fail the same way
             bar.close()
             done = sum(r["status"] != "failed" for r in results)
-            raise StoreError(f"cannot write {path.name}'s result to {args.output} ({exc.strerror or exc}); the {done} "
+            raise StoreError(f"cannot write {printable(path.name)}'s result to {printable(args.output)} "
+                             f"({exc.strerror or exc}); the {done} "
                              f"result(s) before it are complete: free space there, or choose another folder with -o, "
                              f"and run again for the rest") from exc
         results.append(summary)
         if not args.json:
             tqdm.write(describe(summary), file=sys.stdout)
         for warning in summary["warnings"]:
-            tqdm.write(f"deblurd: warning: {path}: {warning}", file=sys.stderr)
+            tqdm.write(f"deblurd: warning: {printable(path)}: {warning}", file=sys.stderr)
     bar.close()
     try:
         gallery = write_folder_gallery(args.output) if any(r["status"] != "failed" for r in results) else None
     except OSError as exc:
-        raise StoreError(f"the results in {args.output} are complete, but its gallery could not be written "
+        raise StoreError(f"the results in {printable(args.output)} are complete, but its gallery could not be written "
                          f"({exc.strerror or exc}): free space there; the next deblur into it writes the gallery "
                          f"with these results too") from exc
     counts = {status: sum(r["status"] == status for r in results) for status in (*KINDS, "failed")}
@@ -265,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
                           "results": results}, indent=1))
     else:
         print(f"{counts['restored']} restored, {counts['passthrough']} passed through unchanged, "
-              f"{counts['failed']} failed; results in {args.output}"
+              f"{counts['failed']} failed; results in {printable(args.output)}"
               + (f", gallery {gallery}" if gallery else ""), file=sys.stderr)
     if counts["failed"]:
         print(f"deblurd: {counts['failed']} of {len(results)} input(s) could not be processed (see above)",
@@ -282,7 +287,7 @@ def read_records(folder: Path) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            log.warning("%s line %d is not JSON; left out of the gallery", path, number)
+            log.warning("%s line %d is not JSON; left out of the gallery", printable(path), number)
     return records
 
 

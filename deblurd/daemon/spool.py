@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -13,10 +15,17 @@ import numpy as np
 
 from deblurd.atomic import AtomicWriter
 from deblurd.frames import Frame
+from deblurd.image_io import MAX_IMAGE_PIXELS, bounded_size
+from deblurd.log_limit import printable
+from deblurd.output.layout import is_plain_dir
+
+log = logging.getLogger(__name__)
 
 QUEUED_JPEG_QUALITY = 97
 """Quality (4:4:4, no chroma subsampling) of a queued still's JPEG: about 8 MB for 12 MP, 1 grey level RMS from
 the captured pixels, 0.1-0.2 s to encode; the stored input is a JPEG of quality 92 anyway."""
+REJECTED_DIR = "rejected"
+"""Inside the spool: stills that can never be restored (over the pixel limit, undecodable), each with a reason."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,10 @@ class SpoolFolder:
     next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
     than never)."""
 
-    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
+    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
+        self.max_pixels = max_pixels
 
     def write(self, still: QueuedStill) -> Path:
         """Spool an encoded still; OSError (a full disk, say) leaves no file behind."""
@@ -68,12 +78,34 @@ class SpoolFolder:
         return jpeg
 
     def read(self, jpeg: Path) -> Frame:
-        """The spooled still as a Frame that remembers its file."""
+        """The spooled still as a Frame that remembers its file; bounded in pixels from its header before it is
+        decoded (InputError, a ValueError, over max_pixels or without a readable header)."""
         meta = json.loads(jpeg.with_suffix(".json").read_text(encoding="utf-8"))
-        rgb = cv2.imdecode(np.fromfile(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        data = jpeg.read_bytes()
+        bounded_size(data, self.max_pixels, jpeg.name)
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if rgb is None:
-            raise ValueError(f"{jpeg} is not a readable JPEG")
+            raise ValueError(f"{printable(jpeg)} is not a readable JPEG")
         return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
+
+    def reject(self, jpeg: Path, reason: str) -> Optional[Path]:
+        """Move a still that can never be restored (and its JSON) to rejected/, beside <name>.reason.txt, so that
+        the next start does not read it again; the reason file, or None when the move failed (it stays put)."""
+        rejected = self.folder / REJECTED_DIR
+        try:
+            rejected.mkdir(exist_ok=True)
+            if not is_plain_dir(rejected):
+                raise NotADirectoryError(f"{rejected} is not a plain folder (a link is never followed)")
+            for path in (jpeg, jpeg.with_suffix(".json")):
+                if path.exists():
+                    os.replace(path, rejected / path.name)
+            note = rejected / f"{jpeg.stem}.reason.txt"
+            self.writer.write(note, (reason + "\n").encode("utf-8"))
+        except OSError as exc:
+            log.error("cannot move the unrestorable still %s to %s (%s): it stays in the spool",
+                      printable(jpeg), printable(rejected), exc)
+            return None
+        return note
 
     def waiting(self) -> list[Path]:
         """Spooled stills complete on disk (JPEG and JSON), oldest first."""

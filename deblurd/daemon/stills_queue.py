@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
+from deblurd.errors import InputError
 from deblurd.frames import Frame
+from deblurd.log_limit import printable
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +83,23 @@ class StillQueue:
 
     def recover(self) -> int:
         """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
-        A spooled still that cannot be read is left on disk and named."""
+        Each is bounded and decoded once here, so that the spool never holds a still that cannot be restored: one
+        over the pixel limit or damaged is moved to the spool's rejected/ with its reason and named (a bomb left
+        there cannot crash every start); one that cannot be read now (permissions) is left where it is."""
         if self.spool is None:
             return 0
         found = 0
         for jpeg in self.spool.waiting():
             try:
-                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
+                self.spool.read(jpeg)
+            except (InputError, ValueError, KeyError, TypeError) as exc:  # what the files hold, not access to them
+                note = self.spool.reject(jpeg, f"{type(exc).__name__}: {exc}")
+                if note is not None:
+                    log.error("spooled still %s cannot be restored (%s): moved to %s", printable(jpeg.name), exc,
+                              printable(note.parent))
+                continue
+            except OSError as exc:
+                log.error("spooled still %s cannot be read (%s): left where it is", printable(jpeg), exc)
                 continue
             self._items.append(jpeg)
             found += 1
