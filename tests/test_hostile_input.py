@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from bombs import BOMBS, jpeg_bomb, png_bomb
 from conftest import REPO
+
 from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.daemon.spool import REJECTED_DIR
 from deblurd.output.layout import SPOOL_DIR
@@ -135,4 +136,59 @@ def test_a_daemon_replaying_bombs_goes_on_names_each_once_and_stays_small(tmp_pa
     assert HTML_NAME in sources, "the HTML-named image was replayed like any other"
     gallery = "".join(p.read_text(errors="replace") for p in [out / "index.html", *out.glob("gallery/*.html")])
     assert "<img src=x" not in gallery, "a name never becomes markup in the gallery"
+    assert_untouched(tmp_path, before, out)
+
+
+def test_bombs_left_in_the_spool_are_rejected_once_and_the_daemon_starts(tmp_path, photo_pack_dir):
+    out = tmp_path / "out"
+    spool = out / SPOOL_DIR
+    spool.mkdir(parents=True)
+    bombs = [jpeg_bomb(spool / "1700000000.000000-00000001.jpg"), png_bomb(spool / "1700000001.000000-00000002.jpg")]
+    for seq, bomb in enumerate(bombs, 1):
+        bomb.with_suffix(".json").write_text(json.dumps({"seq": seq, "captured_at": 1.7e9 + seq, "metadata": {}}))
+    config = daemon_config(tmp_path, SAMPLES_DIR, out)
+    before = snapshot(tmp_path, skip=out)
+    command = [sys.executable, "-m", "deblurd", "run", "--config", str(config), "--frames", "3"]
+    code, _, log, peak_mb = run_measured(command, tmp_path / "logs")
+    print(f"two bombs in the stills spool at start: peak RSS {peak_mb:.0f} MB")
+    assert code == 0 and peak_mb < PEAK_RSS_MB, log[-3000:]
+    rejected = spool / REJECTED_DIR
+    for bomb in bombs:
+        assert not bomb.exists() and (rejected / bomb.name).is_file()
+        assert (rejected / bomb.name).with_suffix(".json").is_file()
+        assert "over the limit of 24 MP" in (rejected / f"{bomb.stem}.reason.txt").read_text()
+        assert log.count(f"spooled still {bomb.name} cannot be restored") == 1
+    code, _, again, _ = run_measured(command, tmp_path / "logs")
+    assert code == 0 and "cannot be restored" not in again, "a rejected still is not read at the next start"
+    assert_untouched(tmp_path, before, out)
+
+
+def test_deblur_refuses_bombs_and_restores_the_rest_of_the_batch_with_its_gallery(tmp_path, photo_pack_dir):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES_DIR / "03-heavy.jpg", inputs / "03-heavy.jpg")
+    shutil.copy(SAMPLES_DIR / "01-sharp.jpg", inputs / HTML_NAME)
+    shutil.copy(SAMPLES_DIR / "05-heavy.jpg", inputs / "new\nline.jpg")
+    (inputs / ESCAPE_NAME).write_bytes(b"\x89PNG but damaged")
+    png_bomb(inputs / "bomb.png")
+    jpeg_bomb(inputs / "bomb.jpg")
+    tiff = BOMBS["tif"](tmp_path / "bomb.tif")
+    out = tmp_path / "restored"
+    before = snapshot(tmp_path, skip=out)
+    code, stdout, stderr, peak_mb = run_measured(
+        [sys.executable, "-m", "deblurd", "deblur", str(inputs), str(tiff), "-o", str(out)], tmp_path / "logs")
+    print(f"deblur of 3 images and 3 bombs (PNG, JPEG, TIFF): peak RSS {peak_mb:.0f} MB")
+    assert code == 1, stderr[-3000:]
+    for bomb in ("bomb.png", "bomb.jpg", "bomb.tif"):
+        assert stderr.count(f"{bomb}: 400.0 MP, over the limit of 24 MP (camera.max_image_megapixels)") == 1, bomb
+    assert "Traceback" not in stderr and "DecompressionBomb" not in stderr
+    counts = re.search(r"(\d+) restored, (\d+) passed through unchanged, (\d+) failed", stderr)
+    assert counts and int(counts[1]) + int(counts[2]) == 3 and counts[3] == "4", stderr[-2000:]
+    records = [json.loads(line) for line in (out / "deblur.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in records) == sorted(["03-heavy.jpg", HTML_NAME, "new\nline.jpg"])
+    assert (out / "index.html").is_file() and "<img src=x" not in (out / "index.html").read_text()
+    assert "new\\nline.jpg" in stdout and "term\\x1b[31mred" in stderr, "names shown with their escapes"
+    assert_no_forged_lines(stdout + stderr)
+    assert "new\nline" not in stdout + stderr
+    assert peak_mb < PEAK_RSS_MB
     assert_untouched(tmp_path, before, out)
