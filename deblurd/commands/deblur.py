@@ -28,7 +28,7 @@ from tqdm import tqdm
 from deblurd.atomic import AtomicWriter, fsync_dir, temp_name
 from deblurd.config import add_config_argument
 from deblurd.frames import Severity
-from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
+from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, Picture, encode_picture, read_picture, rgb8
 from deblurd.log_limit import printable
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
@@ -163,7 +163,8 @@ def restore(router: Router, pixels: np.ndarray) -> tuple[Severity, Optional[np.n
 class Deblurrer:
     """Restores one input after another into one folder, naming, writing and recording each result."""
 
-    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool, max_pixels: int) -> None:
+    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.router = router
         self.max_pixels = max_pixels
         self.folder = folder
