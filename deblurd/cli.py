@@ -77,6 +77,19 @@ press record waits in the spool."""
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Stop signals are held from the start (a signal before the pipeline exists, while the pack loads, is acted on
+    once it does: the pipeline stops at once and writes its final status), then each stops the pipeline."""
+    held: list[int] = args.held_signals
+    previous = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in STOP_SIGNALS}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # `deblurd still`: never fatal
+    try:
+        return _run_daemon(args, held)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_daemon(args: argparse.Namespace, held: list[int]) -> int:
     from deblurd.optics.lens_profile import LensProfileError, daemon_profile
     from deblurd.capture.sources import open_source
     from deblurd.daemon.pipeline import Pipeline
@@ -84,7 +97,6 @@ def _run(args: argparse.Namespace) -> int:
     from deblurd.output.store import ResultStore
     from deblurd.daemon.thermal import ThermalGovernor
 
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # `deblurd still` may signal once the lock is held: never fatal
     overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
     cfg = load_command_config(args).with_overrides({k: v for k, v in overrides.items() if v is not None})
     store = ResultStore(cfg.output)
@@ -107,14 +119,12 @@ def _run(args: argparse.Namespace) -> int:
                             lens_profile=lens_profile)
         if cfg.gpio.enabled:
             parts.append(CaptureButton.from_config(cfg.gpio, pipeline.request_still, pipeline.set_continuous))
-        previous = {sig: signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))
-                    for sig in STOP_SIGNALS}
-        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: pipeline.poke())
-        try:
-            pipeline.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda signum, _: pipeline.stop(signal.Signals(signum).name))
+        signal.signal(signal.SIGUSR1, lambda *_: pipeline.poke())
+        for signum in held:
+            pipeline.stop(signal.Signals(signum).name)
+        pipeline.run()
     finally:
         for part in reversed(parts):
             if part is not None:
@@ -238,7 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def _act_on_held(held: list[int]) -> Optional[int]:
+    """Give a command other than `run` the default signal handling back, and end it as a signal held while
+    deblurd was starting asks: 130 for SIGINT, the default action (termination) for SIGTERM and SIGHUP."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    for signum in held:
+        if signum == signal.SIGINT:
+            return ExitCode.INTERRUPTED
+        os.kill(os.getpid(), signum)
+    return None
+
+
+def main(argv: Optional[list[str]] = None, held_signals: Optional[list[int]] = None) -> int:
+    """The `deblurd` command; held_signals are stop signals that arrived while it was starting (deblurd.__main__
+    holds them from the first line and keeps adding to the list)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -247,6 +271,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.held_signals = held_signals if held_signals is not None else []
+    if held_signals is not None and args.command != "run":
+        interrupted = _act_on_held(held_signals)
+        if interrupted is not None:
+            return interrupted
     try:
         status = args.handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone is caught below rather than at exit

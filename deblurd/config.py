@@ -18,6 +18,10 @@ DEFAULT_CONFIG_PATH = Path("/etc/deblurd/deblurd.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 DEFAULT_BUTTON_PIN = 17
+MAX_IMAGE_MEGAPIXELS = 24.0
+"""Default pixel limit: twice the camera's largest still, so a phone's or a camera's photo is taken too, and
+what one image can cost in memory stays a fraction of a Pi 5's (see systemd/deblurd.service's MemoryMax)."""
+PIXEL_LIMIT_KEY = "camera.max_image_megapixels"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -58,6 +62,17 @@ class CameraConfig(Area):
     sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
     sim_seed: int = Field(0, ge=0, le=2**31 - 1, description="sim: seeds the lens's imperfections and the sensor noise")
     sim_still_width: int = Field(1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
+    max_image_megapixels: float = Field(
+        MAX_IMAGE_MEGAPIXELS, ge=12.0, le=89.0,
+        description="largest image decoded, in megapixels (at least 12: the camera's own stills are 11.9): replay "
+                    "files, sim scenes, spooled stills and `deblurd deblur` inputs; read from the file's header before "
+                    "decoding, so a larger one (a decompression bomb) is refused and costs no memory (at most 89, "
+                    "Pillow's own warning limit)")
+
+    @property
+    def max_image_pixels(self) -> int:
+        """max_image_megapixels as a pixel count, for image_io."""
+        return int(self.max_image_megapixels * 1e6)
 
 
 class LensConfig(Area):

@@ -2,6 +2,12 @@
 result in the same layout (bit depth, alpha, grey) with its EXIF and ICC profile; and read_rgb, the one way the
 rest of the code (replay, the simulated camera, calibration, the tools) reads a photo as RGB.
 
+Every image is bounded in pixels before it is decoded (bounded_size): Pillow's Image.open reads only the header,
+so a file that is small on disk but huge when decoded (a decompression bomb) is refused with PixelLimitError and
+costs no memory. The limit is camera.max_image_megapixels, at most Pillow's own warning limit, so Pillow's
+DecompressionBombWarning could only repeat a refusal (and print through a progress bar): it is silenced here, and
+its DecompressionBombError (beyond twice that limit) becomes a PixelLimitError.
+
 OpenCV decodes every layout (16-bit colour too, which Pillow cuts to 8 bits) but decodes a truncated or damaged
 JPEG with a grey fill and only libjpeg's warning on stderr. So Pillow decodes each file fully first (it raises on
 truncation and on PNG checksum errors), and libjpeg's warnings during OpenCV's decode are collected and refused.
@@ -11,19 +17,26 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import sys
 import tempfile
+import warnings
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from deblurd.config import MAX_IMAGE_MEGAPIXELS, PIXEL_LIMIT_KEY
 from deblurd.errors import InputError
+from deblurd.log_limit import printable
+
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 """Pillow's format name -> the suffix of results."""
@@ -39,6 +52,47 @@ DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng er
 """libjpeg's and libpng's messages for data they decoded around (a grey fill, a half image)."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_HEADER = b"Exif\x00\x00"
+MAX_IMAGE_PIXELS = int(MAX_IMAGE_MEGAPIXELS * 1e6)
+"""The default limit, for callers without a config (camera.max_image_pixels is the configured one)."""
+
+
+class PixelLimitError(InputError):
+    """An image whose header says it holds more pixels than the limit: refused before it is decoded."""
+
+
+def _over_limit(name: object, max_pixels: int, size: Optional[tuple[int, int]], pixels: int) -> PixelLimitError:
+    shape = f"{size[0]}x{size[1]} pixels = " if size else ""
+    return PixelLimitError(f"{printable(name)}: {shape}{pixels / 1e6:.1f} MP, over the limit of "
+                           f"{max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}); refused before decoding: shrink the image, or raise "
+                           f"{PIXEL_LIMIT_KEY} if this device has the memory for it")
+
+
+def _open_bounded(source: IO[bytes], name: object, max_pixels: int) -> Image.Image:
+    """Pillow's Image.open (the header only, nothing decoded yet), refused when over max_pixels."""
+    try:
+        image = Image.open(source)
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise _over_limit(name, max_pixels, None, pixels) from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise _over_limit(name, max_pixels, (width, height), width * height)
+    return image
+
+
+def bounded_size(source: Path | bytes, max_pixels: int = MAX_IMAGE_PIXELS,
+                 name: object = None) -> tuple[int, int]:
+    """An image's (width, height) from its header, without decoding it. PixelLimitError when it holds more than
+    max_pixels; InputError when no image header can be read (it could not be bounded, so it is not decoded)."""
+    name = source if name is None and isinstance(source, Path) else name or "image"
+    try:
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as file, \
+                _open_bounded(file, name, max_pixels) as image:
+            return image.size
+    except (UnidentifiedImageError, SyntaxError, OSError, ValueError) as exc:
+        raise InputError(f"{printable(name)}: cannot be read as an image ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -93,28 +147,30 @@ def _opencv_layout(data: bytes) -> np.ndarray:
     return pixels
 
 
-def read_picture(path: Path) -> Picture:
-    """A JPEG or PNG file fully decoded; InputError says what is wrong with it and what to do."""
+def read_picture(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Picture:
+    """A JPEG or PNG file fully decoded; InputError says what is wrong with it and what to do (PixelLimitError:
+    more pixels than max_pixels, refused from its header)."""
+    shown = printable(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file (check the path)")
+        raise InputError(f"{shown}: no such file (check the path)")
     data = path.read_bytes()
     if not data:
-        raise InputError(f"{path}: the file is empty (0 bytes); copy it again from its source")
+        raise InputError(f"{shown}: the file is empty (0 bytes); copy it again from its source")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with _open_bounded(io.BytesIO(data), path, max_pixels) as image:
             fmt = FORMATS.get(image.format or "")
             if fmt is None:
-                raise InputError(f"{path}: is a {image.format} image; deblur reads JPEG and PNG (convert it first)")
+                raise InputError(f"{shown}: is a {image.format} image; deblur reads JPEG and PNG (convert it first)")
             mode, exif, icc = image.mode, image.info.get("exif"), image.info.get("icc_profile")
             image.load()
     except (UnidentifiedImageError, SyntaxError) as exc:
-        raise InputError(f"{path}: cannot be read as an image; it is damaged or not a JPEG/PNG") from exc
+        raise InputError(f"{shown}: cannot be read as an image; it is damaged or not a JPEG/PNG") from exc
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: the image is truncated or damaged ({exc}); copy it again from its source") from exc
+        raise InputError(f"{shown}: the image is truncated or damaged ({exc}); copy it again from its source") from exc
     try:
         pixels = _opencv_layout(data)
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from exc
+        raise InputError(f"{shown}: {exc}") from exc
     warning = CONVERTED.get(mode, "")
     if mode == "CMYK":
         icc = None
@@ -123,9 +179,16 @@ def read_picture(path: Path) -> Picture:
     return Picture(pixels, fmt, data, exif or None, icc or None, (warning,) if warning else ())
 
 
-def read_rgb(path: Path) -> Optional[np.ndarray]:
+def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Optional[np.ndarray]:
     """An image file as RGB uint8 (HxWx3, as OpenCV decodes it: 8-bit, alpha dropped, grey spread to three
-    channels); None when the file is missing or cannot be decoded, so the caller names the fix that fits it."""
+    channels); None when the file is missing or cannot be decoded, so the caller names the fix that fits it.
+    PixelLimitError when its header says it holds more than max_pixels (it is not decoded)."""
+    try:
+        bounded_size(path, max_pixels)
+    except PixelLimitError:
+        raise
+    except InputError:
+        return None
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

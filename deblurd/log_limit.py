@@ -1,13 +1,31 @@
-"""Rate-limited logging for faults that recur on every frame: one line, then a count, not a line per frame."""
+"""What may reach a log line or the terminal: names with their control characters escaped (so a file name cannot
+forge a log line or drive the terminal), and rate-limited logging for faults that recur on every frame (one line,
+then a count, not a line per frame)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
 SUMMARY_INTERVAL_S = 60.0
+UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+"""Unicode categories escaped in names: controls (newline, ESC), format characters (bidirectional overrides),
+lone surrogates (undecodable bytes of a file name) and line and paragraph separators."""
+
+
+def printable(name: object) -> str:
+    """`name` (a path, a file name, any text) fit for one log line or terminal line: a backslash and every
+    unprintable character are written as Python escapes (a newline as \\n, ESC as \\x1b), so what is shown
+    reads back as the name and nothing in it starts a line or moves the cursor."""
+    text = os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if c == "\\" or unicodedata.category(c) in UNPRINTABLE
+                   else c for c in text)
 
 
 @dataclass

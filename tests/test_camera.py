@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -129,3 +130,48 @@ def test_bundled_samples_are_small_and_described(samples_dir):
     assert files == sorted(described) and len(files) >= 6
     assert {d["label"] for d in described.values()} == {"sharp", "semi", "heavy"}
     assert all((samples_dir / f).stat().st_size < 85_000 for f in files)
+
+
+def test_replay_skips_a_missing_file_and_a_bomb_with_one_warning_each_not_one_per_loop(tmp_path, caplog):
+    import logging
+
+    from bombs import png_bomb
+
+    _write_images(tmp_path / "frames", 3)
+    png_bomb(tmp_path / "frames" / "00-bomb.png")
+    source = ReplaySource(tmp_path / "frames", fps=200)
+    source.open()
+    (tmp_path / "frames" / "01.png").unlink()  # gone after the folder was listed
+    with caplog.at_level(logging.WARNING):
+        files = [source.read(1.0).metadata["file"] for _ in range(8)]
+    assert files == ["00.png", "02.png"] * 4, "the folder loops over what can be read"
+    assert caplog.text.count("01.png: missing, unreadable") == 1
+    assert caplog.text.count("00-bomb.png: 400.0 MP, over the limit of 24 MP") == 1
+
+
+def test_replay_honours_the_configured_pixel_limit(tmp_path):
+    _write_images(tmp_path / "frames", 2, size=(4000, 3100))  # 12.4 MP
+    cfg = CameraConfig(source="replay", replay_path=tmp_path / "frames", fps=60.0, width=64, height=64)
+    assert open_source(cfg).read(1.0).metadata["file"] == "00.png"
+    small = ReplaySource(tmp_path / "frames", fps=60, max_pixels=12_000_000)
+    small.open()
+    with pytest.raises(CameraError, match="no more readable images"):
+        small.read(1.0)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder whatever its mode")
+def test_an_unreadable_replay_folder_is_a_camera_error_naming_it(tmp_path):
+    folder = tmp_path / "frames"
+    _write_images(folder, 1)
+    folder.chmod(0)
+    try:
+        with pytest.raises(CameraError, match=r"cannot read replay path .*frames \(Permission denied\): make it"):
+            ReplaySource(folder, fps=10).open()
+    finally:
+        folder.chmod(0o755)
+
+
+def test_replay_names_are_escaped_in_its_errors(tmp_path):
+    with pytest.raises(CameraError) as caught:
+        ReplaySource(tmp_path / "gone\nERROR forged", fps=10).open()
+    assert "\n" not in str(caught.value) and "gone\\nERROR forged" in str(caught.value)

@@ -141,3 +141,39 @@ def test_png_exif_and_icc_profile_are_written_back(tmp_path):
         out.load()
         assert out.getexif()[CAMERA_MAKE] == "deblurd test camera" and out.info["icc_profile"] == srgb_profile()
         assert np.array_equal(np.asarray(out), read_sample())
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg", "tif"])
+def test_a_bomb_is_refused_from_its_header_by_every_reader(tmp_path, suffix):
+    from bombs import BOMBS
+
+    from deblurd.image_io import PixelLimitError, bounded_size, read_rgb
+
+    bomb = BOMBS[suffix](tmp_path / f"bomb.{suffix}")
+    for read in (read_picture, read_rgb, bounded_size):
+        with pytest.raises(PixelLimitError, match=rf"bomb\.{suffix}: 400\.0 MP, over the limit of 24 MP "
+                                                  r"\(camera\.max_image_megapixels\); refused before decoding"):
+            read(bomb)
+
+
+def test_an_image_over_the_limit_but_under_pillows_is_refused_without_pillows_warning(tmp_path):
+    import warnings
+
+    from bombs import png_bomb
+
+    from deblurd.image_io import PixelLimitError, bounded_size
+
+    bomb = png_bomb(tmp_path / "big.png", side=10000)  # 100 MP: Pillow itself would only warn
+    with warnings.catch_warnings(record=True) as shown:
+        with pytest.raises(PixelLimitError, match=r"big\.png: 10000x10000 pixels = 100\.0 MP"):
+            bounded_size(bomb)
+        assert bounded_size(bomb, max_pixels=100_000_000) == (10000, 10000), "a limit of its own"
+    assert shown == []
+
+
+def test_names_are_shown_with_their_control_characters_escaped():
+    from deblurd.log_limit import printable
+
+    assert printable("plain é.jpg") == "plain é.jpg"
+    assert printable(Path("a\nb\x1b[2J\u202e\\.png")) == "a\\nb\\x1b[2J\\u202e\\\\.png"
+    assert printable(b"raw\xff.jpg") == "raw\\udcff.jpg", "undecodable bytes of a name"

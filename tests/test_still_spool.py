@@ -17,7 +17,7 @@ from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.layout import SPOOL_DIR
 from deblurd.atomic import TMP_MARK
 from deblurd.daemon.presses import PressBook, press_of, record_press
-from deblurd.daemon.spool import QueuedStill, SpoolFolder
+from deblurd.daemon.spool import REJECTED_DIR, QueuedStill, SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
 from deblurd.output.store import ResultStore, StoreError, read_index
 from test_still import sharp_still, still_frame
@@ -42,7 +42,7 @@ def test_stills_beyond_the_budget_wait_on_disk_and_a_stored_result_releases_them
     assert [p.name for p in spool.waiting()] == [queue.popleft().spool.name]
 
 
-def test_a_new_queue_recovers_what_an_earlier_run_left_and_names_a_damaged_still(tmp_path, caplog):
+def test_a_new_queue_recovers_what_an_earlier_run_left_and_rejects_a_damaged_still(tmp_path, caplog):
     spool = SpoolFolder(tmp_path / SPOOL_DIR)
     queue = StillQueue(raw_bytes=0, spool=spool)
     for n in range(3):
@@ -53,7 +53,11 @@ def test_a_new_queue_recovers_what_an_earlier_run_left_and_names_a_damaged_still
     with caplog.at_level(logging.ERROR):
         assert later.recover() == 2
     assert [later.popleft().seq, later.popleft().seq] == [0, 2] and len(later) == 0
-    assert damaged.is_file() and str(damaged) in caplog.text, "left where it is, and named"
+    rejected = damaged.parent / REJECTED_DIR
+    assert not damaged.exists() and damaged.name in caplog.text, "out of the spool, and named"
+    assert (rejected / damaged.name).is_file() and (rejected / damaged.with_suffix(".json").name).is_file()
+    assert "cannot be read as an image" in (rejected / f"{damaged.stem}.reason.txt").read_text()
+    assert StillQueue(spool=SpoolFolder(tmp_path / SPOOL_DIR)).recover() == 2, "not read again at the next start"
 
 
 def test_spill_puts_the_stills_the_disk_refused_on_disk(tmp_path):

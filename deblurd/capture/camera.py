@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from deblurd.capture.pacing import Pacer
+from deblurd.config import PIXEL_LIMIT_KEY
 from deblurd.errors import CameraError
 from deblurd.frames import Frame, FrameKind
-from deblurd.image_io import read_rgb
+from deblurd.image_io import MAX_IMAGE_PIXELS, PixelLimitError, read_rgb
+from deblurd.log_limit import printable
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,18 @@ class ReplaySource:
     """Replays a folder of images or a video file, looped and paced to a frame rate, as if it were a camera.
 
     Continuous frames are resized to the configured size; stills are the recorded image at its own resolution.
-    There is no focus motor, so lens calls report fixed focus.
+    There is no focus motor, so lens calls report fixed focus. An image over max_pixels (checked from its header)
+    or one that cannot be read is skipped with one warning per file, not one per loop.
     """
 
-    def __init__(self, path: Path, fps: float, size: Optional[tuple[int, int]] = None, loop: bool = True) -> None:
+    def __init__(self, path: Path, fps: float, size: Optional[tuple[int, int]] = None, loop: bool = True,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.path = Path(path)
         self.fps = fps
         self.size = size
         self.loop = loop
-        self.name = f"replay:{self.path}"
+        self.max_pixels = max_pixels
+        self.name = f"replay:{printable(self.path)}"
         self._files: list[Path] = []
         self._video: Optional[cv2.VideoCapture] = None
         self._index = 0
@@ -74,20 +79,38 @@ class ReplaySource:
         self._warned_fixed = False
         self._cache: dict[Path, np.ndarray] = {}
         self._cached_bytes = 0
+        self._skipped: set[Path] = set()
 
     def open(self) -> None:
-        if self.path.is_dir():
-            self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not self._files:
-                raise CameraError(f"replay folder {self.path} holds no images (add .jpg/.png files or set camera.replay_path)")
-        elif self.path.is_file():
-            self._video = cv2.VideoCapture(str(self.path))
-            if not self._video.isOpened():
-                raise CameraError(f"cannot open replay video {self.path} (check the file, or point camera.replay_path at a folder of images)")
-        else:
-            raise CameraError(f"replay path {self.path} does not exist (set camera.replay_path to a folder of images or a video)")
+        shown = printable(self.path)
+        try:
+            if self.path.is_dir():
+                self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+                if not self._files:
+                    raise CameraError(f"replay folder {shown} holds no images (add .jpg/.png files or set "
+                                      f"camera.replay_path)")
+            elif self.path.is_file():
+                self._open_video()
+            else:
+                raise CameraError(f"replay path {shown} does not exist (set camera.replay_path to a folder of images "
+                                  f"or a video)")
+        except OSError as exc:
+            raise CameraError(f"cannot read replay path {shown} ({exc.strerror or exc}): make it readable by the "
+                              f"daemon's user, or set camera.replay_path to another folder") from exc
         self._pacer = Pacer(self.fps)
-        log.info("replaying %s at %.1f fps", self.path, self.fps)
+        log.info("replaying %s at %.1f fps", shown, self.fps)
+
+    def _open_video(self) -> None:
+        shown = printable(self.path)
+        self._video = cv2.VideoCapture(str(self.path))
+        if not self._video.isOpened():
+            raise CameraError(f"cannot open replay video {shown} (check the file, or point camera.replay_path at a "
+                              f"folder of images)")
+        pixels = int(self._video.get(cv2.CAP_PROP_FRAME_WIDTH)) * int(self._video.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if pixels > self.max_pixels:
+            self.close()
+            raise CameraError(f"replay video {shown}: frames of {pixels / 1e6:.1f} MP, over the limit of "
+                              f"{self.max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}): scale the video down")
 
     def _next_image(self) -> np.ndarray:
         """The next recorded image; self._origin says where it came from (file name, or video frame number)."""
@@ -97,7 +120,7 @@ class ReplaySource:
                 self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, bgr = self._video.read()
             if not ok:
-                raise CameraError(f"replay video {self.path} has no more frames")
+                raise CameraError(f"replay video {printable(self.path)} has no more frames")
             self._origin = f"{self.path.name}#frame{int(self._video.get(cv2.CAP_PROP_POS_FRAMES)) - 1}"
             return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         for _ in range(len(self._files)):
@@ -110,14 +133,26 @@ class ReplaySource:
             self._origin = path.name
             if path in self._cache:
                 return self._cache[path]
-            rgb = read_rgb(path)
-            if rgb is not None:
-                if self._cached_bytes + rgb.nbytes <= REPLAY_CACHE_BYTES:
-                    self._cache[path] = rgb
-                    self._cached_bytes += rgb.nbytes
-                return rgb
-            log.warning("replay: skipping unreadable image %s", path)
-        raise CameraError(f"replay folder {self.path} has no more readable images")
+            try:
+                rgb = read_rgb(path, self.max_pixels)
+            except PixelLimitError as exc:
+                self._skip(path, f"replay: skipping {exc}")
+                continue
+            if rgb is None:
+                self._skip(path, f"replay: skipping {printable(path)}: missing, unreadable or not an image")
+                continue
+            self._skipped.discard(path)
+            if self._cached_bytes + rgb.nbytes <= REPLAY_CACHE_BYTES:
+                self._cache[path] = rgb
+                self._cached_bytes += rgb.nbytes
+            return rgb
+        raise CameraError(f"replay folder {printable(self.path)} has no more readable images")
+
+    def _skip(self, path: Path, message: str) -> None:
+        """Warn about a file skipped, once until it is read again (not on every loop over the folder)."""
+        if path not in self._skipped:
+            self._skipped.add(path)
+            log.warning("%s", message)
 
     def _frame(self, rgb: np.ndarray, kind: FrameKind, origin: str) -> Frame:
         self._seq += 1

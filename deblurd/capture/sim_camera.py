@@ -31,7 +31,8 @@ from deblurd.errors import CameraError
 from deblurd.optics.defocus import Layer, SceneObject, ShapeKind, render
 from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
-from deblurd.image_io import read_rgb
+from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, bounded_size, read_rgb
+from deblurd.log_limit import printable
 from deblurd.optics.lens_profile import LENS_RANGE, SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX, ideal_radius_per_dioptre
 from deblurd.optics.lens_psf import LensProfile
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
@@ -79,13 +80,34 @@ def scene_files(path: Optional[Path]) -> list[Path]:
         labels = json.loads((SAMPLES_DIR / "samples.json").read_text())["frames"]
         return sorted(SAMPLES_DIR / name for name, info in labels.items() if info["label"] == "sharp")
     path = Path(path)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if files:
-            return files
-    raise CameraError(f"simulated camera: {path} is not a photo or a folder of photos (set camera.sim_scene)")
+    try:
+        if path.is_file():
+            return [path]
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if files:
+                return files
+    except OSError as exc:
+        raise CameraError(f"simulated camera: cannot read {printable(path)} ({exc.strerror or exc}): make it "
+                          f"readable by the daemon's user, or set camera.sim_scene") from exc
+    raise CameraError(f"simulated camera: {printable(path)} is not a photo or a folder of photos "
+                      f"(set camera.sim_scene)")
+
+
+def bounded_scenes(files: list[Path], max_pixels: int) -> list[Path]:
+    """The scene photos whose header is within max_pixels; each one refused is named once, here."""
+    kept = []
+    for file in files:
+        try:
+            bounded_size(file, max_pixels)
+        except InputError as exc:
+            log.warning("simulated camera: scene photo skipped: %s", exc)
+            continue
+        kept.append(file)
+    if not kept:
+        raise CameraError("simulated camera: no scene photo can be used (see the lines above): set camera.sim_scene "
+                          "to photos within camera.max_image_megapixels")
+    return kept
 
 
 class SimCamera:
@@ -93,8 +115,9 @@ class SimCamera:
 
     def __init__(self, size: tuple[int, int] = (640, 480), fps: float = 10.0, scene: Optional[Path] = None,
                  layout: Layout = "plane", subject_dioptres: float = 0.5, seed: int = 0,
-                 still_width: int = 1152) -> None:
+                 still_width: int = 1152, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.size = size
+        self.max_pixels = max_pixels
         self.fps = fps
         self.layout = layout
         self.subject_dioptres = subject_dioptres
@@ -115,7 +138,7 @@ class SimCamera:
         self._shown: Optional[np.ndarray] = None
 
     def open(self) -> None:
-        self._files = scene_files(self._scene_path)
+        self._files = bounded_scenes(scene_files(self._scene_path), self.max_pixels)
         self._pacer = Pacer(self.fps)
         log.info("simulated Camera Module 3 (seed %d, %s at %.2f dioptres, %d photo(s)): %s", self.seed, self.layout,
                  self.subject_dioptres, len(self._files), self.lens)
@@ -161,9 +184,12 @@ class SimCamera:
             return srgb_to_linear(letterbox(self._shown, width, height).astype(np.float32) / 255)
         file = self._files[index % len(self._files)]
         if index not in self._photo:
-            rgb = read_rgb(file)
+            try:
+                rgb = read_rgb(file, self.max_pixels)
+            except InputError as exc:
+                raise CameraError(f"simulated camera: {exc}") from exc
             if rgb is None:
-                raise CameraError(f"simulated camera: cannot read scene photo {file} (replace or remove it)")
+                raise CameraError(f"simulated camera: cannot read scene photo {printable(file)} (replace or remove it)")
             self._photo = {index: rgb}
         photo = self._photo[index]
         rng = np.random.default_rng([self.seed, index, 1])

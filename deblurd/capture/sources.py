@@ -22,13 +22,13 @@ def open_source(cfg: CameraConfig) -> FrameSource:
         from deblurd.capture.sim_camera import SimCamera
 
         source: FrameSource = SimCamera(size, cfg.fps, cfg.sim_scene, cfg.sim_layout, cfg.sim_subject_dioptres,
-                                        cfg.sim_seed, cfg.sim_still_width)
+                                        cfg.sim_seed, cfg.sim_still_width, cfg.max_image_pixels)
     elif cfg.source == "picamera2" or (cfg.source == "auto" and picamera_source.camera_present()):
         source = picamera_source.PicameraSource(cfg)
     else:
         path = cfg.replay_path or SAMPLES_DIR
         if cfg.source == "auto":
             log.info("no camera found: replaying %s", "bundled sample frames" if cfg.replay_path is None else path)
-        source = ReplaySource(path, cfg.fps, size)
+        source = ReplaySource(path, cfg.fps, size, max_pixels=cfg.max_image_pixels)
     source.open()
     return source

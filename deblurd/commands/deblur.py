@@ -1,7 +1,9 @@
 """restore image files offline with the same models and routing (JPEG and PNG files, folders, patterns)
 
 Nothing is ever overwritten: each input gets names of its own in the output folder, also against the results
-of earlier runs. A damaged input is refused with its reason while the others are processed (exit 1). A result
+of earlier runs. A damaged input, or one over camera.max_image_megapixels (checked from its header before it is
+decoded), is refused with its reason while the others are processed (exit 1). Names are shown with their control
+characters escaped, so a file name cannot drive the terminal. A result
 keeps its input's layout (bit depth, alpha, grey), EXIF and ICC profile; an input with no blurred region is
 copied byte for byte as <name>-passthrough.<ext>. The folder's deblur.jsonl gets a line per result once its
 files are in place, and its gallery (index.html) shows every result the folder holds. `--skip-existing` resumes a
@@ -27,9 +29,10 @@ from tqdm import tqdm
 from deblurd.atomic import AtomicWriter, fsync_dir, temp_name
 from deblurd.config import add_config_argument
 from deblurd.frames import Severity
-from deblurd.image_io import InputError, Picture, encode_picture, read_picture, rgb8
+from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, Picture, encode_picture, read_picture, rgb8
 from deblurd.commands.deblur_inputs import (ALREADY_DONE, NOTHING_FOUND, Finished, describe_reasons, failure_reason,
                                             find_inputs, identity, reason_counts, remove_if_empty)
+from deblurd.log_limit import printable
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.restore.router import Router
 from deblurd.output.layout import INDEX_NAME
@@ -98,7 +101,7 @@ def publish(data: bytes, target: Path) -> None:
             os.fsync(f.fileno())
         os.link(tmp, target)
     except FileExistsError as exc:
-        raise InputError(f"{target} appeared while it was being written (another program writes to this "
+        raise InputError(f"{printable(target)} appeared while it was being written (another program writes to this "
                          f"folder); run again") from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -137,8 +140,10 @@ def restore(router: Router, pixels: np.ndarray, progress: Optional[Callable[[flo
 class Deblurrer:
     """Restores one input after another into one folder, naming, writing and recording each result."""
 
-    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool) -> None:
+    def __init__(self, router: Router, folder: Path, jpeg_quality: int, save_map: bool,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.router = router
+        self.max_pixels = max_pixels
         self.folder = folder
         self.jpeg_quality = jpeg_quality
         self.save_map = save_map
@@ -149,7 +154,7 @@ class Deblurrer:
         """The result's summary; raises InputError for an input that cannot be processed. `progress` gets the
         share of a large image restored so far."""
         source = identity(path) if path.is_file() else {}  # before reading: an input changed meanwhile is redone
-        picture: Picture = read_picture(path)
+        picture: Picture = read_picture(path, self.max_pixels)
         severity, out = restore(self.router, picture.pixels, progress)
         kind = "passthrough" if out is None else "restored"
         stem = self.names.claim(path.stem)
@@ -185,8 +190,8 @@ def describe(summary: dict[str, Any]) -> str:
     else:
         layout = f"{summary['layout']} kept" if summary["layout_kept"] else f"written as {summary['layout']}"
         note = f"{summary['severity']} blur, restored ({layout})"
-    line = f"{summary['input']}: {note} (blur map: {shares}) -> {summary['output']}"
-    return line + (f", blur map -> {summary['map']}" if summary["map"] else "")
+    line = f"{printable(summary['input'])}: {note} (blur map: {shares}) -> {printable(summary['output'])}"
+    return line + (f", blur map -> {printable(summary['map'])}" if summary["map"] else "")
 
 
 def _check_writable(folder: Path) -> list[Path]:
@@ -196,8 +201,8 @@ def _check_writable(folder: Path) -> list[Path]:
     if file is not None:
         raise StoreError(f"output folder {folder}: {file} is a file, not a folder: choose a folder with -o")
     if (folder / INDEX_NAME).exists():
-        raise StoreError(f"output folder {folder} holds a daemon's results ({INDEX_NAME}), and its gallery would "
-                         f"show only one of the two: choose another folder with -o")
+        raise StoreError(f"output folder {printable(folder)} holds a daemon's results ({INDEX_NAME}), and its "
+                         f"gallery would show only one of the two: choose another folder with -o")
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -206,7 +211,7 @@ def _check_writable(folder: Path) -> list[Path]:
         probe.unlink()
     except OSError as exc:
         remove_if_empty(created)
-        raise StoreError(f"output folder {folder} is not writable ({exc.strerror or exc}): "
+        raise StoreError(f"output folder {printable(folder)} is not writable ({exc.strerror or exc}): "
                          f"choose another folder with -o") from exc
     return created
 
@@ -244,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = found.files
     router = Router(load_pack(cfg))
     created = _check_writable(args.output)
-    deblurrer = Deblurrer(router, args.output, cfg.output.jpeg_quality, args.save_map)
+    deblurrer = Deblurrer(router, args.output, cfg.output.jpeg_quality, args.save_map, cfg.camera.max_image_pixels)
     finished = Finished(args.output, read_records(args.output)) if args.skip_existing else None
     results: list[dict[str, Any]] = [{"input": arg, "status": "failed", "reason": NOTHING_FOUND, "error": p}
                                      for arg, p in found.problems.items()]
@@ -267,14 +272,15 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:  # the output disk: every later result would fail the same way
             bar.close()
             done = sum(r["status"] in KINDS for r in results)
-            raise StoreError(f"cannot write {path.name}'s result to {args.output} ({exc.strerror or exc}); the {done} "
+            raise StoreError(f"cannot write {printable(path.name)}'s result to {printable(args.output)} "
+                             f"({exc.strerror or exc}); the {done} "
                              f"result(s) before it are complete: free space there, or choose another folder with -o, "
                              f"and run again with --skip-existing for the rest") from exc
         results.append(summary)
         if not args.json:
             tqdm.write(describe(summary), file=sys.stdout)
         for warning in summary["warnings"]:
-            tqdm.write(f"deblurd: warning: {path}: {warning}", file=sys.stderr)
+            tqdm.write(f"deblurd: warning: {printable(path)}: {warning}", file=sys.stderr)
     bar.close()
     if not any(r["status"] in KINDS for r in results):
         remove_if_empty(created)
@@ -286,7 +292,7 @@ def _report(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     try:
         gallery = write_folder_gallery(args.output) if any(r["status"] in KINDS for r in results) else None
     except OSError as exc:
-        raise StoreError(f"the results in {args.output} are complete, but its gallery could not be written "
+        raise StoreError(f"the results in {printable(args.output)} are complete, but its gallery could not be written "
                          f"({exc.strerror or exc}): free space there; the next deblur into it writes the gallery "
                          f"with these results too") from exc
     counts = {status: sum(r["status"] == status for r in results) for status in (*KINDS, "failed", "skipped")}
@@ -297,7 +303,7 @@ def _report(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     else:
         print(f"{counts['restored']} restored, {counts['passthrough']} passed through unchanged, "
               f"{counts['failed']} failed, {counts['skipped']} skipped; "
-              + (f"results in {args.output}" if args.output.is_dir() else "no output folder written")
+              + (f"results in {printable(args.output)}" if args.output.is_dir() else "no output folder written")
               + (f", gallery {gallery}" if gallery else ""), file=sys.stderr)
         if reasons:
             print(f"deblurd: no new result, by reason: {describe_reasons(reasons)}", file=sys.stderr)
@@ -317,7 +323,7 @@ def read_records(folder: Path) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            log.warning("%s line %d is not JSON; left out of the gallery", path, number)
+            log.warning("%s line %d is not JSON; left out of the gallery", printable(path), number)
     return records
 
 

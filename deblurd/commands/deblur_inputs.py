@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from deblurd.log_limit import printable
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 NOT_AN_IMAGE = "not an image"
 UNSUPPORTED = "unsupported format"
@@ -116,12 +118,12 @@ def find_inputs(arguments: list[str], recursive: bool, output: Path) -> Inputs:
         if path.is_dir():
             files, others = _split(path.glob("**/*" if recursive else "*"), output)
             if not files:
-                problems[argument] = (f"{path}: no JPEG or PNG file in this folder"
+                problems[argument] = (f"{printable(path)}: no JPEG or PNG file in this folder"
                                       + ("" if recursive else " (add --recursive to look in its sub-folders)"))
         elif not path.exists() and glob.has_magic(argument):
             files, others = _split((Path(p) for p in glob.glob(argument, recursive=recursive)), output)
             if not files:
-                problems[argument] = f"{argument}: no JPEG or PNG file matches this pattern"
+                problems[argument] = f"{printable(argument)}: no JPEG or PNG file matches this pattern"
         else:
             files = [path]
         for file in files:

@@ -82,7 +82,7 @@ class Pipeline:
         self.last_error: Optional[dict[str, Any]] = None
         self.exit_reason: Optional[str] = None
         self._continuous: deque[Frame] = deque()
-        self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer))
+        self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer, cfg.camera.max_image_pixels))
         self.presses = PressBook(store.dir, store.writer)
         self._unsaved: deque[Result] = deque()
         self._lock = threading.Lock()

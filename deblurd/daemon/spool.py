@@ -15,16 +15,18 @@ import numpy as np
 
 from deblurd.atomic import TMP_MARK, AtomicWriter
 from deblurd.frames import Frame
+from deblurd.image_io import MAX_IMAGE_PIXELS, bounded_size
+from deblurd.log_limit import printable
 from deblurd.output.layout import is_link, is_plain_dir, refuse
 
 log = logging.getLogger(__name__)
 
-REJECTED_DIR = "rejected"
-"""Inside the spool: files that can never become a result, moved aside (and logged) rather than retried forever."""
 
 QUEUED_JPEG_QUALITY = 97
 """Quality (4:4:4, no chroma subsampling) of a queued still's JPEG: about 8 MB for 12 MP, 1 grey level RMS from
 the captured pixels, 0.1-0.2 s to encode; the stored input is a JPEG of quality 92 anyway."""
+REJECTED_DIR = "rejected"
+"""Inside the spool: stills that can never be restored (over the pixel limit, undecodable), each with a reason."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,10 @@ class SpoolFolder:
     next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
     than never)."""
 
-    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
+    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
+        self.max_pixels = max_pixels
 
     def write(self, still: QueuedStill, name: Optional[str] = None) -> Path:
         """Spool an encoded still, under its press's name when given; the JSON is written last, so it marks a
@@ -77,12 +80,34 @@ class SpoolFolder:
         return jpeg
 
     def read(self, jpeg: Path) -> Frame:
-        """The spooled still as a Frame that remembers its file."""
+        """The spooled still as a Frame that remembers its file; bounded in pixels from its header before it is
+        decoded (InputError, a ValueError, over max_pixels or without a readable header)."""
         meta = json.loads(jpeg.with_suffix(".json").read_text(encoding="utf-8"))
-        rgb = cv2.imdecode(np.fromfile(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        data = jpeg.read_bytes()
+        bounded_size(data, self.max_pixels, jpeg.name)
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if rgb is None:
-            raise ValueError(f"{jpeg} is not a readable JPEG")
+            raise ValueError(f"{printable(jpeg)} is not a readable JPEG")
         return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
+
+    def reject(self, jpeg: Path, reason: str) -> Optional[Path]:
+        """Move a still that can never be restored (and its JSON) to rejected/, beside <name>.reason.txt, so that
+        the next start does not read it again; the reason file, or None when the move failed (it stays put)."""
+        rejected = self.folder / REJECTED_DIR
+        try:
+            rejected.mkdir(exist_ok=True)
+            if not is_plain_dir(rejected):
+                raise NotADirectoryError(f"{rejected} is not a plain folder (a link is never followed)")
+            for path in (jpeg, jpeg.with_suffix(".json")):
+                if path.exists():
+                    os.replace(path, rejected / path.name)
+            note = rejected / f"{jpeg.stem}.reason.txt"
+            self.writer.write(note, (reason + "\n").encode("utf-8"))
+        except OSError as exc:
+            log.error("cannot move the unrestorable still %s to %s (%s): it stays in the spool",
+                      printable(jpeg), printable(rejected), exc)
+            return None
+        return note
 
     def waiting(self) -> list[Path]:
         """Spooled stills complete on disk (JPEG and JSON), oldest first; links are refused (and said once)."""
@@ -117,7 +142,7 @@ class SpoolFolder:
                 self._remove_orphan_temp(path)
             elif path.suffix == ".json" and not os.path.lexists(path.with_suffix(".jpg")):
                 path.unlink()
-                log.info("removed %s: its still was stored and released when a crash came", path)
+                log.info("removed %s: its still was stored and released when a crash came", printable(path))
             elif path.suffix == ".jpg" and not os.path.lexists(path.with_suffix(".json")):
                 self._adopt(path)
 
@@ -137,25 +162,14 @@ class SpoolFolder:
             head = f.read(3)
             captured_at = os.fstat(f.fileno()).st_mtime
         if head != b"\xff\xd8\xff":
-            self.quarantine(jpeg, "it is not a JPEG and has no metadata")
+            self.reject(jpeg, "it is not a JPEG and has no metadata")
             return
         press = jpeg.with_suffix(".press")
         metadata = {"press": jpeg.stem} if press.is_file() else {}
         meta = {"seq": 0, "captured_at": captured_at, "metadata": {**metadata, "spool_rebuilt": True}}
         self.writer.write(jpeg.with_suffix(".json"), json.dumps(meta).encode("utf-8"))
         log.warning("spooled still %s had no metadata (a crash between its two writes): rebuilt it (capture time "
-                    "from the file, sequence number unknown)", jpeg)
-
-    def quarantine(self, path: Path, reason: str) -> Path:
-        """Move a spooled file that can never be restored to rejected/ (with its JSON, if any), and say why."""
-        rejected = self.folder / REJECTED_DIR
-        rejected.mkdir(exist_ok=True)
-        target = rejected / path.name
-        os.replace(path, target)
-        if path.suffix != ".json" and os.path.lexists(path.with_suffix(".json")):
-            os.replace(path.with_suffix(".json"), target.with_suffix(".json"))
-        log.error("spooled still %s moved to %s: %s", path, rejected, reason)
-        return target
+                    "from the file, sequence number unknown)", printable(jpeg))
 
 
 def _alive(pid: int) -> bool:

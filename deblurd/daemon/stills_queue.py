@@ -12,7 +12,9 @@ from typing import Callable, Optional
 
 from deblurd.daemon.presses import PRESS_SUFFIX, press_of
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
+from deblurd.errors import InputError
 from deblurd.frames import Frame
+from deblurd.log_limit import printable
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +84,25 @@ class StillQueue:
 
     def recover(self) -> int:
         """Queue the stills an earlier run left in the spool (a passed stop deadline, a crash); returns how many.
-        A spooled still that cannot be read is left on disk and named. What a crash between two writes left is
-        settled first (SpoolFolder.repair)."""
+        Each is bounded and decoded once here, so that the spool never holds a still that cannot be restored: one
+        over the pixel limit or damaged is moved to the spool's rejected/ with its reason and named (a bomb left
+        there cannot crash every start); one that cannot be read now (permissions) is left where it is. What a
+        crash between two writes left is settled first (SpoolFolder.repair)."""
         if self.spool is None:
             return 0
         self.spool.repair()
         found = 0
         for jpeg in self.spool.waiting():
             try:
-                self.spool.read(jpeg)  # decoded once here, so that a damaged file cannot stop the daemon later
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("spooled still %s cannot be read (%s): left where it is", jpeg, exc)
+                self.spool.read(jpeg)
+            except (InputError, ValueError, KeyError, TypeError) as exc:  # what the files hold, not access to them
+                note = self.spool.reject(jpeg, f"{type(exc).__name__}: {exc}")
+                if note is not None:
+                    log.error("spooled still %s cannot be restored (%s): moved to %s", printable(jpeg.name), exc,
+                              printable(note.parent))
+                continue
+            except OSError as exc:
+                log.error("spooled still %s cannot be read (%s): left where it is", printable(jpeg), exc)
                 continue
             self._items.append(jpeg)
             found += 1
