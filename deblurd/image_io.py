@@ -36,8 +36,6 @@ from deblurd.config import MAX_IMAGE_MEGAPIXELS, PIXEL_LIMIT_KEY
 from deblurd.errors import InputError
 from deblurd.log_limit import printable
 
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 """Pillow's format name -> the suffix of results."""
 CONVERTED = {"P": "the restored image is written as RGB (palette colours cannot hold a restoration)",
@@ -70,7 +68,9 @@ def _over_limit(name: object, max_pixels: int, size: Optional[tuple[int, int]], 
 def _open_bounded(source: IO[bytes], name: object, max_pixels: int) -> Image.Image:
     """Pillow's Image.open (the header only, nothing decoded yet), refused when over max_pixels."""
     try:
-        image = Image.open(source)
+        with warnings.catch_warnings():  # here, not module-wide: a caller's catch_warnings would drop that filter
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)

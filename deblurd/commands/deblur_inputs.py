@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import mimetypes
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from deblurd.image_io import PixelLimitError
 from deblurd.log_limit import printable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -59,15 +61,17 @@ def _starts_like_an_image(path: Path) -> bool:
 
 def failure_reason(path: Path, exc: BaseException) -> str:
     """Why an input could not be read: the error's own `reason` when it has one, else what the file's header
-    says (a format deblur does not read, no image at all, more pixels than Pillow's limit), else unreadable."""
+    says (a format deblur does not read, no image at all, over the pixel limit), else unreadable."""
     reason = getattr(exc, "reason", None)
     if reason in REASONS:
         return str(reason)
-    if isinstance(exc, Image.DecompressionBombError) or isinstance(exc.__cause__, Image.DecompressionBombError):
+    if isinstance(exc, PixelLimitError):
         return OVER_LIMIT
     try:
-        with Image.open(path) as image:
-            fmt, pixels = image.format, image.width * image.height
+        with warnings.catch_warnings():  # the header only, for its format: no DecompressionBombWarning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                fmt = image.format
     except Image.DecompressionBombError:
         return OVER_LIMIT
     except UnidentifiedImageError:
@@ -76,8 +80,6 @@ def failure_reason(path: Path, exc: BaseException) -> str:
         return UNREADABLE
     if fmt not in ("JPEG", "PNG"):
         return UNSUPPORTED
-    if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
-        return OVER_LIMIT
     return UNREADABLE
 
 

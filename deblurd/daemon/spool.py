@@ -107,6 +107,8 @@ class SpoolFolder:
             log.error("cannot move the unrestorable still %s to %s (%s): it stays in the spool",
                       printable(jpeg), printable(rejected), exc)
             return None
+        log.error("spooled still %s cannot be restored (%s): moved to %s", printable(jpeg.name), reason,
+                  printable(rejected))
         return note
 
     def waiting(self) -> list[Path]:

@@ -96,10 +96,7 @@ class StillQueue:
             try:
                 self.spool.read(jpeg)
             except (InputError, ValueError, KeyError, TypeError) as exc:  # what the files hold, not access to them
-                note = self.spool.reject(jpeg, f"{type(exc).__name__}: {exc}")
-                if note is not None:
-                    log.error("spooled still %s cannot be restored (%s): moved to %s", printable(jpeg.name), exc,
-                              printable(note.parent))
+                self.spool.reject(jpeg, f"{type(exc).__name__}: {exc}")
                 continue
             except OSError as exc:
                 log.error("spooled still %s cannot be read (%s): left where it is", printable(jpeg), exc)
