@@ -66,6 +66,6 @@ def record(radius: np.ndarray, confidence: np.ndarray, blur: BlurDefinition, gri
     rows, cols = grid
     pooled_r = cv2.resize(radius, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols)
     pooled_c = cv2.resize(confidence, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols)
-    return {"radius_px": np.round(pooled_r, RADIUS_DECIMALS).tolist(),
-            "confidence": np.round(pooled_c, 2).tolist(),
+    return {"radius_px": np.round(pooled_r.astype(np.float64), RADIUS_DECIMALS).tolist(),
+            "confidence": np.round(pooled_c.astype(np.float64), 2).tolist(),
             "bands": {"sharp_max": blur.sharp_max, "semi_max": blur.semi_max, "heavy_max": blur.heavy_max}}
