@@ -5,8 +5,8 @@ the generators the radius map they were trained to take."""
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import two_halves
+
 from deblurd.restore.inference import ModelPack, split_luma
 from deblurd.restore.manifest import load_manifest
 from deblurd.restore.router import Router

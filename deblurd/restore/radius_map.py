@@ -13,7 +13,8 @@ blur_map.py builds the BlurMap from these pieces; this module knows nothing of i
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ RADIUS_DECIMALS = 1
 """The sidecar records radius in px to one decimal, confidence to two."""
 
 
-def measured(raw: np.ndarray, radius_scale: float, expected: Optional[float] = None) -> tuple[np.ndarray, np.ndarray]:
+def measured(raw: np.ndarray, radius_scale: float, expected: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(radius px, confidence) per cell from a radius mapper's raw cells (channel 0 radius / radius_scale, channel
     1 confidence). With the lens profile's `expected` radius (px at the working scale) as the prior, each cell's
     radius is the blend confidence * measured + (1 - confidence) * expected: the map wins where it is sure."""
@@ -47,7 +48,7 @@ def to_pixels(cells: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(cells, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def generator_input(luma: np.ndarray, radius_px: Optional[np.ndarray], inputs: Sequence[str], radius_scale: float,
+def generator_input(luma: np.ndarray, radius_px: np.ndarray | None, inputs: Sequence[str], radius_scale: float,
                     wiener_sigma: float) -> np.ndarray:
     """A generator's input (H, W, channels) in the manifest's channel order: luminance, the radius map / radius_scale
     and the Wiener channel (a disk of the median radius; a tile is small enough for one radius). Training builds
