@@ -179,3 +179,76 @@ def assert_consistent(out: Path) -> list[dict]:
             assert (out / rel).is_file(), f"index points at missing {rel}"
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
     return entries
+
+
+@pytest.fixture(scope="session")
+def radius_pack_dir(tmp_path_factory) -> Path:
+    """A tiny radius pack made by the real tools: a radius mapper and non-blind semi / heavy generators trained a
+    few steps on the realistic synthesis (tools.train.cpu), exported to TFLite with a manifest (tools.train.export)."""
+    from tools.train import cpu, export
+
+    runs = tmp_path_factory.mktemp("radius-runs")
+    chosen = {}
+    for role, arch in (("classifier", "mapper-radius"), ("semi", "nonblind"), ("heavy", "nonblind-heavy")):
+        args = cpu.parse_args(["--pack", "photo", "--role", role, "--arch", arch, "--synthesis", "realistic",
+                               "--steps", "2", "--batch", "2", "--patch", "64", "--val-size", "2", "--log-every", "1",
+                               "--ckpt-every", "2", "--threads", "1", "--runs", str(runs)])
+        chosen[role] = cpu.train(args)
+    return export.export_pack("photo", runs, runs / "models" / "photo", chosen, calibration=4, checked=2)
+
+
+def write_probe_pack(folder: Path, gain: float = 0.25, confidence: float = 1.0, semi_max: float | None = None) -> Path:
+    """A radius pack whose models say what they see, converted by tools.train.export: the mapper's radius is
+    8 * relu(1 - 2 * the cell's mean luminance) px (dark cells blurred, bright ones sharp) with a fixed confidence,
+    and each generator returns luma + gain * its radius channel (radius / radius_scale)."""
+    import datetime as dt
+    import json
+
+    import keras
+
+    from deblurd.restore.manifest import Manifest, sha256_of
+    from deblurd.restore.packs import PACKS
+    from tools.train import export
+
+    inp = keras.Input((None, None, 1))
+    mean = keras.layers.AveragePooling2D(8)(inp)
+    radius = keras.layers.Conv2D(1, 1, activation="relu")(mean)
+    sure = keras.layers.Conv2D(1, 1, activation="sigmoid")(mean)
+    mapper = keras.Model(inp, keras.layers.Concatenate()([radius, sure]))
+    logit = float(np.log(confidence / (1 - confidence))) if confidence < 1 else 30.0
+    mapper.layers[2].set_weights([np.full((1, 1, 1, 1), -2.0, np.float32), np.ones(1, np.float32)])
+    mapper.layers[3].set_weights([np.zeros((1, 1, 1, 1), np.float32), np.full(1, logit, np.float32)])
+    g_in = keras.Input((None, None, 2))
+    generator = keras.Model(g_in, keras.layers.Conv2D(1, 1)(g_in))
+    generator.layers[1].set_weights([np.array([1.0, gain], np.float32).reshape(1, 1, 2, 1), np.zeros(1, np.float32)])
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for role, net in (("classifier", mapper), ("semi", generator), ("heavy", generator)):
+        data = export.convert(export.fixed_shape(net, 256), None)
+        for name in (f"{role}.tflite", f"{role}.float.tflite"):
+            (folder / name).write_bytes(data)
+        digest = sha256_of(folder / f"{role}.tflite")
+        entries[role] = {"file": f"{role}.tflite", "sha256": digest, "float_file": f"{role}.float.tflite",
+                         "float_sha256": digest, "input_shape": [1, 256, 256, 1 if role == "classifier" else 2],
+                         "overlap": 64 if role == "classifier" else 32, "architecture": "probe", "recipe": "none",
+                         "params": 0, "macs_per_pixel": 0.0,
+                         **({"output": "radius"} if role == "classifier" else {"inputs": ["luma", "radius"]})}
+    blur = PACKS["photo"].blur if semi_max is None else PACKS["photo"].blur.model_copy(update={"semi_max": semi_max})
+    manifest = Manifest.model_validate({"name": "photo", "version": "0-probe", "working_width": 640, "blur": blur,
+                                        "created": dt.datetime.now(dt.timezone.utc).isoformat(), "models": entries})
+    (folder / "manifest.json").write_text(manifest.model_dump_json(indent=1))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def probe_pack_dir(tmp_path_factory) -> Path:
+    return write_probe_pack(tmp_path_factory.mktemp("probe") / "photo")
+
+
+def two_halves() -> np.ndarray:
+    """A textured sample whose left half is bright (the probe mapper: sharp) and right half dark (heavy)."""
+    rgb = read_sample("06-sharp.jpg").astype(np.float32)
+    out = rgb * 0.3
+    half = rgb.shape[1] // 2
+    out[:, :half] += 0.65 * 255
+    return np.round(out).astype(np.uint8)

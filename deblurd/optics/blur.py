@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from deblurd.frames import SEVERITY_LABELS
 from deblurd.optics.sensor import jpeg_roundtrip
 
 PsfKind = Literal["gaussian", "defocus"]
@@ -166,10 +167,13 @@ class BlurDefinition(BaseModel):
     train_heavy: tuple[float, float]
     noise: NoiseModel = NoiseModel()
 
+    def class_index(self, amount: np.ndarray) -> np.ndarray:
+        """The class of each amount (0 sharp, 1 semi, 2 heavy, as SEVERITY_LABELS): the one place a radius (or
+        sigma) becomes a route; a band's upper edge belongs to it."""
+        return np.digitize(amount, np.array([self.sharp_max, self.semi_max], np.float64), right=True)
+
     def label(self, amount: float) -> str:
-        if amount <= self.sharp_max:
-            return "sharp"
-        return "semi" if amount <= self.semi_max else "heavy"
+        return SEVERITY_LABELS[int(self.class_index(np.float64(amount)))]
 
     def class_range(self, label: str) -> tuple[float, float]:
         return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),

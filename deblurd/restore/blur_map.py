@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
+from deblurd.optics.blur import BlurDefinition
+from deblurd.restore import radius_map
 from deblurd.restore.inference import Classifier, resize_to, working_size
 from deblurd.restore.tiling import blend_window, reflect_pad, tile_starts
 
@@ -70,6 +72,17 @@ class BlurMap:
     model: str
     prior: Optional[SeverityLabel] = None
     """The class the lens profile expects at the current LensPosition, when the map was steered by it."""
+    radius: Optional[np.ndarray] = None
+    """A radius mapper's defocus radius per cell (px at the working scale, the lens prior blended in); None for a
+    class mapper (no radius is made up from class probabilities)."""
+    confidence: Optional[np.ndarray] = None
+    """The radius mapper's confidence per cell in [0, 1]; 0 where the pass-through rules overrode it."""
+    bands: Optional[BlurDefinition] = None
+    """The bands that routed the radius (the manifest's blur), for the record."""
+
+    def radius_pixels(self, shape: tuple[int, int]) -> Optional[np.ndarray]:
+        """The radius map at an HxW image's pixels (px at the working scale), or None for a class map."""
+        return None if self.radius is None else radius_map.to_pixels(self.radius, shape)
 
     def with_prior(self, expected: SeverityLabel) -> "BlurMap":
         """The map steered by the lens profile: each cell's scores times 1 for the expected class and PRIOR_FLOOR
@@ -119,11 +132,13 @@ class BlurMap:
         rows, cols = (-(-n // RECORD_CELL) for n in self.work_shape)
         pooled = cv2.resize(self.cells, (cols, rows), interpolation=cv2.INTER_AREA)
         letters = np.array(list(MAP_LETTERS))[pooled.reshape(rows, cols, -1).argmax(axis=-1)]
+        radius = ({} if self.radius is None or self.confidence is None or self.bands is None
+                  else radius_map.record(self.radius, self.confidence, self.bands, (rows, cols)))
         return {"rows": ["".join(r) for r in letters], "legend": dict(zip(MAP_LETTERS, SEVERITY_LABELS)),
                 "tile_px": RECORD_CELL,
                 "starts": {"y": [RECORD_CELL * i for i in range(rows)], "x": [RECORD_CELL * j for j in range(cols)]},
                 "working_size": [self.work_shape[1], self.work_shape[0]],
-                **({"lens_prior": self.prior} if self.prior else {})}
+                **({"lens_prior": self.prior} if self.prior else {}), **radius}
 
 
 class BlurMapper:
@@ -139,16 +154,32 @@ class BlurMapper:
         self.tile = classifier.tile
         self.stride = classifier.stride if classifier.dense else MAP_STEP
 
-    def map(self, luma: np.ndarray) -> BlurMap:
-        """The blur map of a luminance image (float32 in [0, 1], any size)."""
+    def map(self, luma: np.ndarray, expected: Optional[float] = None) -> BlurMap:
+        """The blur map of a luminance image (float32 in [0, 1], any size), steered by the blur the lens profile
+        `expected` (radius px at the working scale), when given: a radius map blends it in by confidence before
+        routing, a class map takes its class as the prior (BlurMap.with_prior)."""
         work = resize_to(luma, working_size(luma.shape, self.classifier.working_width))
-        cells = self._dense(work) if self.classifier.dense else self._crops(work)
-        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
+        if self.classifier.output == "radius":
+            return self._radius(work, expected)
+        cells = self._dense(self._dense_scores(work), work) if self.classifier.dense else self._crops(work)
+        blur_map = BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
+        return blur_map if expected is None else blur_map.with_prior(self.classifier.blur.label(expected))  # type: ignore[arg-type]
 
-    def _dense(self, work: np.ndarray) -> np.ndarray:
-        """Cell scores from the dense model, with textureless cells and small blurred patches passed through."""
-        cells = flat_to_sharp(self._dense_scores(work), work, self.stride)
+    def _dense(self, cells: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """Cell scores with textureless cells and small blurred patches passed through."""
+        cells = flat_to_sharp(cells, work, self.stride)
         return drop_islands(cells, MIN_REGION_PX // self.stride)
+
+    def _radius(self, work: np.ndarray, expected: Optional[float]) -> BlurMap:
+        """A radius mapper's map: radius and confidence per cell (the prior blended in), routed by the manifest's
+        bands, then the pass-through rules; a cell they pass through keeps its radius with confidence 0."""
+        radius, confidence = radius_map.measured(self._dense_scores(work), self.classifier.radius_scale, expected)
+        routed = radius_map.route_cells(radius, self.classifier.blur)
+        cells = self._dense(routed, work)
+        confidence[(cells[..., 0] == 1.0) & (routed[..., 0] != 1.0)] = 0.0
+        prior = None if expected is None else self.classifier.blur.label(expected)
+        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id, prior,  # type: ignore[arg-type]
+                       radius, confidence, self.classifier.blur)
 
     def _dense_scores(self, work: np.ndarray) -> np.ndarray:
         """The dense model's cell scores: in one pass for a frame up to WHOLE_FRAME_PX, else over tiles overlapping
@@ -163,7 +194,7 @@ class BlurMapper:
         padded = np.pad(work, ((0, ph - h), (0, pw - w)), mode="symmetric")
         cell_tile, cell_overlap = self.tile // self.stride, self.classifier.overlap // self.stride
         window = np.outer(blend_window(cell_tile, cell_overlap), blend_window(cell_tile, cell_overlap))[:, :, None]
-        acc = np.zeros((ph // self.stride, pw // self.stride, len(SEVERITY_LABELS)), np.float32)
+        acc = np.zeros((ph // self.stride, pw // self.stride, self.classifier.channels), np.float32)
         weight = np.zeros(acc.shape[:2] + (1,), np.float32)
         for y in tile_starts(ph, self.tile, self.classifier.overlap):
             for x in tile_starts(pw, self.tile, self.classifier.overlap):

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from deblurd.restore.blur_map import BlurMapper
-from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel, route_label
+from deblurd.frames import SEVERITY_LABELS, Severity, route_label
 from deblurd.restore.inference import ModelPack
 
 if TYPE_CHECKING:
@@ -53,7 +53,9 @@ tiles as the whole image would, and hold a few float planes of a block, not of t
 FINEST_ROUTE = "semi"
 """The full width is not mapped again: where the scale below restored, what its upsampled correction leaves is
 about a pixel of blur at full width, inside the semi band, so the semi generator restores it with the weights the
-scale below applied (measured against mapping the full width: better by 0.6-0.7 dB and 2-3x faster)."""
+scale below applied (measured against mapping the full width: better by 0.6-0.7 dB and 2-3x faster). A radius pack
+maps the full width instead ("map"): its generators are told the radius where they run, and only a map at that scale
+measures it (radius in px grows with the width)."""
 
 
 def uses_still_path(shape: tuple[int, ...], working_width: Optional[int]) -> bool:
@@ -159,7 +161,7 @@ class StillRestorer:
     def __init__(self, pack: ModelPack, router: Router, finest: Optional[str] = FINEST_ROUTE) -> None:
         self.pack = pack
         self.router = router
-        self.finest = finest
+        self.finest = "map" if finest == FINEST_ROUTE and pack.classifier.output == "radius" else finest
         """The full width's pass: a generator given the weights the scale below applied (FINEST_ROUTE), "map" to
         map the full width like the others, or None for the correction from below alone (the alternatives the
         evaluation compares)."""
@@ -203,7 +205,7 @@ class StillRestorer:
             base = cv2.resize(luma, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
             scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
             correction = np.empty(base.shape, np.float32)
-            prior = self.router.expected if index == 0 else None  # the profile's radius is known at the working width
+            prior = self.router.expected_radius if index == 0 else None  # the profile knows it at the working width
             sink = done.counting(self._correction_sink(base, correction))
             restored, report, record = self._map_scale(scale, width, sink, clock, prior)
             reports.append(report)
@@ -237,11 +239,11 @@ class StillRestorer:
         return self._severity(reports, record)
 
     def _map_scale(self, scale: Scale, width: int, sink: Callable[[Box, np.ndarray], None],
-                   clock: dict[str, float], prior: Optional[SeverityLabel] = None,
+                   clock: dict[str, float], prior: Optional[float] = None,
                    ) -> tuple[bool, ScaleReport, Optional[dict[str, Any]]]:
-        """Map one scale band by band (steered by the lens profile's expected class, when given) and restore each
-        band in blocks; every pixel goes to `sink` (restored or not). Returns whether anything was restored, the
-        scale's report and its first band's map record."""
+        """Map one scale band by band (steered by the lens profile's expected radius, when given) and restore each
+        band in blocks, non-blind generators told the band's radius map; every pixel goes to `sink` (restored or
+        not). Returns whether anything was restored, the scale's report and its first band's map record."""
         h, w = scale.shape
         mapper = self._mapper(width)
         area = {name: 0.0 for name in SEVERITY_LABELS}
@@ -250,9 +252,10 @@ class StillRestorer:
         for a, b in spans(h, MAP_BAND_ROWS):
             t0 = time.perf_counter()
             lo, hi = max(0, a - MAP_CONTEXT), min(h, b + MAP_CONTEXT)
-            blur_map = mapper.map(scale.box((lo, hi, 0, w)))
-            blur_map = blur_map.with_prior(prior) if prior is not None else blur_map
-            cells = blur_map.weights((-(-(hi - lo) // 8), -(-w // 8)))
+            blur_map = mapper.map(scale.box((lo, hi, 0, w)), prior)
+            grid = (-(-(hi - lo) // 8), -(-w // 8))
+            cells = blur_map.weights(grid)
+            radius = blur_map.radius_pixels(grid) if cells else None
             record = record or blur_map.record()
             for name, share in blur_map.shares().items():
                 area[name] += share * (b - a)
@@ -261,17 +264,20 @@ class StillRestorer:
             for name, c in cells.items():
                 applied[name] = applied.get(name, 0.0) + float(c.mean()) * (b - a)
             band = (hi - lo, w)
-            self._restore_rows(scale, (a, b), lambda box: {
-                label: upsample_box(c, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
-                for label, c in cells.items()}, sink)
+            in_band: Callable[[np.ndarray, Box], np.ndarray] = lambda plane, box: upsample_box(  # noqa: E731
+                plane, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
+            self._restore_rows(scale, (a, b), lambda box: {label: in_band(c, box) for label, c in cells.items()},
+                               sink, None if radius is None else (lambda box: in_band(radius, box)))
             clock["restore_s"] += time.perf_counter() - t1
         shares = {name: round(v / h, 4) for name, v in area.items()}
         return bool(applied), ScaleReport(width, shares, {n: round(v / h, 4) for n, v in applied.items()}), record
 
     def _restore_rows(self, scale: Scale, core: tuple[int, int], weights: Callable[[Box], dict[str, np.ndarray]],
-                      sink: Callable[[Box, np.ndarray], None]) -> None:
+                      sink: Callable[[Box, np.ndarray], None],
+                      radius: Optional[Callable[[Box], np.ndarray]] = None) -> None:
         """Restore rows core[0]..core[1] of a scale in blocks, each route blended with its weights for the block;
-        each block reads `overlap` pixels beyond its own so its tiles blend as the whole image's would."""
+        each block reads `overlap` pixels beyond its own so its tiles blend as the whole image's would. `radius`
+        gives the radius map (px at this scale) of a box, for non-blind generators."""
         h, w = scale.shape
         rows, cols = (self.tile * n - self.overlap * (n + 1) for n in BLOCK_TILES)
         for a, b in spans(core[1] - core[0], rows):
@@ -283,10 +289,11 @@ class StillRestorer:
                 x = scale.box(outer)
                 estimate = x[inner].copy()
                 total = np.zeros(estimate.shape, np.float32)
+                told = None if radius is None else radius(outer)
                 for label, weight in weights((a, b, c, d)).items():
                     if not weight.any():
                         continue
-                    restored = np.clip(self.pack.restorers[label].restore_working(x)[inner], 0.0, 1.0)
+                    restored = np.clip(self.pack.restorers[label].restore_working(x, told)[inner], 0.0, 1.0)
                     estimate += weight * (restored - x[inner])
                     total += weight
                 if scale.applied is not None:

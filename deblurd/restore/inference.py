@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from deblurd.frames import SEVERITY_LABELS
-from deblurd.restore.manifest import RESTORER_ROLES, Manifest, ModelFile, PackError, load_manifest, verify_file
+from deblurd.restore.manifest import (RADIUS_SCALE, RESTORER_ROLES, WIENER_SIGMA, Manifest, ModelFile, PackError,
+                                      load_manifest, verify_file)
+from deblurd.restore.radius_map import generator_input
 from deblurd.restore.tflite import TfliteModel, interpreter_class
 from deblurd.restore.tiling import run_tiled
 
@@ -67,15 +69,25 @@ class Classifier:
         if manifest.class_names != list(SEVERITY_LABELS):
             raise PackError(f"pack {manifest.name} names its classes {manifest.class_names}; this deblurd routes "
                             f"{list(SEVERITY_LABELS)}: install a pack made for this version")
+        entry = manifest.models["classifier"]
         self.model = model
         self.working_width = manifest.working_width
         self.model_id = model_id
         self.overlap = overlap
+        self.blur = manifest.blur
+        self.output = entry.output
+        """"classes" (probabilities of SEVERITY_LABELS) or "radius" (radius / radius_scale, confidence) per cell."""
+        self.radius_scale = entry.radius_scale
         self.tile = model.input_shape[1]
         """The exported input size: a crop classifier's crop, a dense map model's tile."""
         self.dense = len(model.output_shape) == 4
         self.stride = self.tile // model.output_shape[1] if self.dense else 0
         """Input pixels per map cell of a dense map model."""
+        self.channels = model.output_shape[-1]
+        wanted = 2 if self.output == "radius" else len(SEVERITY_LABELS)
+        if self.channels != wanted or (self.output == "radius" and not self.dense):
+            raise PackError(f"{model.path} gives {list(model.output_shape)} but the manifest says its output is "
+                            f"{self.output!r} ({wanted} channels per map cell): re-export the pack")
 
     def scores(self, crop: np.ndarray) -> np.ndarray:
         """Probabilities of sharp, semi and heavy for one crop: one row, or one per cell of the crop for a dense map
@@ -87,28 +99,46 @@ class Classifier:
 
 
 class Restorer:
-    """One generator applied to luminance of any size: at the working scale, in blended tiles."""
+    """One generator applied to luminance of any size: at the working scale, in blended tiles. A non-blind one
+    (manifest inputs beyond "luma") is also given the radius map on every tile (radius_map.generator_input)."""
 
-    def __init__(self, model: TfliteModel, overlap: int, working_width: Optional[int], model_id: str) -> None:
+    def __init__(self, model: TfliteModel, overlap: int, working_width: Optional[int], model_id: str,
+                 entry: Optional[ModelFile] = None) -> None:
         self.model = model
         self.overlap = overlap
         self.working_width = working_width
         self.model_id = model_id
         _, self.tile_h, self.tile_w, _ = model.input_shape
+        self.inputs: list[str] = list(entry.inputs) if entry is not None else ["luma"]
+        self.radius_scale = entry.radius_scale if entry is not None else RADIUS_SCALE
+        self.wiener_sigma = entry.wiener_sigma if entry is not None else WIENER_SIGMA
 
-    def restore_working(self, luma: np.ndarray) -> np.ndarray:
-        """Restore an image already at working scale, tile by tile."""
-        return run_tiled(luma, lambda t: self.model(t[None, :, :, None])[0, :, :, 0], (self.tile_h, self.tile_w),
-                         self.overlap)
+    @property
+    def needs_radius(self) -> bool:
+        return len(self.inputs) > 1
 
-    def restore(self, luma: np.ndarray) -> np.ndarray:
-        """Restored luminance at the input's size; a larger input keeps its resolution (the correction is upsampled)."""
+    def restore_working(self, luma: np.ndarray, radius: Optional[np.ndarray] = None) -> np.ndarray:
+        """Restore an image already at working scale, tile by tile; `radius` (px at this scale, per pixel) feeds a
+        non-blind generator's radius and Wiener channels."""
+        if not self.needs_radius:
+            return run_tiled(luma, lambda t: self.model(t[None, :, :, None])[0, :, :, 0], (self.tile_h, self.tile_w),
+                             self.overlap)
+        if radius is None:
+            raise ValueError(f"{self.model_id} takes {self.inputs}: it needs the radius map (Router.plan gives it)")
+        return run_tiled(np.stack([luma, radius.astype(np.float32)]), lambda t: self.model(generator_input(
+            t[0], t[1], self.inputs, self.radius_scale, self.wiener_sigma)[None])[0, :, :, 0],
+            (self.tile_h, self.tile_w), self.overlap)
+
+    def restore(self, luma: np.ndarray, radius: Optional[np.ndarray] = None) -> np.ndarray:
+        """Restored luminance at the input's size; a larger input keeps its resolution (the correction is upsampled).
+        `radius` (HxW as luma, px at the working scale) is what a non-blind generator is told."""
         h, w = luma.shape
         size = working_size((h, w), self.working_width)
         if size == (w, h):
-            return np.clip(self.restore_working(luma), 0.0, 1.0)
+            return np.clip(self.restore_working(luma, radius), 0.0, 1.0)
         work = resize_to(luma, size)
-        restored = self.restore_working(work)
+        radius = None if radius is None else cv2.resize(radius, size, interpolation=cv2.INTER_LINEAR)
+        restored = self.restore_working(work, radius)
         if w > size[0]:
             correction = cv2.resize(restored - work, (w, h), interpolation=cv2.INTER_CUBIC)
             return np.clip(luma + correction, 0.0, 1.0)
@@ -149,5 +179,5 @@ class ModelPack:
         for label in RESTORER_ROLES:
             entry = manifest.models[label]
             loaded, model_id = model(entry)
-            restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id)
+            restorers[label] = Restorer(loaded, entry.overlap, manifest.working_width, model_id, entry)
         return cls(manifest, classifier, restorers, runtime_name, precision, pack_dir)

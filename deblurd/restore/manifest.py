@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from deblurd.optics.blur import BlurDefinition
 from deblurd.frames import SEVERITY_LABELS
@@ -22,6 +22,16 @@ Role = Literal["classifier", "semi", "heavy"]
 ROLES: tuple[Role, ...] = get_args(Role)
 RESTORER_ROLES: tuple[Role, ...] = ROLES[1:]
 """The generators: one per blurred class, named as the class."""
+MapOutput = Literal["classes", "radius"]
+"""What a pack's mapper gives per cell: probabilities of the blur classes, or the defocus radius (px at the working
+scale, divided by radius_scale) and a confidence in [0, 1]."""
+Channel = Literal["luma", "radius", "wiener"]
+"""A generator's input channels, in order: luminance; the radius map / radius_scale; luminance Wiener-deconvolved
+with a disk of the tile's radius (deblurd.optics.wiener)."""
+RADIUS_SCALE = 8.0
+"""Default radius normalisation: a radius channel (and a radius mapper's output) holds radius px / this."""
+WIENER_SIGMA = 2.0 / 255.0
+"""Default noise sigma a Wiener channel is computed for."""
 
 
 class _Strict(BaseModel):
@@ -43,6 +53,26 @@ class ModelFile(_Strict):
     macs_per_pixel: float = Field(ge=0)
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
+    output: MapOutput = Field("classes", title="the mapper's output per cell (classifier only)")
+    inputs: list[Channel] = Field(default_factory=lambda: ["luma"], min_length=1,
+                                  title="input channels in order (generators; luma first)")
+    radius_scale: float = Field(RADIUS_SCALE, gt=0, title="radius px per unit of a radius channel or output")
+    wiener_sigma: float = Field(WIENER_SIGMA, gt=0, title="noise sigma the Wiener channel is computed for")
+    macs_per_pixel_with_map: Optional[float] = Field(None, ge=0, title="a generator's MACs per pixel plus the map's")
+
+    @model_validator(mode="after")
+    def _channels(self) -> "ModelFile":
+        if self.inputs[0] != "luma" or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"inputs {self.inputs}: luma first, each channel once (luma, radius, wiener)")
+        if self.input_shape[3] != len(self.inputs):
+            raise ValueError(f"input_shape {self.input_shape} has {self.input_shape[3]} channel(s) but inputs names "
+                             f"{len(self.inputs)}: {self.inputs}")
+        return self
+
+    @property
+    def needs_radius(self) -> bool:
+        """A generator told the blur: it takes the radius map (as a channel, or through the Wiener channel)."""
+        return len(self.inputs) > 1
 
 
 class Manifest(_Strict):
@@ -57,6 +87,15 @@ class Manifest(_Strict):
     models: dict[Role, ModelFile]
     data: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _radius_source(self) -> "Manifest":
+        needing = [role for role in RESTORER_ROLES if role in self.models and self.models[role].needs_radius]
+        mapper = self.models.get("classifier")
+        if needing and (mapper is None or mapper.output != "radius"):
+            raise ValueError(f"generators {needing} take the radius map but the classifier's output is "
+                             f"{mapper and mapper.output!r}: export a radius mapper (--arch mapper-radius)")
+        return self
 
 
 def sha256_of(path: Path) -> str:

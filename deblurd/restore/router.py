@@ -52,51 +52,66 @@ class Router:
         self.forced = forced
         self.mapper = BlurMapper(pack.classifier)
         self.expected: Optional[SeverityLabel] = None
+        """The class of the blur the lens profile expects (what a class map is steered by)."""
+        self.expected_radius: Optional[float] = None
+        """That blur's radius, px at the working width (what a radius map blends in by confidence)."""
         self.stills = StillRestorer(pack, self)
 
     def expect(self, radius_px: Optional[float]) -> None:
         """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
         stop steering it (None)."""
+        self.expected_radius = radius_px
         self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
 
-    def decide(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray]]:
-        """The per-pixel weight of each generator route (none: pass the frame through) and the Severity that
-        follows from them: the one place a result's label and pass-through are decided."""
-        blur_map: BlurMap = self.mapper.map(luma)
-        if self.expected is not None:
-            blur_map = blur_map.with_prior(self.expected)
+    def plan(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray], Optional[np.ndarray]]:
+        """The per-pixel weight of each generator route (none: pass the frame through), the Severity that follows
+        from them (the one place a result's label and pass-through are decided) and, from a radius map, the radius
+        per pixel (px at the working scale) that non-blind generators are told."""
+        blur_map: BlurMap = self.mapper.map(luma, self.expected_radius)
         if self.forced is None:
             weights = blur_map.weights(luma.shape)
         else:
             weights = {} if self.forced == "sharp" else {self.forced: np.ones(luma.shape, np.float32)}
-        return blur_map.severity(restored_shares(weights)), weights
+        radius = blur_map.radius_pixels(luma.shape) if weights else None
+        return blur_map.severity(restored_shares(weights)), weights, radius
 
-    def restore(self, luma: np.ndarray, label: str) -> np.ndarray:
-        """The whole of a luminance image on the route of `label`: the same array for sharp."""
-        return luma if label == "sharp" else self.pack.restorers[label].restore(luma)
+    def decide(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray]]:
+        """Router.plan without the radius."""
+        severity, weights, _ = self.plan(luma)
+        return severity, weights
 
-    def blend(self, luma: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+    def restore(self, luma: np.ndarray, label: str, radius: Optional[np.ndarray] = None) -> np.ndarray:
+        """The whole of a luminance image on the route of `label`: the same array for sharp. A non-blind generator
+        is told `radius` (px at the working scale, per pixel), or the map's when none is given."""
+        if label == "sharp":
+            return luma
+        restorer = self.pack.restorers[label]
+        if restorer.needs_radius and radius is None:
+            radius = self.mapper.map(luma, self.expected_radius).radius_pixels(luma.shape)
+        return restorer.restore(luma, radius)
+
+    def blend(self, luma: np.ndarray, weights: dict[str, np.ndarray], radius: Optional[np.ndarray] = None) -> np.ndarray:
         """Each route's restoration where its weight is, the input elsewhere."""
         out = luma.copy()
         for label, w in weights.items():
-            out += w * (self.restore(luma, label) - luma)
+            out += w * (self.restore(luma, label, radius) - luma)
         return out
 
     def route_luma(self, luma: np.ndarray) -> tuple[Severity, np.ndarray]:
         """Map and restore luminance alone (float32 in [0, 1]): what the evaluation scores."""
-        severity, weights = self.decide(luma)
-        return severity, self.blend(luma, weights) if weights else luma
+        severity, weights, radius = self.plan(luma)
+        return severity, self.blend(luma, weights, radius) if weights else luma
 
     def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
         """Map an RGB frame and restore its blurred regions' luminance; pixels no route touches come back exactly,
         and a frame with no blurred region comes back as the very same array."""
         t0 = time.perf_counter()
         luma, ycrcb = split_luma(rgb)
-        severity, weights = self.decide(luma)
+        severity, weights, radius = self.plan(luma)
         t1 = time.perf_counter()
         out = rgb
         if weights:
-            out = merge_luma(self.blend(luma, weights), ycrcb)
+            out = merge_luma(self.blend(luma, weights, radius), ycrcb)
             untouched = sum(weights.values()) == 0
             out[untouched] = rgb[untouched]
         if timings is not None:

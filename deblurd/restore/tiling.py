@@ -42,17 +42,18 @@ def reflect_pad(image: np.ndarray, min_h: int, min_w: int) -> tuple[np.ndarray, 
 
 
 def run_tiled(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: tuple[int, int], overlap: int) -> np.ndarray:
-    """Apply `fn` (tile HxW float32 -> same shape) over a 2-D image in overlapping tiles and blend the results."""
+    """Apply `fn` (tile float32 -> HxW) over an image in overlapping tiles and blend the results. The image is HxW, or
+    CxHxW whose planes are tiled together (a non-blind generator's luminance and radius map); fn sees CxHxW tiles."""
     th, tw = tile
-    h, w = image.shape
+    h, w = image.shape[-2:]
     padded, (top, left) = reflect_pad(image, th, tw)
-    ph, pw = padded.shape
+    ph, pw = padded.shape[-2:]
     out = np.zeros((ph, pw), np.float32)
     weight = np.zeros((ph, pw), np.float32)
     window = np.outer(blend_window(th, overlap), blend_window(tw, overlap))
     for y in tile_starts(ph, th, overlap):
         for x in tile_starts(pw, tw, overlap):
-            result = fn(np.ascontiguousarray(padded[y:y + th, x:x + tw]))
+            result = fn(np.ascontiguousarray(padded[..., y:y + th, x:x + tw]))
             out[y:y + th, x:x + tw] += result * window
             weight[y:y + th, x:x + tw] += window
     return (out / weight)[top:top + h, left:left + w]

@@ -17,7 +17,7 @@ from deblurd.restore.blur_map import FLAT_GRADIENT, mean_gradient
 from deblurd.frames import SEVERITY_LABELS
 from deblurd.restore.packs import pack_spec
 from tools.data import sources as data
-from tools.data.synth import load_photos
+from tools.data.synth import MAP_CELL, load_photos, nonblind_batch
 
 MARGIN = 16
 FLAT_SOURCE = 2 * FLAT_GRADIENT
@@ -25,8 +25,7 @@ FLAT_SOURCE = 2 * FLAT_GRADIENT
 CLASS_MAX_RADIUS = {"sharp": 1.0, "semi": 3.0}
 """Largest radius drawn when a sharp or semi crop is wanted (heavy draws up to the pack's heavy_max)."""
 TRIES = 8
-MAP_STRIDE = 8
-"""Pixels per blur-map cell (tools.train.models.MAP_STRIDE; not imported, so the synthesis needs no Keras)."""
+MAP_STRIDE = MAP_CELL
 FLAT_CELL_WEIGHT = 0.1
 """Loss weight of a map cell without texture in the photo: its blur is not observable, only inferable from context."""
 
@@ -65,11 +64,16 @@ class RealisticSource:
         inner = (slice(MARGIN, MARGIN + patch),) * 2
         return luma(out.image)[inner], luma(crop)[inner], np.abs(out.radius[inner])
 
-    def pairs(self, role: str, size: int, patch: int) -> tuple[np.ndarray, np.ndarray]:
-        """A batch for the generator of `role`: radii up to the top of its training range."""
+    def pairs(self, role: str, size: int, patch: int,
+              inputs: tuple[str, ...] = ("luma",)) -> tuple[np.ndarray, np.ndarray]:
+        """A batch for the generator of `role`: radii up to the top of its training range; a non-blind generator's
+        `inputs` add the radius (the synthesis's own, as a mapper would tell it) and Wiener channels."""
         max_radius = self.spec.blur.train_range(role)[1]
-        samples = [self.sample(patch, max_radius)[:2] for _ in range(size)]
-        return np.stack([s[0] for s in samples])[..., None], np.stack([s[1] for s in samples])[..., None]
+        samples = [self.sample(patch, max_radius) for _ in range(size)]
+        x = np.stack([s[0] for s in samples])[..., None]
+        if len(inputs) > 1:
+            x = nonblind_batch(x, [s[2] for s in samples], tuple(inputs), self.rng)
+        return x, np.stack([s[1] for s in samples])[..., None]
 
     def label(self, sharp: np.ndarray, radius: np.ndarray) -> int:
         """The class index of a crop: sharp when it has no texture, else its median radius's class."""
@@ -78,14 +82,20 @@ class RealisticSource:
         return SEVERITY_LABELS.index(self.spec.blur.label(float(np.median(radius))))  # type: ignore[arg-type]
 
     def cells(self, size: int, patch: int = 192) -> tuple[np.ndarray, np.ndarray]:
-        """A dense blur-map batch: crops and, per MAP_STRIDE cell, the class of its mean radius (channel 0) and the
-        cell's loss weight (channel 1: 1 where the photo had texture, FLAT_CELL_WEIGHT where blur cannot show)."""
+        """A dense blur-map batch: crops and, per MAP_STRIDE cell, the class of its mean radius by the pack's bands
+        (channel 0) and the cell's loss weight (channel 1)."""
+        crops, targets = self.radius_cells(size, patch)
+        targets[..., 0] = self.spec.blur.class_index(targets[..., 0])
+        return crops, targets
+
+    def radius_cells(self, size: int, patch: int = 192) -> tuple[np.ndarray, np.ndarray]:
+        """A radius-map batch: crops and, per MAP_STRIDE cell, the mean radius in px (channel 0) and the cell's loss
+        weight (channel 1: 1 where the photo had texture, FLAT_CELL_WEIGHT where blur cannot show)."""
         crops, targets = [], []
-        edges = np.array([self.spec.blur.sharp_max, self.spec.blur.semi_max], np.float32)
         for _ in range(size):
             degraded, sharp, radius = self.sample(patch, self.spec.blur.heavy_max)
             cells = (patch // MAP_STRIDE, patch // MAP_STRIDE)
-            labels = np.digitize(cv2.resize(radius, cells, interpolation=cv2.INTER_AREA), edges)
+            labels = cv2.resize(radius, cells, interpolation=cv2.INTER_AREA)
             gx = cv2.Sobel(sharp, cv2.CV_32F, 1, 0, ksize=3)
             gy = cv2.Sobel(sharp, cv2.CV_32F, 0, 1, ksize=3)
             texture = cv2.resize(np.sqrt(gx * gx + gy * gy) / 8.0, cells, interpolation=cv2.INTER_AREA)

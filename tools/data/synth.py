@@ -16,7 +16,9 @@ import numpy as np
 
 from deblurd.optics import blur
 from deblurd.frames import SEVERITY_LABELS
+from deblurd.restore.manifest import RADIUS_SCALE, WIENER_SIGMA
 from deblurd.restore.packs import PackSpec, pack_spec
+from deblurd.restore.radius_map import generator_input
 from deblurd.restore.tiling import reflect_pad
 from tools.data import sources as data
 
@@ -44,11 +46,41 @@ def pad_digits(images: np.ndarray, tile: int) -> np.ndarray:
     return reflect_pad(images, tile, tile)[0][..., None]
 
 
-class PairSource:
-    """Endless (blurred, sharp) batches for one pack and generator role ('semi' or 'heavy')."""
+MAP_CELL = 8
+"""Pixels per radius-map cell (tools.train.models.MAP_STRIDE; not imported, so the synthesis needs no Keras)."""
+TOLD_RELATIVE_ERROR = 0.1
+TOLD_ABSOLUTE_ERROR = 0.3
+"""A non-blind generator is trained on the true radius as a mapper would report it: averaged per map cell, then
+off by about this much (relative, and px at the working scale), so it tolerates the mapper's typical error."""
 
-    def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128, textured: float = 0.0):
+
+def told_radius(radius: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The radius map (px per pixel) a generator is told for a true per-pixel radius: cell means, interpolated back
+    to pixels as the daemon does, scaled and shifted by one random error per sample, never negative."""
+    h, w = radius.shape
+    cells = cv2.resize(radius.astype(np.float32), (max(1, w // MAP_CELL), max(1, h // MAP_CELL)),
+                       interpolation=cv2.INTER_AREA)
+    told = cv2.resize(cells, (w, h), interpolation=cv2.INTER_LINEAR)
+    error = rng.normal(0.0, TOLD_RELATIVE_ERROR), rng.normal(0.0, TOLD_ABSOLUTE_ERROR)
+    return np.maximum(told * (1.0 + error[0]) + error[1], 0.0).astype(np.float32)
+
+
+def nonblind_batch(degraded: np.ndarray, radii: list[np.ndarray], inputs: tuple[str, ...],
+                   rng: np.random.Generator) -> np.ndarray:
+    """A generator batch (N, H, W, channels) of degraded luminance (N, H, W, 1) and each sample's true radius map,
+    channels built as the daemon builds them (deblurd.restore.radius_map.generator_input)."""
+    return np.stack([generator_input(d[..., 0], told_radius(r, rng), inputs, RADIUS_SCALE, WIENER_SIGMA)
+                     for d, r in zip(degraded, radii)])
+
+
+class PairSource:
+    """Endless (blurred, sharp) batches for one pack and generator role ('semi' or 'heavy'); a non-blind generator's
+    `inputs` add the (told) radius and Wiener channels."""
+
+    def __init__(self, pack: str, role: str, split: str, seed: int, patch: int = 128, textured: float = 0.0,
+                 inputs: tuple[str, ...] = ("luma",)):
         self.spec, self.role, self.patch, self.textured = pack_spec(pack), role, patch, textured
+        self.inputs = tuple(inputs)
         self.rng = np.random.default_rng(seed)
         self.amount_range = self.spec.blur.train_range(role)
         if self.spec.protocol == "seed-paper":
@@ -65,7 +97,11 @@ class PairSource:
             return pad_digits(digit_degrade(sharp, amounts, self.rng), tile), pad_digits(sharp, tile)
         pairs = [photo_pair(self.photos, self.patch, a, self.spec.blur, self.rng,
                             textured=self.rng.random() < self.textured) for a in amounts]
-        return np.stack([p[0] for p in pairs])[..., None], np.stack([p[1] for p in pairs])[..., None]
+        x = np.stack([p[0] for p in pairs])[..., None]
+        if len(self.inputs) > 1:
+            x = nonblind_batch(x, [np.full((self.patch, self.patch), a, np.float32) for a in amounts], self.inputs,
+                               self.rng)
+        return x, np.stack([p[1] for p in pairs])[..., None]
 
 
 SHARP_IN_FOCUS = 0.25
@@ -115,10 +151,11 @@ TRAIN_SCALES = (1.25, 1.5, 2.0)
 38 photos offer more content scales; validation photos are used at the working width only."""
 
 
+@lru_cache(maxsize=8)
 def load_photos(split: str, working_width: int,
                 load: Callable[[Path, int], np.ndarray] = data.load_luma) -> list[np.ndarray]:
     """Every photo of the split at the working width (luminance, or as `load` reads it), plus larger copies of
-    large training photos."""
+    large training photos; read once per process (callers only read the list)."""
     photos = []
     for path in data.photo_files(split):
         photos.append(load(path, working_width))

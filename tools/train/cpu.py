@@ -6,6 +6,8 @@ progress bar, a loss/validation CSV and a loss-curve PNG in the run folder.
     python -m tools.train --pack photo --role semi                      # our generator, supervised
     python -m tools.train --pack fashion-mnist --role heavy --recipe hybrid
     python -m tools.train --pack mnist --role classifier
+    python -m tools.train --pack photo --role classifier --arch mapper-radius --synthesis realistic   # radius map
+    python -m tools.train --pack photo --role heavy --arch nonblind-heavy --synthesis realistic       # told the radius
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from deblurd.restore.manifest import ROLES  # noqa: E402
+from deblurd.restore.manifest import RADIUS_SCALE, ROLES  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from tools.train import models
 from tools.data import synth  # noqa: E402
@@ -124,7 +126,8 @@ class Trainer:
         self.step_var = tf.Variable(0, dtype=tf.int64)
         self.ckpt = tf.train.Checkpoint(step=self.step_var, **parts)
         self.manager = tf.train.CheckpointManager(self.ckpt, run_dir(args) / "ckpt", max_to_keep=2)
-        self.step = tf.function(self._step_mapper if args.arch in models.MAPPERS
+        self.step = tf.function(self._step_radius if args.arch in models.RADIUS_MAPPERS
+                                else self._step_mapper if args.arch in models.MAPPERS
                                 else self._step_classifier if args.role == "classifier"
                                 else self._step_hybrid if args.recipe == "hybrid" else self._step_supervised)
 
@@ -147,6 +150,15 @@ class Trainer:
         """Cross-entropy per map cell, weighted by how observable each cell's blur is (target channel 1)."""
         with tf.GradientTape() as tape:
             loss = mapper_loss(target, self.net(x, training=True))
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+    def _step_radius(self, x, target):
+        """Huber loss on each cell's radius in px and cross-entropy of the confidence head, both weighted by how
+        observable the cell's blur is (target channel 1)."""
+        with tf.GradientTape() as tape:
+            loss = radius_loss(target, self.net(x, training=True))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -183,10 +195,33 @@ def mapper_loss(target, scores):
     return tf.reduce_sum(ce * weights) / tf.reduce_sum(weights)
 
 
+CONFIDENT_PX = 0.5
+"""The confidence head learns the probability that the cell's radius is within this many px (the map's target MAE)."""
+
+
+def radius_loss(target, out):
+    """Huber (1 px) on radius px plus the confidence head's binary cross-entropy against |error| <= CONFIDENT_PX,
+    weighted per cell by target[..., 1]; target[..., 0] holds the true mean radius in px."""
+    radius, weights = target[..., 0], target[..., 1]
+    error = out[..., 0] * RADIUS_SCALE - radius
+    huber = tf.where(tf.abs(error) <= 1.0, 0.5 * tf.square(error), tf.abs(error) - 0.5)
+    right = tf.cast(tf.abs(tf.stop_gradient(error)) <= CONFIDENT_PX, tf.float32)
+    bce = keras.losses.binary_crossentropy(right[..., None], out[..., 1:2])
+    return tf.reduce_sum((huber + bce) * weights) / tf.reduce_sum(weights)
+
+
+def radius_mae(out: np.ndarray, target: np.ndarray) -> float:
+    """Mean absolute radius error in px over the cells with texture (weight 1)."""
+    textured = target[..., 1] == 1.0
+    return float(np.mean(np.abs(out[..., 0] * RADIUS_SCALE - target[..., 0])[textured]))
+
+
 def validate(net: keras.Model, role: str, val: tuple[np.ndarray, np.ndarray]) -> float:
-    """Validation PSNR (generators), accuracy (classifier) or textured-cell accuracy (blur mapper) on a fixed
-    held-out batch."""
+    """Validation PSNR (generators), accuracy (classifier), textured-cell accuracy (blur mapper) or minus the
+    textured cells' radius MAE in px (radius mapper; higher is better throughout) on a fixed held-out batch."""
     pred = net.predict(val[0], batch_size=32, verbose=0)
+    if pred.ndim == 4 and role == "classifier" and pred.shape[-1] == 2:
+        return -radius_mae(pred, val[1])
     if pred.ndim == 4 and role == "classifier":
         textured = val[1][..., 1] == 1.0
         return float(np.mean(pred.argmax(-1)[textured] == val[1][..., 0][textured]))
@@ -278,22 +313,27 @@ def sources(args: argparse.Namespace, start: int) -> tuple[Callable[[int], tuple
         both = lambda a, b: (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))  # noqa: E731
         return (lambda n: both(parts[0][0](n - n // 2), parts[1][0](n // 2)),
                 both(parts[0][1], parts[1][1]))
+    inputs = models.GENERATOR_INPUTS.get(args.arch, ("luma",))
     if args.synthesis == "realistic":
         from tools.data.realistic import RealisticSource
 
         train_source = RealisticSource(args.pack, "train", args.seed + start)
         val_source = RealisticSource(args.pack, "validation", 12345)
+        if args.arch in models.RADIUS_MAPPERS:
+            return ((lambda n: train_source.radius_cells(n, args.patch)),
+                    val_source.radius_cells(args.val_size, args.patch))
         if args.arch in models.MAPPERS:
             return (lambda n: train_source.cells(n, args.patch)), val_source.cells(args.val_size, args.patch)
         if args.role == "classifier":
             return train_source.severity, val_source.severity(args.val_size)
-        return (lambda n: train_source.pairs(args.role, n, args.patch),
-                val_source.pairs(args.role, args.val_size, args.patch))
+        return (lambda n: train_source.pairs(args.role, n, args.patch, inputs),
+                val_source.pairs(args.role, args.val_size, args.patch, inputs))
     if args.role == "classifier":
         return (synth.SeveritySource(args.pack, "train", args.seed + start).batch,
                 synth.SeveritySource(args.pack, "validation", 12345).batch(args.val_size))
-    source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch, args.textured)
-    return source.batch, synth.PairSource(args.pack, args.role, "validation", 12345, args.patch).batch(args.val_size)
+    source = synth.PairSource(args.pack, args.role, "train", args.seed + start, args.patch, args.textured, inputs)
+    return source.batch, synth.PairSource(args.pack, args.role, "validation", 12345, args.patch,
+                                          inputs=inputs).batch(args.val_size)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -330,6 +370,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.steps = args.steps or (3000 if args.role != "classifier" else 1500)
     if args.role == "classifier" and args.recipe != "supervised":
         p.error("the classifier is trained with --recipe supervised")
+    if args.arch in models.GENERATOR_INPUTS and (args.role == "classifier" or args.recipe != "supervised"
+                                                 or pack_spec(args.pack).protocol != "photo"):
+        p.error(f"--arch {args.arch} is a non-blind photo generator: --role semi or heavy, --recipe supervised, "
+                f"a photo pack")
     if args.arch in models.MAPPERS and (args.role != "classifier" or args.synthesis != "realistic"):
         p.error(f"--arch {args.arch} is a dense blur map: --role classifier --synthesis realistic (only the "
                 f"realistic synthesis knows the blur of every pixel)")

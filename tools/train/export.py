@@ -26,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deblurd.restore.manifest import PACK_MANIFEST_NAME, ROLES, Manifest, sha256_of  # noqa: E402
+from deblurd.restore.manifest import (PACK_MANIFEST_NAME, RADIUS_SCALE, RESTORER_ROLES, ROLES,  # noqa: E402
+                                      WIENER_SIGMA, Manifest, sha256_of)
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
 from deblurd.restore.tflite import TfliteModel  # noqa: E402
@@ -42,15 +43,18 @@ def find_run(runs: Path, pack: str, role: str) -> Path:
     """The run of a role with the best validation score (PSNR or accuracy) across recipes and our architectures,
     among runs on the pack's own synthesis (validation scores of different syntheses do not compare). A dense
     blur mapper (trained on the realistic synthesis, the only one that labels every pixel) wins over crop
-    classifiers: it maps a frame in one pass with context."""
+    classifiers: it maps a frame in one pass with context, and a radius mapper over a class mapper (the design: know
+    the blur; their validation scores do not compare)."""
     candidates = []
     for meta_path in runs.glob(f"{pack}-{role}-*/run.json"):
         meta = json.loads(meta_path.read_text())
         dense = meta.get("arch") in models.MAPPERS
-        ours = dense or meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
+        ours = (dense or meta.get("arch") in models.CLASSIFIERS or str(meta.get("arch")).startswith("ours")
+                or meta.get("arch") in models.GENERATOR_INPUTS)
         synthesis = meta.get("synthesis", "disk") == ("realistic" if dense else pack_spec(pack).synthesis)
         if meta.get("pack") == pack and meta.get("role") == role and ours and synthesis:
-            candidates.append((dense, meta.get("final_val", float("-inf")), meta_path.parent))
+            candidates.append((dense, meta.get("arch") in models.RADIUS_MAPPERS, meta.get("final_val", float("-inf")),
+                               meta_path.parent))
     if not candidates:
         raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")
     return max(candidates)[-1]
@@ -73,7 +77,7 @@ def load_trained(run: Path) -> tuple[keras.Model, dict]:
 
 
 def fixed_shape(net: keras.Model, size: int) -> keras.Model:
-    inp = keras.Input((size, size, 1), batch_size=1, name="luma")
+    inp = keras.Input((size, size, net.input_shape[-1]), batch_size=1, name="luma")
     return keras.Model(inp, net(inp))
 
 
@@ -130,25 +134,34 @@ def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     return np.stack([model(sample[None])[0] for sample in x])
 
 
-def held_out(pack: str, role: str, n: int, seed: int, dense: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Validation samples of a role: (degraded, sharp) tiles, (crop, class), or (tile, cell targets) for a dense
-    blur map."""
+def held_out(pack: str, role: str, n: int, seed: int, dense: bool = False,
+             arch: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Validation samples of a role: (degraded, sharp) tiles (with a non-blind arch's channels), (crop, class), or
+    (tile, cell targets) for a dense blur map (radius in px for a radius mapper)."""
     if dense:
         from tools.data.realistic import RealisticSource
 
-        return RealisticSource(pack, "validation", seed).cells(n, pack_spec(pack).tile)
+        source = RealisticSource(pack, "validation", seed)
+        tile = pack_spec(pack).tile
+        return source.radius_cells(n, tile) if arch in models.RADIUS_MAPPERS else source.cells(n, tile)
     if role == "classifier":
         return synth.SeveritySource(pack, "validation", seed).batch(n)
-    return synth.PairSource(pack, role, "validation", seed, pack_spec(pack).tile).batch(n)
+    return synth.PairSource(pack, role, "validation", seed, pack_spec(pack).tile,
+                            inputs=models.GENERATOR_INPUTS.get(arch, ("luma",))).batch(n)
 
 
-def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
+def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 200, checked: int = 64) -> dict:
+    """Convert one run's network (int8 calibrated on `calibration` held-out samples, checked on `checked`) and return
+    its manifest entry."""
     net, meta = load_trained(run)
     spec = pack_spec(pack)
     photo = spec.protocol == "photo"
-    dense = meta["arch"] in models.MAPPERS
+    arch = meta["arch"]
+    dense = arch in models.MAPPERS
+    radius = arch in models.RADIUS_MAPPERS
+    inputs = list(models.GENERATOR_INPUTS.get(arch, ("luma",)))
     size = spec.classifier_crop if role == "classifier" and not dense else spec.tile
-    rep_x, _ = held_out(pack, role, 200, seed=7, dense=dense)
+    rep_x, _ = held_out(pack, role, calibration, seed=7, dense=dense, arch=arch)
     revived = revive_dead_relus(net, rep_x)
     if revived:
         print(f"{pack}/{role}: dead ReLUs given an int8 range, the float function unchanged: {', '.join(revived)}")
@@ -156,9 +169,16 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     writer = AtomicWriter()
     writer.write(out / f"{role}.tflite", convert(model, rep_x))
     writer.write(out / f"{role}.float.tflite", convert(model, None))
-    x, y = held_out(pack, role, 64 if photo and (dense or role != "classifier") else 512, seed=99, dense=dense)
+    x, y = held_out(pack, role, checked if photo and (dense or role != "classifier") else 512, seed=99, dense=dense,
+                    arch=arch)
     f_out, q_out = run_tflite(out / f"{role}.float.tflite", x), run_tflite(out / f"{role}.tflite", x)
-    if dense:
+    if radius:
+        bands = spec.blur.class_index
+        check = {"held_out_tiles": len(x), "cells": int((y[..., 1] == 1.0).sum()),
+                 "float_radius_mae_px": train.radius_mae(f_out, y), "int8_radius_mae_px": train.radius_mae(q_out, y),
+                 "int8_float_band_agreement": float(np.mean(bands(f_out[..., 0] * RADIUS_SCALE)
+                                                            == bands(q_out[..., 0] * RADIUS_SCALE)))}
+    elif dense:
         textured = y[..., 1] == 1.0
         check = {"held_out_tiles": len(x), "cells": int(textured.sum()),
                  "float_cell_accuracy": float(np.mean(f_out.argmax(-1)[textured] == y[..., 0][textured])),
@@ -176,7 +196,9 @@ def export_role(pack: str, role: str, run: Path, out: Path) -> dict:
     return {
         "file": f"{role}.tflite", "sha256": sha256_of(out / f"{role}.tflite"),
         "float_file": f"{role}.float.tflite", "float_sha256": sha256_of(out / f"{role}.float.tflite"),
-        "input_shape": [1, size, size, 1],
+        "input_shape": [1, size, size, len(inputs)],
+        **({"output": "radius"} if radius else {}), **({"inputs": inputs} if len(inputs) > 1 else {}),
+        "radius_scale": RADIUS_SCALE, "wiener_sigma": WIENER_SIGMA,
         "overlap": spec.map_overlap if dense else 0 if role == "classifier" else spec.overlap,
         "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
         "params": int(net.count_params()),
@@ -205,9 +227,11 @@ DATA = {
 }
 
 
-def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None], keep: tuple[str, ...] = ()) -> Path:
+def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None], keep: tuple[str, ...] = (),
+                calibration: int = 200, checked: int = 64) -> Path:
     """Export every role into `out` and write its manifest; roles in `keep` stay as the pack at `out` has them
-    (same files, same manifest entry), for a pack whose other models were retrained."""
+    (same files, same manifest entry), for a pack whose other models were retrained. Each generator's entry also
+    gets its MACs per pixel with the map's added (the route's cost on the Pi)."""
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / PACK_MANIFEST_NAME).read_text()) if (out / PACK_MANIFEST_NAME).exists() else {}
     entries = {}
@@ -220,8 +244,11 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
             continue
         run = chosen.get(role) or find_run(runs, pack, role)
         print(f"{pack}/{role}: exporting {run}")
-        entries[role] = export_role(pack, role, run, out)
+        entries[role] = export_role(pack, role, run, out, calibration, checked)
         print(json.dumps(entries[role]["evaluation"]["export_check"]))
+    for role in RESTORER_ROLES:
+        entries[role]["macs_per_pixel_with_map"] = round(entries[role]["macs_per_pixel"]
+                                                         + entries["classifier"]["macs_per_pixel"], 1)
     manifest = Manifest.model_validate({
         "name": pack, "version": pack_spec(pack).version, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "working_width": pack_spec(pack).working_width,
@@ -274,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     chosen = {r: getattr(args, r) for r in ROLES}
     out = args.out or REPO / "models" / args.pack
-    if not (out / MANIFEST_NAME).exists():
+    if not (out / PACK_MANIFEST_NAME).exists():
         print(export_pack(args.pack, args.runs, out, chosen, tuple(args.keep)))
         return
     if not gated_export(args.pack, args.runs, out, chosen, tuple(args.keep), args.eval_limit, args.eval_quick,

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from deblurd.restore.manifest import RADIUS_SCALE
+
 
 def _space_to_depth(x, factor: int):
     """tf.nn.space_to_depth where TensorFlow runs (it exports as one TFLite op), the same channel order elsewhere."""
@@ -122,10 +124,6 @@ def restorer_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottlenec
     return keras.Model(inp, out, name=name)
 
 
-RADIUS_SCALE = 8.0
-"""A radius channel holds the defocus radius in pixels at the working scale divided by this (about 0..1)."""
-
-
 def nonblind_unet(widths: tuple[int, ...] = (16, 32), blocks: int = 1, bottleneck: int = 2, unshuffle: int = 2,
                   radius: bool = True, wiener: bool = False, name: str = "nonblind") -> keras.Model:
     """A restorer told the blur: inputs are luminance, then (if `radius`) the radius map / RADIUS_SCALE, then (if
@@ -161,6 +159,12 @@ def blur_mapper(widths: tuple[int, ...] = (16, 24, 32, 48), dilations: tuple[int
     the textured surface around it (the per-crop classifier needed a hand-made texture confidence for that).
     """
     inp = keras.Input((None, None, 1), name="luma")
+    out = layers.Conv2D(3, 1, activation="softmax", name="cell_scores")(_mapper_body(inp, widths, dilations))
+    return keras.Model(inp, out, name=name)
+
+
+def _mapper_body(inp, widths: tuple[int, ...], dilations: tuple[int, ...]):
+    """blur_mapper's features on the MAP_STRIDE cell grid."""
     x = layers.Rescaling(4.0, offset=-2.0)(inp)
     x = _conv(x, widths[0])
     for w in widths[1:]:
@@ -168,8 +172,18 @@ def blur_mapper(widths: tuple[int, ...] = (16, 24, 32, 48), dilations: tuple[int
     for rate in dilations:
         y = layers.Conv2D(widths[-1], 3, padding="same", dilation_rate=rate)(x)
         x = layers.ReLU()(layers.Add()([x, y]))
-    out = layers.Conv2D(3, 1, activation="softmax", name="cell_scores")(x)
-    return keras.Model(inp, out, name=name)
+    return x
+
+
+def radius_mapper(widths: tuple[int, ...] = (16, 24, 32, 48), dilations: tuple[int, ...] = (1, 2, 4, 8),
+                  name: str = "mapper_radius") -> keras.Model:
+    """Dense radius map: per 8x8 cell the defocus radius / RADIUS_SCALE (ReLU) and a confidence (sigmoid), one
+    output of two channels (the manifest's "radius" output), on blur_mapper's body."""
+    inp = keras.Input((None, None, 1), name="luma")
+    x = _mapper_body(inp, widths, dilations)
+    radius = layers.Conv2D(1, 1, activation="relu", name="radius")(x)
+    confidence = layers.Conv2D(1, 1, activation="sigmoid", name="confidence")(x)
+    return keras.Model(inp, layers.Concatenate(name="radius_confidence")([radius, confidence]), name=name)
 
 
 MAP_STRIDE = 8
@@ -226,8 +240,14 @@ def patch_discriminator(widths: tuple[int, ...] = (16, 32, 64), name: str = "pat
 
 CLASSIFIERS = {"classifier": (8, 16, 24, 32), "classifier-wide": (16, 24, 32, 48)}
 """Classifier architectures by name: the widths of severity_classifier's four layers."""
-MAPPERS = {"mapper": blur_mapper}
+MAPPERS = {"mapper": blur_mapper, "mapper-radius": radius_mapper}
 """Dense blur-map architectures (the classifier role, one score per MAP_STRIDE cell)."""
+RADIUS_MAPPERS = ("mapper-radius",)
+"""The dense mappers whose output is the radius and a confidence (the manifest's output "radius")."""
+GENERATOR_INPUTS: dict[str, tuple[str, ...]] = {
+    "nonblind": ("luma", "radius"), "nonblind-heavy": ("luma", "radius"),
+    "nonblind-wiener": ("luma", "radius", "wiener"), "nonblind-heavy-wiener": ("luma", "radius", "wiener")}
+"""Input channels of the non-blind generators (the manifest's inputs); every other generator takes ("luma",)."""
 
 ARCHITECTURES = {
     "ours-semi": lambda: restorer_unet((16, 32), blocks=1, bottleneck=2, name="ours_semi"),
@@ -238,6 +258,11 @@ ARCHITECTURES = {
     "ours-digits": lambda: restorer_unet((32, 48, 64), blocks=1, bottleneck=2, unshuffle=2, name="ours_digits"),
     "autoencoder": paper_autoencoder,
     "blur-model": lambda: restorer_unet((16, 32), blocks=1, bottleneck=1, name="reblur"),
+    "nonblind": lambda: nonblind_unet((16, 32), name="nonblind"),
+    "nonblind-heavy": lambda: nonblind_unet((16, 32, 64), bottleneck=3, name="nonblind_heavy"),
+    "nonblind-wiener": lambda: nonblind_unet((16, 32), wiener=True, name="nonblind_wiener"),
+    "nonblind-heavy-wiener": lambda: nonblind_unet((16, 32, 64), bottleneck=3, wiener=True,
+                                                   name="nonblind_heavy_wiener"),
 }
 
 
