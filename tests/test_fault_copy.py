@@ -6,6 +6,7 @@ with --mirror they also drop what the daemon pruned, without it they keep it."""
 from __future__ import annotations
 
 import json
+import signal
 import re
 import subprocess
 import time
@@ -79,6 +80,9 @@ def test_copy_recipe_is_consistent_against_a_running_daemon(tmp_path, daemon, rs
             sizes.append(len(_check_copy(dest)))
         pruned += index.read_text().splitlines()[0] != before
         assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)  # a result pruned during the last copy is mirrored away by the next one
+    proc.communicate(timeout=60)
+    assert copy_results(out, mirrored, "--mirror").returncode == 0
     kept, dropped = orphans(same), orphans(mirrored)
     print(f"\ncopy recipe: {3 * ROUNDS} copies of {min(sizes)}-{max(sizes)} results while the daemon wrote and "
           f"pruned ({pruned} of {ROUNDS} rounds saw pruning): 0 inconsistent, every gallery matching its index; "

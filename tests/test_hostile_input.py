@@ -60,7 +60,8 @@ def vm_hwm_mb(pid: int) -> float:
 def run_measured(command: list[str], logs: Path, timeout: float = 240) -> tuple[int, str, str, float]:
     """Run a command; its exit code, stdout, stderr and its own peak RSS in MB: VmHWM from /proc, read until it
     exits. (getrusage and wait4 report at least the RSS of this test process at the fork, which a child inherits
-    as its max RSS across exec, so they only bound it from above; that bound is checked too.)"""
+    as its max RSS across exec, so they bound it only from above, by however large this test process has grown
+    in a whole run: not checked.)"""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     logs.mkdir(exist_ok=True)
     with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
@@ -69,7 +70,7 @@ def run_measured(command: list[str], logs: Path, timeout: float = 240) -> tuple[
     peak = 0.0
     while True:
         peak = max(peak, vm_hwm_mb(child.pid))
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        pid, status, _ = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
@@ -78,7 +79,6 @@ def run_measured(command: list[str], logs: Path, timeout: float = 240) -> tuple[
             pytest.fail(f"{command} still running after {timeout} s")
         time.sleep(0.05)
     child.returncode = os.waitstatus_to_exitcode(status)
-    assert usage.ru_maxrss / 1024 < PEAK_RSS_MB, "even the upper bound of the child's peak RSS"
     stdout = (logs / "stdout").read_text(errors="replace")
     stderr = (logs / "stderr").read_text(errors="replace")
     return child.returncode, stdout, stderr, peak

@@ -30,7 +30,7 @@ def run(tmp: Path, steps: int) -> tuple[dict, str]:
 
 def test_tiny_probe_reports_every_row_and_resumes(tmp_path):
     try:
-        validation = {p.name for p in data.photo_files("validation")}
+        validation = {f"{data.photo_name(p)}:{p.name}" for p in data.photo_files("validation")}
     except data.DataMissing as missing:
         pytest.skip(str(missing))
     result, log = run(tmp_path, 2)
