@@ -7,9 +7,18 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from deblurd.errors import ConfigError
@@ -54,10 +63,10 @@ class CameraConfig(Area):
     width: int = Field(640, ge=64, le=4608, description="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, description="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, description="target continuous frame rate")
-    replay_path: Optional[FilePath] = Field(None, description="folder of images or a video file to replay; unset = bundled samples")
+    replay_path: FilePath | None = Field(None, description="folder of images or a video file to replay; unset = bundled samples")
     capture_timeout_s: float = Field(5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
     reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, description="longest wait between camera reopen attempts")
-    sim_scene: Optional[FilePath] = Field(None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
+    sim_scene: FilePath | None = Field(None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
     sim_layout: Literal["plane", "layers"] = Field("plane", description="sim: the subject is one plane, or a plane with nearer layers")
     sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
     sim_seed: int = Field(0, ge=0, le=2**31 - 1, description="sim: seeds the lens's imperfections and the sensor noise")
@@ -80,8 +89,8 @@ class LensConfig(Area):
 
     mode: Literal["manual", "auto", "fixed"] = Field("manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
     position_dioptres: float = Field(0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
-    profile: Optional[FilePath] = Field(None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
-    subject_dioptres: Optional[float] = Field(None, ge=0.0, le=32.0, description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (unset = unknown: the map alone decides)")
+    profile: FilePath | None = Field(None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
+    subject_dioptres: float | None = Field(None, ge=0.0, le=32.0, description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (unset = unknown: the map alone decides)")
 
 
 class ModelsConfig(Area):
@@ -114,7 +123,7 @@ class PipelineConfig(Area):
 
     queue_size: int = Field(4, ge=1, le=64, description="continuous frames buffered before the oldest is dropped")
     still_queue_size: int = Field(8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
-    max_frames: Optional[int] = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
+    max_frames: int | None = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
 
 
 class OutputConfig(Area):
@@ -148,7 +157,7 @@ class ThermalConfig(Area):
     slow_factor: float = Field(0.5, gt=0, lt=1, description="frame-rate multiplier while slow")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ThermalConfig":
+    def _ordered(self) -> ThermalConfig:
         if not self.resume_c < self.slow_c <= self.pause_c < self.critical_c:
             raise ValueError(
                 f"thresholds must satisfy resume_c < slow_c <= pause_c < critical_c, got "
@@ -162,13 +171,13 @@ class GpioConfig(Area):
 
     enabled: bool = Field(False, description="use the capture button and status LED")
     button_pin: int = Field(DEFAULT_BUTTON_PIN, ge=2, le=27, description="BCM GPIO number (2-27 on the 40-pin header)")
-    led_pin: Optional[int] = Field(None, ge=2, le=27, description="status LED BCM pin (unset = no LED)")
+    led_pin: int | None = Field(None, ge=2, le=27, description="status LED BCM pin (unset = no LED)")
     bounce_s: float = Field(0.05, ge=0.0, le=1.0, description="button debounce time")
     long_press_s: float = Field(2.0, ge=0.3, le=30, description="hold this long to toggle continuous mode")
     press_queue_size: int = Field(8, ge=1, le=64, description="button presses waiting for a still")
 
     @model_validator(mode="after")
-    def _distinct_pins(self) -> "GpioConfig":
+    def _distinct_pins(self) -> GpioConfig:
         if self.led_pin is not None and self.led_pin == self.button_pin:
             raise ValueError(f"led_pin and button_pin must differ, both are {self.button_pin}")
         return self
@@ -177,7 +186,7 @@ class GpioConfig(Area):
 class ServiceConfig(Area):
     """The status file that `deblurd status` and `deblurd doctor` read."""
 
-    state_file: Optional[FilePath] = Field(None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
+    state_file: FilePath | None = Field(None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
     status_interval_s: float = Field(5.0, ge=0.5, le=600, description="seconds between status updates")
 
 
@@ -208,7 +217,7 @@ class Config(Area):
     def state_file(self) -> Path:
         return self.service.state_file or self.output.dir / "status.json"
 
-    def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> "Config":
+    def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> Config:
         """A validated copy with dotted keys replaced ({"output.dir": ...}), so flags obey the config's ranges."""
         data = self.model_dump()
         for key, value in overrides.items():
@@ -235,7 +244,7 @@ def _range(info: FieldInfo) -> str:
 def _allowed_range(loc: tuple) -> str:
     """' (allowed: 64 to 4608)' for a numeric field with bounds, so an error shows the whole range."""
     model: Any = Config
-    info: Optional[FieldInfo] = None
+    info: FieldInfo | None = None
     for part in loc:
         fields = getattr(model, "model_fields", {})
         if part not in fields:
@@ -266,7 +275,7 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def config_source(path: Optional[Path] = None) -> str:
+def config_source(path: Path | None = None) -> str:
     """What load_config(path) reads, for messages: the file, or the built-in defaults when no file is there."""
     if path is not None or DEFAULT_CONFIG_PATH.exists():
         return str(path or DEFAULT_CONFIG_PATH)
@@ -278,7 +287,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"config file (default {DEFAULT_CONFIG_PATH}; built-in defaults when it is absent)")
 
 
-def load_config(path: Optional[Path] = None) -> Config:
+def load_config(path: Path | None = None) -> Config:
     """Load and validate a TOML config; no path and no default file means the built-in defaults."""
     explicit = path is not None
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH

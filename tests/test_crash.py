@@ -12,11 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from conftest import assert_consistent
 
 from deblurd.config import OutputConfig
 from deblurd.frames import Frame, Severity
 from deblurd.output.store import Result, ResultStore
-from conftest import assert_consistent
 
 KILLS = 25
 SIZE = (120, 160)

@@ -16,14 +16,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import read_sample
-from deblurd.commands.deblur import (RECORD_NAME, Deblurrer, OutputNames, describe, find_inputs, publish, read_records,
-                            restore)
+from PIL import Image
+from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
+
+from deblurd.commands.deblur import (
+    RECORD_NAME,
+    Deblurrer,
+    OutputNames,
+    describe,
+    find_inputs,
+    publish,
+    read_records,
+    restore,
+)
 from deblurd.image_io import InputError
 from deblurd.restore.router import Router
-from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
 
 REPO = Path(__file__).resolve().parent.parent
 

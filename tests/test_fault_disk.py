@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_consistent, make_config, make_result, wait_until
 
 from deblurd.capture.camera import ReplaySource
 from deblurd.config import OutputConfig
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.store import ResultStore, read_index
-from conftest import assert_consistent, make_config, make_result, wait_until
 
 OLD = time.time() - 86400  # retention never touches results younger than a few minutes
 

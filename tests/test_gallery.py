@@ -12,11 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import make_result
+
 from deblurd.config import OutputConfig
-from deblurd.output.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
-                             write_gallery)
+from deblurd.output.gallery import (
+    DATA_CHUNK,
+    DATA_DIR,
+    GALLERY_DIR,
+    GalleryEntry,
+    GalleryUpdater,
+    entries_from_output,
+    map_grid,
+    write_gallery,
+)
 from deblurd.output.layout import IndexEntry, result_files
 from deblurd.output.store import INDEX_NAME, ResultStore
 from tools.figures.gallery import record_results
@@ -251,9 +259,10 @@ def test_a_restarted_daemon_has_its_gallery_current_before_it_says_ready(tmp_pat
     """The first refresh reads every sidecar: it runs before frames flow, not in the store thread's way."""
     import threading
 
+    from conftest import make_config
+
     from deblurd.capture.camera import ReplaySource
     from deblurd.daemon.pipeline import Pipeline
-    from conftest import make_config
 
     out = tmp_path / "out"
     store = _store(out)

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_consistent, make_result
 
 from deblurd.config import OutputConfig
-from conftest import assert_consistent, make_result
 from deblurd.output.store import INDEX_NAME, AtomicWriter, ResultStore, StoreError
+
 
 def _store(tmp_path: Path, retry_s: float = 5.0, **cfg) -> ResultStore:
     store = ResultStore(OutputConfig(dir=tmp_path / "out", **{"min_free_mb": 10, **cfg}), retry_s=retry_s)

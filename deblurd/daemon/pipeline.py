@@ -22,33 +22,42 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from deblurd.capture.camera import FrameSource
 from deblurd.capture.pacing import Pacer
-from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.config import Config
+from deblurd.daemon.hooks import (
+    Decision,
+    Governor,
+    Indicator,
+    NullGovernor,
+    NullHooks,
+    NullIndicator,
+    ServiceHooks,
+    SteadyDecision,
+)
+from deblurd.daemon.lens_steering import LensSteering
+from deblurd.daemon.presses import Press, PressBook, press_of
+from deblurd.daemon.service import on_a_terminal
+from deblurd.daemon.spool import SpoolFolder
+from deblurd.daemon.stats import Stats
+from deblurd.daemon.status_report import progress_line, ready_line, status, stop_line, summary
+from deblurd.daemon.stills_queue import StillQueue
+from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.frames import Frame
-from deblurd.output.gallery import GalleryUpdater
-from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, NullHooks, NullIndicator, ServiceHooks,
-                           SteadyDecision)
-from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
-from deblurd.daemon.lens_steering import LensSteering
-from deblurd.daemon.service import on_a_terminal
-from deblurd.daemon.status_report import progress_line, ready_line, status, stop_line, summary
-from deblurd.restore.router import FrameRouter, Router
-from deblurd.output.state_file import write_status
-from deblurd.daemon.stats import Stats
-from deblurd.daemon.presses import Press, PressBook, press_of
-from deblurd.daemon.spool import SpoolFolder
-from deblurd.daemon.stills_queue import StillQueue
+from deblurd.output.gallery import GalleryUpdater
 from deblurd.output.layout import IndexEntry
+from deblurd.output.state_file import write_status
 from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
+from deblurd.restore.inference import ModelPack
+from deblurd.restore.router import FrameRouter, Router
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +74,9 @@ class Pipeline:
     """Wires a source, a model pack and a store; `run()` blocks until stopped or max_frames are done."""
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
-                 governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
-                 indicator: Optional[Indicator] = None, router: Optional[FrameRouter] = None,
-                 lens_profile: Optional[LensCalibration] = None) -> None:
+                 governor: Governor | None = None, hooks: ServiceHooks | None = None,
+                 indicator: Indicator | None = None, router: FrameRouter | None = None,
+                 lens_profile: LensCalibration | None = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
         self.lens = LensSteering(cfg.lens, lens_profile, pack.manifest)
         self.router: FrameRouter = router or Router(pack)
@@ -78,17 +87,17 @@ class Pipeline:
         self.gallery = GalleryUpdater(store)
         self.stats = Stats()
         self.decision: Decision = SteadyDecision()
-        self.last_result: Optional[dict[str, Any]] = None
-        self.last_error: Optional[dict[str, Any]] = None
-        self.exit_reason: Optional[str] = None
+        self.last_result: dict[str, Any] | None = None
+        self.last_error: dict[str, Any] | None = None
+        self.exit_reason: str | None = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer, cfg.camera.max_image_pixels))
         self.presses = PressBook(store.dir, store.writer)
         self._unsaved: deque[Result] = deque()
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
-        self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
-        self._store_thread: Optional[threading.Thread] = None
+        self._results: queue.Queue[Result | None] = queue.Queue(maxsize=cfg.pipeline.queue_size)
+        self._store_thread: threading.Thread | None = None
         self._hook_lock = threading.Lock()
         self._alerts = RepeatLimiter(log)
         self._wake = threading.Event()
@@ -96,8 +105,8 @@ class Pipeline:
         self._stop_deadline = float("inf")
         self._continuous_on = True
         self._idle_by_choice = False
-        self._fatal: Optional[BaseException] = None
-        self._stuck: Optional[str] = None
+        self._fatal: BaseException | None = None
+        self._stuck: str | None = None
         self._stopped = False
         self._indicator_state = ""
         self._started = time.time()
@@ -150,7 +159,7 @@ class Pipeline:
                 self._indicator_state = state
                 self.indicator.set_state(state)
 
-    def _error(self, message: str, log_key: Optional[str] = None) -> None:
+    def _error(self, message: str, log_key: str | None = None) -> None:
         """Record an error for the status and the LED; log it (rate-limited per key) unless its owner has."""
         self.last_error = {"time": time.time(), "message": message}
         self._indicate("error")
@@ -232,7 +241,7 @@ class Pipeline:
 
     # inference (the calling thread) --------------------------------------------------------------------------
 
-    def _next_frame(self, wait_s: float) -> Optional[Frame]:
+    def _next_frame(self, wait_s: float) -> Frame | None:
         with self._frames:
             if not self._stills and not self._continuous:
                 self._frames.wait(wait_s)
@@ -266,7 +275,7 @@ class Pipeline:
         while self._results.unfinished_tasks and store is not None and store.is_alive() and not self._overdue():
             time.sleep(0.02)
 
-    def _hand_to_store(self, result: Optional[Result]) -> bool:
+    def _hand_to_store(self, result: Result | None) -> bool:
         """Wait for room in the store queue (back-pressure, not a drop) while the store thread lives and, once
         stopping, until the stop deadline; False when the item could not be handed over."""
         store = self._store_thread
@@ -292,7 +301,7 @@ class Pipeline:
         self._spill_unsaved()
         self.gallery.refresh()
 
-    def _next_result(self) -> Optional[Result]:
+    def _next_result(self) -> Result | None:
         """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
         while True:
             self.gallery.maybe_refresh()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -95,10 +95,10 @@ class BlurSpec:
     soften: float = 0.0
     motion_length: float = 0.0
     motion_angle: float = 0.0
-    photons: Optional[float] = None
+    photons: float | None = None
     read_noise: float = 0.0
     quantize: bool = True
-    jpeg_quality: Optional[int] = None
+    jpeg_quality: int | None = None
 
     def psf(self) -> np.ndarray:
         base = gaussian_psf(self.amount) if self.kind == "gaussian" else disk_psf(self.amount, self.soften)
@@ -134,7 +134,7 @@ class NoiseModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    photons: Optional[float] = Field(None, gt=0, title="photo-electrons at white (varied 0.5-2x per draw)")
+    photons: float | None = Field(None, gt=0, title="photo-electrons at white (varied 0.5-2x per draw)")
     read_noise: float = Field(0.0, ge=0, title="Gaussian read noise, standard deviation on [0, 1]")
     soften: float = Field(0.0, ge=0, title="Gaussian softening of the defocus disk, in pixels")
     max_motion: float = Field(0.0, ge=0, title="longest straight-line motion smear, in pixels")

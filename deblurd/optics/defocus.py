@@ -16,8 +16,9 @@ per-pixel blur radius of the visible surface: the ground truth a blur-map classi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, cast
+from typing import Literal, cast
 
 import cv2
 import numpy as np

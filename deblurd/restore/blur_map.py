@@ -14,7 +14,7 @@ their textured neighbours, or the sharp prior (pass-through) when there are none
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,21 +70,21 @@ class BlurMap:
     cell: int
     work_shape: tuple[int, int]
     model: str
-    prior: Optional[SeverityLabel] = None
+    prior: SeverityLabel | None = None
     """The class the lens profile expects at the current LensPosition, when the map was steered by it."""
-    radius: Optional[np.ndarray] = None
+    radius: np.ndarray | None = None
     """A radius mapper's defocus radius per cell (px at the working scale, the lens prior blended in); None for a
     class mapper (no radius is made up from class probabilities)."""
-    confidence: Optional[np.ndarray] = None
+    confidence: np.ndarray | None = None
     """The radius mapper's confidence per cell in [0, 1]; 0 where the pass-through rules overrode it."""
-    bands: Optional[BlurDefinition] = None
+    bands: BlurDefinition | None = None
     """The bands that routed the radius (the manifest's blur), for the record."""
 
-    def radius_pixels(self, shape: tuple[int, int]) -> Optional[np.ndarray]:
+    def radius_pixels(self, shape: tuple[int, int]) -> np.ndarray | None:
         """The radius map at an HxW image's pixels (px at the working scale), or None for a class map."""
         return None if self.radius is None else radius_map.to_pixels(self.radius, shape)
 
-    def with_prior(self, expected: SeverityLabel) -> "BlurMap":
+    def with_prior(self, expected: SeverityLabel) -> BlurMap:
         """The map steered by the lens profile: each cell's scores times 1 for the expected class and PRIOR_FLOOR
         for the others, renormalised (Bayes' rule with the profile's expectation as the prior)."""
         weights = np.array([1.0 if name == expected else PRIOR_FLOOR for name in SEVERITY_LABELS], np.float32)
@@ -154,7 +154,7 @@ class BlurMapper:
         self.tile = classifier.tile
         self.stride = classifier.stride if classifier.dense else MAP_STEP
 
-    def map(self, luma: np.ndarray, expected: Optional[float] = None) -> BlurMap:
+    def map(self, luma: np.ndarray, expected: float | None = None) -> BlurMap:
         """The blur map of a luminance image (float32 in [0, 1], any size), steered by the blur the lens profile
         `expected` (radius px at the working scale), when given: a radius map blends it in by confidence before
         routing, a class map takes its class as the prior (BlurMap.with_prior)."""
@@ -170,7 +170,7 @@ class BlurMapper:
         cells = flat_to_sharp(cells, work, self.stride)
         return drop_islands(cells, MIN_REGION_PX // self.stride)
 
-    def _radius(self, work: np.ndarray, expected: Optional[float]) -> BlurMap:
+    def _radius(self, work: np.ndarray, expected: float | None) -> BlurMap:
         """A radius mapper's map: radius and confidence per cell (the prior blended in), routed by the manifest's
         bands, then the pass-through rules; a cell they pass through keeps its radius with confidence 0."""
         radius, confidence = radius_map.measured(self._dense_scores(work), self.classifier.radius_scale, expected)

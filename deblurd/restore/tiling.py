@@ -6,7 +6,7 @@ run over the whole image closely.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -72,8 +72,8 @@ def storage(results: int) -> None:
     from deblurd.cli import load_pack
     from deblurd.config import Config, OutputConfig
     from deblurd.frames import Frame
-    from deblurd.restore.router import Router
     from deblurd.output.store import Result, ResultStore
+    from deblurd.restore.router import Router
     from tools.data.sources import load_rgb
 
     router = Router(load_pack(Config()))

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -135,7 +134,7 @@ def run_child(replay: Path, presses: int, burst: bool, threads: int, working_wid
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=3, help="sequential presses (timing)")
     parser.add_argument("--queue", type=int, default=8, help="presses at once (memory with a full stills queue)")

@@ -10,15 +10,14 @@ are also scored against the true radius under each tile.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from deblurd.frames import SEVERITY_LABELS, Severity
 from deblurd.optics import defocus
 from deblurd.optics.blur import BlurDefinition
-from deblurd.frames import SEVERITY_LABELS, Severity
 from deblurd.restore.inference import rgb_to_luma
 from deblurd.restore.router import Router
 from tools.data import sources as data
@@ -51,7 +50,7 @@ def own_blur(router: Router, luma: np.ndarray) -> tuple[np.ndarray, Severity]:
     return weight, severity
 
 
-def masked_psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> Optional[float]:
+def masked_psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float | None:
     """PSNR (data range 1) over the masked pixels; None when the mask is empty."""
     if not mask.any():
         return None
@@ -87,7 +86,7 @@ def tile_truth(radius: np.ndarray, blur_map_record: dict, bands: BlurDefinition,
     return true, predicted
 
 
-def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
+def evaluate_realistic(router: Router, limit: int | None, seed: int,
                        grid: RealisticGrid = RealisticGrid(), split: str = "validation") -> dict:
     """Main table rows (defocused and in-focus PSNR per row), per-frame worst in-focus change, tile confusion.
     The report uses the validation photos; routing constants are tuned on split="train"."""

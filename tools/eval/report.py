@@ -5,8 +5,8 @@ carries in its manifest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import matplotlib
 import numpy as np
@@ -14,8 +14,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deblurd.restore.manifest import PACK_MANIFEST_NAME, load_manifest  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, load_manifest  # noqa: E402
 from tools.eval.sweep import INPUT, METRICS, ROUTED  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join([cells(header), "|" + "---|" * len(header)] + [cells(r) for r in rows])
 
 
-def metric_row(name: str, m: dict[str, float], base: Optional[dict[str, float]] = None) -> list:
+def metric_row(name: str, m: dict[str, float], base: dict[str, float] | None = None) -> list:
     gain = f"{m['psnr'] - base['psnr']:+.2f}" if base is not None else ""
     return [name, f"{m['psnr']:.2f}", gain, f"{m['ssim']:.4f}", f"{m['l1']:.4g}", f"{m['l2']:.4g}"]
 

@@ -17,21 +17,20 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
-import cv2
 import numpy as np
 from skimage import restoration
 from skimage.metrics import peak_signal_noise_ratio
 
 from deblurd.atomic import AtomicWriter
 from deblurd.optics.defocus import Layer, render
-from deblurd.restore.inference import ModelPack, rgb_to_luma
 from deblurd.optics.lens_psf import LensProfile, lens_psf_rgb
-from deblurd.restore.router import Router
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
 from deblurd.restore.cascade import StillRestorer
+from deblurd.restore.inference import ModelPack, rgb_to_luma
+from deblurd.restore.router import Router
 from tools.data import sources as data
 from tools.eval.realistic import fit
 from tools.eval.report import md_table
@@ -218,7 +217,7 @@ def markdown(report: dict, command: str) -> str:
         md_table(header, table), "## Targets", targets])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pack", type=Path, default=REPO / "models" / "photo")
     parser.add_argument("--photos", type=int, default=2, help="how many validation photos (the largest first)")

@@ -18,8 +18,8 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from tqdm import tqdm  # noqa: E402
 
 from deblurd.restore.manifest import RADIUS_SCALE, ROLES  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
-from tools.train import models
 from tools.data import synth  # noqa: E402
+from tools.train import models
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "runs"

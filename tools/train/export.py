@@ -26,15 +26,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deblurd.restore.manifest import (PACK_MANIFEST_NAME, RADIUS_SCALE, RESTORER_ROLES, ROLES,  # noqa: E402
-                                      WIENER_SIGMA, Manifest, sha256_of)
-from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
+from deblurd.restore.manifest import (  # noqa: E402
+    PACK_MANIFEST_NAME,
+    RADIUS_SCALE,
+    RESTORER_ROLES,
+    ROLES,
+    WIENER_SIGMA,
+    Manifest,
+    sha256_of,
+)
+from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.restore.tflite import TfliteModel  # noqa: E402
 from tools.data import sources as data
-from tools.train import models
 from tools.data import synth
 from tools.train import cpu as train  # noqa: E402
+from tools.train import models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -250,7 +257,7 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
         entries[role]["macs_per_pixel_with_map"] = round(entries[role]["macs_per_pixel"]
                                                          + entries["classifier"]["macs_per_pixel"], 1)
     manifest = Manifest.model_validate({
-        "name": pack, "version": pack_spec(pack).version, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "name": pack, "version": pack_spec(pack).version, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "working_width": pack_spec(pack).working_width,
         "blur": pack_spec(pack).blur, "models": entries, "data": DATA[pack],
         "evaluation": previous.get("evaluation", {}),

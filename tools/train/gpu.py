@@ -56,7 +56,7 @@ class Job:
     seconds: float
 
     @classmethod
-    def parse(cls, text: str) -> "Job":
+    def parse(cls, text: str) -> Job:
         role, arch, seconds = text.split(":")
         return cls(role, arch, float(seconds))
 

@@ -10,8 +10,6 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from deblurd.restore.manifest import RADIUS_SCALE
-
 
 def _space_to_depth(x, factor: int):
     """tf.nn.space_to_depth where TensorFlow runs (it exports as one TFLite op), the same channel order elsewhere."""
