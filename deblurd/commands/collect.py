@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ COLLECTION_MANIFEST_NAME = "manifest.json"
 FORMAT = "deblurd-pairs/1"
 MOVED_THRESHOLD = 0.03  # mean absolute difference (0-1) between the two reference looks
 READ_TIMEOUT_S = 5.0
-Reference = Union[str, float]
+Reference = str | float
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,9 @@ class PairCollector:
 def _positions(text: str) -> list[float]:
     try:
         values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--positions {text!r}: expected dioptres separated by commas, e.g. 0,2,8")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--positions {text!r}: expected dioptres separated by commas, "
+                                         "e.g. 0,2,8") from exc
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"--positions {text!r}: need one or more dioptre values >= 0")
     return values
@@ -173,8 +174,9 @@ def _reference(text: str) -> Reference:
         return text
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--reference {text!r}: expected 'auto' or a lens position in dioptres")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--reference {text!r}: expected 'auto' or a lens position "
+                                         "in dioptres") from exc
     if value < 0:
         raise argparse.ArgumentTypeError(f"--reference {text!r}: dioptres must be >= 0")
     return value

@@ -41,7 +41,7 @@ def render(rgb: np.ndarray, record: dict[str, Any]) -> np.ndarray:
             count[box[1]:box[3], box[0]:box[2]] += 1
     tint /= np.maximum(count, 1)
     out = np.clip((1 - TINT) * rgb + TINT * tint, 0, 255).astype(np.uint8)
-    for k, (letter, name) in enumerate(record["legend"].items()):
+    for k, name in enumerate(record["legend"].values()):
         y = 8 + 18 * k
         cv2.rectangle(out, (8, y), (22, y + 14), COLOURS[name], -1)
         cv2.putText(out, name, (28, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)

@@ -84,9 +84,24 @@ def upsample_box(plane: np.ndarray, shape: tuple[int, int], box: Box,
     aligns them)."""
     y0, y1, x0, x1 = box
     sy, sx = plane.shape[0] / shape[0], plane.shape[1] / shape[1]
-    matrix = np.float32([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + 0.5) * sy - 0.5]])
+    matrix = np.array([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + 0.5) * sy - 0.5]], np.float32)
     return cv2.warpAffine(plane, matrix, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def band_views(cells: dict[str, np.ndarray], radius: np.ndarray | None, band: tuple[int, int], top: int,
+               ) -> tuple[Callable[[Box], dict[str, np.ndarray]], Callable[[Box], np.ndarray] | None]:
+    """A band's weight planes and radius map (HxW `band`, starting at row `top` of its scale) as functions of a box
+    of the scale: each plane upsampled to that box only."""
+    def in_band(plane: np.ndarray, box: Box) -> np.ndarray:
+        return upsample_box(plane, band, (box[0] - top, box[1] - top, box[2], box[3]), cv2.INTER_LINEAR)
+
+    def weights(box: Box) -> dict[str, np.ndarray]:
+        return {label: in_band(c, box) for label, c in cells.items()}
+
+    if radius is None:
+        return weights, None
+    return weights, lambda box: in_band(radius, box)
 
 
 def spans(length: int, most: int) -> Iterator[tuple[int, int]]:
@@ -108,7 +123,7 @@ class Scale:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.base.shape  # type: ignore[return-value]
+        return self.base.shape
 
     def box(self, box: Box) -> np.ndarray:
         """This scale's estimate for a box: its own input plus the correction from below, in [0, 1]."""
@@ -247,7 +262,7 @@ class StillRestorer:
         not). Returns whether anything was restored, the scale's report and its first band's map record."""
         h, w = scale.shape
         mapper = self._mapper(width)
-        area = {name: 0.0 for name in SEVERITY_LABELS}
+        area: dict[str, float] = {name: 0.0 for name in SEVERITY_LABELS}
         applied: dict[str, float] = {}
         record = None
         for a, b in spans(h, MAP_BAND_ROWS):
@@ -264,11 +279,8 @@ class StillRestorer:
             clock["classify_s"] += t1 - t0
             for name, c in cells.items():
                 applied[name] = applied.get(name, 0.0) + float(c.mean()) * (b - a)
-            band = (hi - lo, w)
-            in_band: Callable[[np.ndarray, Box], np.ndarray] = lambda plane, box: upsample_box(  # noqa: E731
-                plane, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
-            self._restore_rows(scale, (a, b), lambda box: {label: in_band(c, box) for label, c in cells.items()},
-                               sink, None if radius is None else (lambda box: in_band(radius, box)))
+            weights, radius_of = band_views(cells, radius, (hi - lo, w), lo)
+            self._restore_rows(scale, (a, b), weights, sink, radius_of)
             clock["restore_s"] += time.perf_counter() - t1
         shares = {name: round(v / h, 4) for name, v in area.items()}
         return bool(applied), ScaleReport(width, shares, {n: round(v / h, 4) for n, v in applied.items()}), record
@@ -327,7 +339,7 @@ class StillRestorer:
     def _severity(self, reports: list[ScaleReport], record: dict[str, Any] | None) -> Severity:
         """The still's verdict: what the scale with the most severe label restored, with its shares; the sidecar's
         map is the working-scale map plus one line per scale."""
-        order = {name: i for i, name in enumerate(SEVERITY_LABELS)}
+        order: dict[str, int] = {name: i for i, name in enumerate(SEVERITY_LABELS)}
         worst = max(reports, key=lambda r: (order[r.label], r.width))
         scales = [{"width": r.width, "label": r.label, "shares": r.shares} for r in reports]
         return Severity(worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales},

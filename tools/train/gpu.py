@@ -307,7 +307,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     bare = models.MAPPERS[job.arch]() if job.mapper else models.ARCHITECTURES[job.arch]()
     bare.set_weights(net.get_weights())
     bare.save_weights(run / "final.weights.h5")  # without the optimizer's state, which a compiled model saves
-    (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{l:.6f},{v}\n" for s, l, v in log))
+    (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{loss:.6f},{v}\n" for s, loss, v in log))
     init_dir = f" --init-dir {args.init_dir}" if args.init_dir else ""
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
            f"--batch {batch} "
