@@ -241,7 +241,8 @@ def _logging_options(default: Any) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deblurd", description="On-device deblurring: capture, classify, restore, store.",
+    parser = argparse.ArgumentParser(prog="deblurd",
+                                     description="On-device deblurring: capture, classify, restore, store.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[_logging_options(None)])
     parser.add_argument("--version", action="version", version=f"deblurd {__version__}")
@@ -277,7 +278,8 @@ def main(argv: list[str] | None = None, held_signals: list[int] | None = None) -
             args.images += extra  # images named after an option too: `deblurd deblur a.jpg -o out b.jpg`
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.held_signals = held_signals if held_signals is not None else []
     if held_signals is not None and args.command != "run":
         interrupted = _act_on_held(held_signals)

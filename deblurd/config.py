@@ -59,18 +59,25 @@ class Area(BaseModel):
 class CameraConfig(Area):
     """Where frames come from: the Camera Module 3, recorded images or video (replay), or a simulated camera."""
 
-    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", description="frame source; auto = camera if present, else replay; sim = simulated")
+    source: Literal["auto", "picamera2", "replay", "sim"] = Field(
+        "auto", description="frame source; auto = camera if present, else replay; sim = simulated")
     width: int = Field(640, ge=64, le=4608, description="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, description="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, description="target continuous frame rate")
-    replay_path: FilePath | None = Field(None, description="folder of images or a video file to replay; unset = bundled samples")
-    capture_timeout_s: float = Field(5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
+    replay_path: FilePath | None = Field(
+        None, description="folder of images or a video file to replay; unset = bundled samples")
+    capture_timeout_s: float = Field(
+        5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
     reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, description="longest wait between camera reopen attempts")
-    sim_scene: FilePath | None = Field(None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
-    sim_layout: Literal["plane", "layers"] = Field("plane", description="sim: the subject is one plane, or a plane with nearer layers")
-    sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
+    sim_scene: FilePath | None = Field(
+        None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
+    sim_layout: Literal["plane", "layers"] = Field(
+        "plane", description="sim: the subject is one plane, or a plane with nearer layers")
+    sim_subject_dioptres: float = Field(
+        0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
     sim_seed: int = Field(0, ge=0, le=2**31 - 1, description="sim: seeds the lens's imperfections and the sensor noise")
-    sim_still_width: int = Field(1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
+    sim_still_width: int = Field(
+        1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
     max_image_megapixels: float = Field(
         MAX_IMAGE_MEGAPIXELS, ge=12.0, le=89.0,
         description="largest image decoded, in megapixels (at least 12: the camera's own stills are 11.9): replay "
@@ -87,10 +94,16 @@ class CameraConfig(Area):
 class LensConfig(Area):
     """The focus motor, and the lens profile that says how blurred each focus position leaves the scene."""
 
-    mode: Literal["manual", "auto", "fixed"] = Field("manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
-    position_dioptres: float = Field(0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
-    profile: FilePath | None = Field(None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
-    subject_dioptres: float | None = Field(None, ge=0.0, le=32.0, description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (unset = unknown: the map alone decides)")
+    mode: Literal["manual", "auto", "fixed"] = Field(
+        "manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
+    position_dioptres: float = Field(
+        0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
+    profile: FilePath | None = Field(
+        None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
+    subject_dioptres: float | None = Field(
+        None, ge=0.0, le=32.0,
+        description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur "
+                    "there steers the blur map (unset = unknown: the map alone decides)")
 
 
 class ModelsConfig(Area):
@@ -99,7 +112,8 @@ class ModelsConfig(Area):
     dir: FilePath = Field(REPO_MODELS_DIR, description="folder holding the model packs",
                           json_schema_extra={"default_text": "the models/ folder of the deblurd source tree"})
     pack: str = Field("photo", min_length=1, description="model pack name: a folder directly inside dir")
-    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", description="TFLite interpreter to load")
+    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field(
+        "auto", description="TFLite interpreter to load")
     threads: int = Field(2, ge=1, le=8, description="interpreter threads")
     precision: Literal["int8", "float"] = Field("int8", description="which exported variant of each model to run")
 
@@ -122,7 +136,8 @@ class PipelineConfig(Area):
     """Queues between capture, restoration and storage."""
 
     queue_size: int = Field(4, ge=1, le=64, description="continuous frames buffered before the oldest is dropped")
-    still_queue_size: int = Field(8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
+    still_queue_size: int = Field(
+        8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
     max_frames: int | None = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
 
 
@@ -139,8 +154,10 @@ class OutputConfig(Area):
     min_free_prune_max: int = Field(1000, ge=0, le=10_000_000,
                                     description="most continuous results the free-space floor may remove per run")
     store_every: int = Field(1, ge=1, le=100_000, description="store every Nth continuous frame (stills: always)")
-    max_per_minute: int = Field(2, ge=0, le=6000, description="store at most this many continuous frames a minute (0 = all)")
-    min_change: float = Field(0.0, ge=0, le=255, description="skip a continuous frame differing less from the last stored")
+    max_per_minute: int = Field(
+        2, ge=0, le=6000, description="store at most this many continuous frames a minute (0 = all)")
+    min_change: float = Field(
+        0.0, ge=0, le=255, description="skip a continuous frame differing less from the last stored")
     store_sharp: bool = Field(True, description="store continuous frames classified sharp")
 
 
@@ -148,7 +165,8 @@ class ThermalConfig(Area):
     """Temperature pacing, so that long runs slow down before the Pi throttles itself."""
 
     enabled: bool = Field(True, description="read temperatures and pace work")
-    sysfs_root: FilePath = Field(Path("/"), description="root under which /sys paths are read (tests point this at a temp tree)")
+    sysfs_root: FilePath = Field(
+        Path("/"), description="root under which /sys paths are read (tests point this at a temp tree)")
     poll_interval_s: float = Field(2.0, ge=0.2, le=60, description="seconds between readings")
     slow_c: float = Field(75.0, ge=40, le=95, description="lower the frame rate from this temperature")
     pause_c: float = Field(80.0, ge=40, le=95, description="pause continuous work from this temperature")
@@ -186,7 +204,8 @@ class GpioConfig(Area):
 class ServiceConfig(Area):
     """The status file that `deblurd status` and `deblurd doctor` read."""
 
-    state_file: FilePath | None = Field(None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
+    state_file: FilePath | None = Field(
+        None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
     status_interval_s: float = Field(5.0, ge=0.5, le=600, description="seconds between status updates")
 
 

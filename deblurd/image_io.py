@@ -62,8 +62,8 @@ class PixelLimitError(InputError):
 def _over_limit(name: object, max_pixels: int, size: tuple[int, int] | None, pixels: int) -> PixelLimitError:
     shape = f"{size[0]}x{size[1]} pixels = " if size else ""
     return PixelLimitError(f"{printable(name)}: {shape}{pixels / 1e6:.1f} MP, over the limit of "
-                           f"{max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}); refused before decoding: shrink the image, or raise "
-                           f"{PIXEL_LIMIT_KEY} if this device has the memory for it")
+                           f"{max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}); refused before decoding: shrink the image, "
+                           f"or raise {PIXEL_LIMIT_KEY} if this device has the memory for it")
 
 
 def _open_bounded(source: IO[bytes], name: object, max_pixels: int) -> Image.Image:

@@ -109,7 +109,8 @@ class Daemon:
         lines = []
         for area, values in data.items():
             lines.append(f"[{area}]")
-            lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, (int, float)) else repr(str(value))}"
+            lines += [f"{key} = " + (str(value).lower() if isinstance(value, bool)
+                                     else repr(value) if isinstance(value, (int, float)) else repr(str(value)))
                       for key, value in values.items()]
         path = self.tmp_path / f"deblurd-{len(self.procs)}.toml"
         path.write_text("\n".join(lines) + "\n")

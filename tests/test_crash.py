@@ -40,7 +40,8 @@ def _write_forever(out: Path, fmt: str, life: int, ready: int) -> None:
         kind = "still" if seq % 5 == 0 else "continuous"
         label = "sharp" if seq % 3 == 0 else "heavy"
         store.save(Result(Frame(pixels, seq, time.time(), kind, {"source": token}),
-                          Severity({label: 1.0}, "crash-test", restored={} if label == "sharp" else {label: 1.0}), None if label == "sharp" else 255 - pixels))
+                          Severity({label: 1.0}, "crash-test", restored={} if label == "sharp" else {label: 1.0}),
+                          None if label == "sharp" else 255 - pixels))
 
 
 def _spawn_writer(out: Path, fmt: str, life: int) -> int:

@@ -1,4 +1,5 @@
-"""tools/train/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training batches."""
+"""tools/train/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training
+batches."""
 
 from __future__ import annotations
 

@@ -168,9 +168,10 @@ class SimCamera:
         if self.layout == "layers":
             for _ in range(int(rng.integers(1, 4))):
                 near = float(rng.uniform(self.subject_dioptres + 1.0, self.subject_dioptres + 4.0))
-                obj = SceneObject(cast(ShapeKind, str(rng.choice(["blob", "box", "edge"]))), float(rng.uniform(0.2, 0.8)),
-                                  float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.15, 0.35)),
-                                  float(rng.uniform(0, np.pi)), near, int(rng.integers(2**31)))
+                obj = SceneObject(cast(ShapeKind, str(rng.choice(["blob", "box", "edge"]))),
+                                  float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8)),
+                                  float(rng.uniform(0.15, 0.35)), float(rng.uniform(0, np.pi)), near,
+                                  int(rng.integers(2**31)))
                 layers.append(Layer(obj.alpha(height, width), 0.0))
                 nears.append(near)
             order = np.argsort(nears, kind="stable")

@@ -248,7 +248,8 @@ def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
                 verify_file(pack_dir, entry.float_file, entry.float_sha256)
     except PackError as exc:
         fix = (f"{INSTALLER} reinstalls the models in /opt/deblurd/models" if on_pi else
-               f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs (or git checkout models/)")
+               f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs "
+               "(or git checkout models/)")
         return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config",
                       "models.pack", ExitCode.NOINPUT)]
     return [Check("models", "ok", f"pack {manifest.name} v{manifest.version} in {pack_dir}: "
@@ -353,7 +354,8 @@ def check_journald(on_pi: bool = False) -> list[Check]:
 
 
 def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
-    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
+    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio)
+            + check_thermal(cfg.thermal.sysfs_root, on_pi)
             + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
             + check_state_file(cfg)
             + check_journald(on_pi))
@@ -385,7 +387,8 @@ def run(args: argparse.Namespace) -> int:
         checks = [Check("config", "failed", str(exc), f"deblurd check-config {args.config or ''}".rstrip())]
     else:
         on_pi = running_on_pi(cfg)
-        checks = [Check("config", "ok", f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
+        checks = [Check("config", "ok",
+                        f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
         checks += diagnose(cfg, on_pi)
     failed = sum(c.level == "failed" for c in checks)
     if args.json:

@@ -381,7 +381,8 @@ class Pipeline:
         try:
             write_status(self.cfg.state_file, state, self.store.writer)
         except OSError as exc:
-            self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
+            self._alerts.log(logging.WARNING, "status-file",
+                             f"cannot update the status file {self.cfg.state_file}: {exc}")
         self.hooks.status(summary(state))
 
     # the loop ------------------------------------------------------------------------------------------------

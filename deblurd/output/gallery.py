@@ -393,8 +393,8 @@ class GalleryUpdater:
             entries = entries_from_output(self.store.dir, index, self._known)
             self.pages.write(entries)
         except (OSError, UnsafePath) as exc:
-            self._alerts.log(logging.WARNING, "gallery", f"cannot update the gallery in {self.store.dir} ({exc}); "
-                                                         f"the results are safe, retrying every {self.interval_s:.0f} s")
+            self._alerts.log(logging.WARNING, "gallery", f"cannot update the gallery in {self.store.dir} ({exc}); the "
+                                                         f"results are safe, retrying every {self.interval_s:.0f} s")
             return
         self._known = {e.id: e for e in entries}
         self._written = state

@@ -1,7 +1,7 @@
-"""A picture of a blur map: the image with each square of the map tinted by its route, for `deblurd deblur --save-map` and the
-gallery; a radius map (its record has `radius_px`) is tinted by radius on a colour ramp instead, the more strongly the
-more confident the map, with the manifest's bands marked on the ramp's legend. Drawn from the map's sidecar record,
-so a map can be shown again from the output folder alone.
+"""A picture of a blur map: the image with each square of the map tinted by its route, for `deblurd deblur --save-map`
+and the gallery; a radius map (its record has `radius_px`) is tinted by radius on a colour ramp instead, the more
+strongly the more confident the map, with the manifest's bands marked on the ramp's legend. Drawn from the map's
+sidecar record, so a map can be shown again from the output folder alone.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The output folder: whole files only, a sidecar and an index line per result, retention and a free-space guard.
 
 The folder's names and records are layout.py's. A result's files are written whole under hidden temporary
-names and renamed; the day folder is fsynced once, then the index line is appended. Ids are never reused (recovery.py). When the disk fills, the store stops
-writing, says so once (then a count), retries every few seconds, and the daemon keeps running. The store holds
-the folder's lock (lock.py) from open() to close(), refuses a folder whose index or spool is a link, and removes
-only files that layout.confined() keeps inside the folder.
+names and renamed; the day folder is fsynced once, then the index line is appended. Ids are never reused
+(recovery.py). When the disk fills, the store stops writing, says so once (then a count), retries every few
+seconds, and the daemon keeps running. The store holds the folder's lock (lock.py) from open() to close(), refuses a
+folder whose index or spool is a link, and removes only files that layout.confined() keeps inside the folder.
 """
 
 from __future__ import annotations

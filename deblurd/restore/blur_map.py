@@ -240,7 +240,8 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
     gx = cv2.Sobel(work, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(work, cv2.CV_32F, 0, 1, ksize=3)
     rows, cols = cells.shape[:2]
-    per_cell = (cv2.resize(cv2.magnitude(gx, gy), (cols, rows), interpolation=cv2.INTER_AREA) / 8.0).astype(np.float32)  # cell means
+    per_cell = (cv2.resize(cv2.magnitude(gx, gy), (cols, rows),
+                           interpolation=cv2.INTER_AREA) / 8.0).astype(np.float32)  # cell means
     reach = 2 * (FLAT_CONTEXT_PX // stride) + 1
     near = cv2.dilate(per_cell, np.ones((reach, reach), np.uint8))
     out = cells.copy()
@@ -251,8 +252,8 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
 def drop_islands(cells: np.ndarray, min_side: int) -> np.ndarray:
     """Cells that could get a route's weight (blurred within SHARP_MARGIN of sharp) and that no min_side x min_side
     square of such cells covers get the sharp class (a morphological opening of the blurred area): defocus comes in
-    regions (a background, a near object), so a small island or a thin strand of blur inside a sharp area is more likely a smooth patch of the subject that the map mistook, and
-    passing it through cannot make it worse."""
+    regions (a background, a near object), so a small island or a thin strand of blur inside a sharp area is more
+    likely a smooth patch of the subject that the map mistook, and passing it through cannot make it worse."""
     if min_side <= 1:
         return cells
     blurred = (cells[..., 1:].sum(axis=-1) > cells[..., 0] - SHARP_MARGIN).astype(np.uint8)  # any route weight

@@ -176,8 +176,9 @@ class ModelPack:
             name, digest = (entry.file, entry.sha256) if precision == "int8" else (entry.float_file, entry.float_sha256)
             loaded = TfliteModel(verify_file(pack_dir, name, digest), interpreter, threads)
             if list(loaded.input_shape) != list(entry.input_shape):
-                raise PackError(f"model file {loaded.path} takes input {list(loaded.input_shape)} but the manifest says "
-                                f"{entry.input_shape}: the pack is inconsistent; re-export it with tools/train/export.py")
+                raise PackError(f"model file {loaded.path} takes input {list(loaded.input_shape)} but the manifest "
+                                f"says {entry.input_shape}: the pack is inconsistent; re-export it with "
+                                "tools/train/export.py")
             return loaded, f"{manifest.name}/{name}@{manifest.version}"
 
         loaded, model_id = model(manifest.models["classifier"])

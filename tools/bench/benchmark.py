@@ -58,7 +58,7 @@ class Row:
     tile: tuple[int, int]
     tile_ms: Ms
     frame_ms: Ms  # 640x480; the classifier: every tile of the blur map; paper models: scaled per pixel from their tile
-    daemon_ms: Ms  # 640x480 through deblurd.restore.inference.ModelPack (tiling, blending, I/O); empty where not measured
+    daemon_ms: Ms  # 640x480 through deblurd.restore.inference.ModelPack (tiling, blending, I/O); empty: not measured
     note: str = ""
 
 
@@ -185,7 +185,8 @@ def check_targets(rows: list[Row], ratios: list[dict]) -> list[dict]:
               ("photo/semi int8, daemon path 640x480, 2 threads (ms)", at2("photo/semi", "daemon_ms"), "<=", 40),
               ("photo/heavy int8, 640x480, 2 threads (ms)", at2("photo/heavy", "frame_ms"), "<=", 80),
               ("photo/heavy int8, daemon path 640x480, 2 threads (ms)", at2("photo/heavy", "daemon_ms"), "<=", 80),
-              ("photo/classifier int8, blur map model alone, 2 threads (ms)", at2("photo/classifier", "frame_ms"), "<=", 5),
+              ("photo/classifier int8, blur map model alone, 2 threads (ms)", at2("photo/classifier", "frame_ms"),
+               "<=", 5),
               ("photo/classifier int8, daemon blur map 640x480, 2 threads (ms)", at2("photo/classifier", "daemon_ms"),
                "<=", 5),
               ("photo/semi int8 vs paper autoencoder, per pixel, 2 threads (x faster)", speedup, ">=", 100),
@@ -221,8 +222,8 @@ def markdown(report: dict, rows: list[Row]) -> str:
              f"Measured on {report['machine']} with {report['runtime']}; median of {report['repeats']} runs after "
              f"{WARMUP} warm-up (paper models: {min(report['repeats'], PAPER_REPEATS)}), thread counts "
              f"{threads}. Model columns time `invoke()` on random input; the daemon column times "
-             f"`deblurd.restore.blur_map.BlurMapper.map` and `ModelPack.restorers[label].restore` on 640x480 luminance: "
-             f"resize to the pack's working width, tiles with overlap, blending). The paper generators take "
+             f"`deblurd.restore.blur_map.BlurMapper.map` and `ModelPack.restorers[label].restore` on 640x480 "
+             f"luminance: resize to the pack's working width, tiles with overlap, blending). The paper generators take "
              f"luminance like ours and run as float TFLite. The targets are set for a Raspberry Pi 5: on this "
              f"shared machine read them as a sanity check, and read ratios, not absolute times.\n",
              table(rows, threads), "\n## Speed ratios (per pixel at 640x480)\n"]

@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
           f"peak {sequential['peak_rss_mb']} MB")
     low, high = (sequential["gmac_per_still"] / rate for rate in PI5_GMAC_PER_S)
     print(f"models: {sequential['gmac_per_still']:.0f} GMAC per still (before: {before['gmac_per_still']:.0f}); "
-          f"a Pi 5 at {PI5_GMAC_PER_S[0]:g}-{PI5_GMAC_PER_S[1]:g} GMAC/s (int8, 4 threads) needs {high:.1f}-{low:.1f} s "
-          f"for them, image handling not included")
+          f"a Pi 5 at {PI5_GMAC_PER_S[0]:g}-{PI5_GMAC_PER_S[1]:g} GMAC/s (int8, 4 threads) needs "
+          f"{high:.1f}-{low:.1f} s for them, image handling not included")
     print(f"burst of {args.queue} presses (a full stills queue): all stored in {burst['total_s']:.1f} s, "
           f"peak RSS {burst['peak_rss_mb']} MB (target: <= 300 MB)")
     return 0

@@ -2,8 +2,8 @@
 
 The protocol follows the pack's blur definition in its manifest: Gaussian packs (mnist, fashion-mnist) the first
 seed paper's (tools/eval/digits.py), defocus packs the realistic defocus set as their main table
-(tools/eval/realistic.py) and the uniform disk protocol with classical baselines (tools/eval/photo.py). Every model of the pack runs through deblurd's own Router (the daemon's scaling, tiling and
-routing).
+(tools/eval/realistic.py) and the uniform disk protocol with classical baselines (tools/eval/photo.py). Every model
+of the pack runs through deblurd's own Router (the daemon's scaling, tiling and routing).
 
     python -m tools.eval --pack fashion-mnist --limit 500
     python -m tools.eval --pack photo --update-manifest

@@ -177,6 +177,6 @@ def photo_targets(result: dict) -> list[dict]:
                 target(f"{role} (radius {radius:g}) full-route margin over Richardson-Lucy, dB",
                        ours - rows["Richardson-Lucy (true PSF)"]["psnr"], ">=", PHOTO_OVER_RL_DB),
                 target(f"{role} generator |int8 - float| PSNR, dB",
-                       abs(rows[f"ours int8, {role} generator"]["psnr"] - rows[f"ours float, {role} generator"]["psnr"]),
-                       "<=", INT8_FLOAT_DB)]
+                       abs(rows[f"ours int8, {role} generator"]["psnr"]
+                           - rows[f"ours float, {role} generator"]["psnr"]), "<=", INT8_FLOAT_DB)]
     return out + classifier_targets(result)

@@ -86,7 +86,8 @@ def render(result: dict) -> str:
     m = result["misroutes"]
     parts += [f"What a wrong route costs, in the sweep: {m['frames']} of {m['of']} frames took another class's route; "
               f"their PSNR minus that of the true class's route is {m['mean_db_vs_true_route']:+.3f} dB on average "
-              f"(worst {m['worst_db_vs_true_route']:+.3f} dB; positive means the classifier's route was in fact better).",
+              f"(worst {m['worst_db_vs_true_route']:+.3f} dB; positive means the classifier's route was in fact "
+              "better).",
               "![confusion matrices](confusion.png)", "## Targets",
               md_table(["target", "value", "needed", "margin", ""],
                        [[t["target"], t["value"], f"{t['op']} {t['threshold']:g}", t["margin"],

@@ -92,7 +92,8 @@ def wiener(luma: np.ndarray, psf: np.ndarray, truth: np.ndarray) -> tuple[np.nda
         return padded(lambda x: restoration.wiener(x, psf, balance), image.astype(np.float64), psf.shape[0])
 
     h, w = luma.shape
-    crop = (slice((h - WIENER_CROP) // 2, (h + WIENER_CROP) // 2), slice((w - WIENER_CROP) // 2, (w + WIENER_CROP) // 2))
+    crop = (slice((h - WIENER_CROP) // 2, (h + WIENER_CROP) // 2),
+            slice((w - WIENER_CROP) // 2, (w + WIENER_CROP) // 2))
     balance = max(WIENER_BALANCE, key=lambda b: psnr(run(luma[crop], b), truth[crop]))
     return run(luma, balance), balance
 
@@ -164,7 +165,8 @@ def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed
 METHODS = (("input", "blurred input"), ("before", "working-width route (before this change)"),
            ("ours", "ours: coarse-to-fine cascade"),
            ("ours_full_width_mapped", "alternative: full width mapped like the other scales"),
-           ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"), ("wiener", "Wiener, true PSF (best balance)"),
+           ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"),
+           ("wiener", "Wiener, true PSF (best balance)"),
            ("richardson_lucy", f"Richardson-Lucy, true PSF, {RL_ITERATIONS} iterations"))
 
 

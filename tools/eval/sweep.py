@@ -141,8 +141,10 @@ def assemble(sweep: Sweep, levels: dict[str, float], amounts: Sequence[float], u
             "classifier": {f"at the sweep's {unit} values": confusion(sweep.true, sweep.predicted),
                            f"{unit} uniform within each class": confusion(*uniform)},
             "misroutes": {"frames": len(sweep.misroute_db), "of": len(sweep.true),
-                          "mean_db_vs_true_route": round(float(np.mean(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0,
-                          "worst_db_vs_true_route": round(float(np.min(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0},
+                          "mean_db_vs_true_route":
+                              round(float(np.mean(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0,
+                          "worst_db_vs_true_route":
+                              round(float(np.min(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0},
             "examples": sweep.examples}
 
 

@@ -305,7 +305,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or not 0 <= args.synth_share <= 1:
         p.error("--steps and --batch must be 1 or more, --synth-share between 0 and 1")
-    args.command = "python -m tools.train.finetune " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    args.command = ("python -m tools.train.finetune "
+                    + " ".join(argv if argv is not None else __import__("sys").argv[1:]))
     return args
 
 

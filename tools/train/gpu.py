@@ -385,7 +385,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "photos":
-        print(f"{export_photos(args.out)} photos in {args.out} ({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
+        print(f"{export_photos(args.out)} photos in {args.out} "
+              f"({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
         return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.synth == "device":
