@@ -91,7 +91,8 @@ class Pipeline:
         self.last_error: dict[str, Any] | None = None
         self.exit_reason: str | None = None
         self._continuous: deque[Frame] = deque()
-        self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer, cfg.camera.max_image_pixels))
+        self._spool = SpoolFolder(store.spool_dir, store.writer, cfg.camera.max_image_pixels)
+        self._stills = StillQueue(spool=self._spool)
         self.presses = PressBook(store.dir, store.writer)
         self._unsaved: deque[Result] = deque()
         self._lock = threading.Lock()
@@ -416,7 +417,7 @@ class Pipeline:
             self.stats.leave("spooled", len(self._stills))
             self._stills.spill()
             log.warning("%d still(s) not restored before the stop deadline: kept in %s and restored at the next "
-                        "start", len(self._stills), self._stills.spool.folder)
+                        "start", len(self._stills), self._spool.folder)
         store = self._store_thread
         if store is not None:
             self._hand_to_store(None)
@@ -446,7 +447,7 @@ class Pipeline:
         recovered = self._stills.recover()
         if recovered:
             self.stats.arrive(recovered)
-            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._spool.folder)
         pressed = len(self.presses.waiting())
         if pressed:
             log.warning("%d press(es) an earlier run accepted but stopped before their still: taking them now",

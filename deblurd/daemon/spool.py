@@ -51,6 +51,8 @@ class QueuedStill:
 
     def unpack(self) -> Frame:
         rgb = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if rgb is None:
+            raise ValueError(f"could not decode queued still {self.seq}")
         return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
 
 

@@ -173,7 +173,7 @@ class BlurDefinition(BaseModel):
         return np.digitize(amount, np.array([self.sharp_max, self.semi_max], np.float64), right=True)
 
     def label(self, amount: float) -> str:
-        return SEVERITY_LABELS[int(self.class_index(np.float64(amount)))]
+        return SEVERITY_LABELS[int(self.class_index(np.asarray(amount, np.float64)))]
 
     def class_range(self, label: str) -> tuple[float, float]:
         return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),

@@ -34,6 +34,11 @@ WIENER_SIGMA = 2.0 / 255.0
 """Default noise sigma a Wiener channel is computed for."""
 
 
+def _luma_only() -> list[Channel]:
+    """A generator's default input: luminance alone (every pack before radius maps)."""
+    return ["luma"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -54,7 +59,7 @@ class ModelFile(_Strict):
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
     output: MapOutput = Field("classes", title="the mapper's output per cell (classifier only)")
-    inputs: list[Channel] = Field(default_factory=lambda: ["luma"], min_length=1,
+    inputs: list[Channel] = Field(default_factory=_luma_only, min_length=1,
                                   title="input channels in order (generators; luma first)")
     radius_scale: float = Field(RADIUS_SCALE, gt=0, title="radius px per unit of a radius channel or output")
     wiener_sigma: float = Field(WIENER_SIGMA, gt=0, title="noise sigma the Wiener channel is computed for")
