@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -92,7 +92,8 @@ class PicameraSource:
             raise CameraError(f"the camera would not start ({exc}): power-cycle the Pi and check the cable") from exc
         self._cam = cam
         lens = cam.camera_controls.get("LensPosition")
-        self._range = tuple(float(v) for v in lens) if lens else None  # type: ignore[assignment]
+        # picamera2 gives a control's (min, max, default)
+        self._range = cast(tuple[float, float, float], tuple(float(v) for v in lens)) if lens else None
         log.info("camera %s open: %dx%d at %.1f fps, lens range %s", cameras[0].get("Model", "?"),
                  self.cfg.width, self.cfg.height, self.cfg.fps, self._range or "none (fixed focus)")
         if self._lens_target is not None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from deblurd.frames import SEVERITY_LABELS
+from deblurd.frames import SEVERITY_LABELS, SeverityLabel
 from deblurd.optics.sensor import jpeg_roundtrip
 
 PsfKind = Literal["gaussian", "defocus"]
@@ -172,7 +172,7 @@ class BlurDefinition(BaseModel):
         sigma) becomes a route; a band's upper edge belongs to it."""
         return np.digitize(amount, np.array([self.sharp_max, self.semi_max], np.float64), right=True)
 
-    def label(self, amount: float) -> str:
+    def label(self, amount: float) -> SeverityLabel:
         return SEVERITY_LABELS[int(self.class_index(np.asarray(amount, np.float64)))]
 
     def class_range(self, label: str) -> tuple[float, float]:

@@ -131,12 +131,14 @@ def _edges(starts: tuple[int, ...], tile: int, size: int) -> tuple[float, ...]:
 def map_grid(record: dict[str, Any] | None) -> dict[str, Any]:
     """GalleryEntry's blur_map, map_columns and map_rows from a blur-map record (Severity.map, the sidecar's
     `blur_map`): use as GalleryEntry(..., **map_grid(severity.map)). A missing or unreadable record gives no map."""
+    if record is None:
+        return {}
     try:
-        rows = tuple(str(r) for r in record["rows"])  # type: ignore[index]
+        rows = tuple(str(r) for r in record["rows"])
         if not rows or len({len(r) for r in rows}) != 1:
             return {}
-        width, height = record["working_size"]  # type: ignore[index]
-        tile, starts = int(record["tile_px"]), record["starts"]  # type: ignore[index]
+        width, height = record["working_size"]
+        tile, starts = int(record["tile_px"]), record["starts"]
         columns = _edges(tuple(starts["x"]), int(tile), int(width))
         lines = _edges(tuple(starts["y"]), int(tile), int(height))
     except (KeyError, TypeError, ValueError, ZeroDivisionError):

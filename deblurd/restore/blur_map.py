@@ -163,7 +163,7 @@ class BlurMapper:
             return self._radius(work, expected)
         cells = self._dense(self._dense_scores(work), work) if self.classifier.dense else self._crops(work)
         blur_map = BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
-        return blur_map if expected is None else blur_map.with_prior(self.classifier.blur.label(expected))  # type: ignore[arg-type]
+        return blur_map if expected is None else blur_map.with_prior(self.classifier.blur.label(expected))
 
     def _dense(self, cells: np.ndarray, work: np.ndarray) -> np.ndarray:
         """Cell scores with textureless cells and small blurred patches passed through."""
@@ -178,7 +178,7 @@ class BlurMapper:
         cells = self._dense(routed, work)
         confidence[(cells[..., 0] == 1.0) & (routed[..., 0] != 1.0)] = 0.0
         prior = None if expected is None else self.classifier.blur.label(expected)
-        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id, prior,  # type: ignore[arg-type]
+        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id, prior,
                        radius, confidence, self.classifier.blur)
 
     def _dense_scores(self, work: np.ndarray) -> np.ndarray:

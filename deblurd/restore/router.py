@@ -62,7 +62,7 @@ class Router:
         """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
         stop steering it (None)."""
         self.expected_radius = radius_px
-        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
+        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)
 
     def plan(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray], np.ndarray | None]:
         """The per-pixel weight of each generator route (none: pass the frame through), the Severity that follows
