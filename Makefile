@@ -6,7 +6,7 @@ CORE := $(VENV)/.deblurd-core
 FULL := $(VENV)/.deblurd-full
 ARGS ?=
 
-.PHONY: run test data train-all packs clean pi-rehearsal
+.PHONY: run lint test data train-all packs clean pi-rehearsal
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ $(FULL): pyproject.toml | $(VENV)/bin/python
 run: $(CORE)
 	$(BIN)/deblurd run $(ARGS)
 
+# ruff and mypy as configured in pyproject.toml; `make test` runs them before the suite, so CI does too.
+lint: $(FULL)
+	$(BIN)/ruff check . && $(BIN)/mypy
+
 test: $(FULL)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # Training data from packages (root for apt): Fashion-MNIST, photos (tools/data/sources.py PHOTO_SOURCES) and the npm

@@ -13,15 +13,22 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, get_args
+from typing import Any, get_args
 
 from deblurd import __version__
-from deblurd.config import (LoggingConfig, add_config_argument, config_as_toml, config_reference, config_source,
-                            load_config)
-from deblurd.errors import EXIT_CODES, ConfigError, DeblurdError, ExitCode
 from deblurd.commands.loading import load_command_config, load_pack
+from deblurd.config import (
+    LoggingConfig,
+    add_config_argument,
+    config_as_toml,
+    config_reference,
+    config_source,
+    load_config,
+)
+from deblurd.errors import EXIT_CODES, ConfigError, DeblurdError, ExitCode
 
 log = logging.getLogger("deblurd")
 
@@ -90,12 +97,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_daemon(args: argparse.Namespace, held: list[int]) -> int:
-    from deblurd.optics.lens_profile import LensProfileError, daemon_profile
     from deblurd.capture.sources import open_source
     from deblurd.daemon.pipeline import Pipeline
     from deblurd.daemon.service import SystemdNotifier
-    from deblurd.output.store import ResultStore
     from deblurd.daemon.thermal import ThermalGovernor
+    from deblurd.optics.lens_profile import LensProfileError, daemon_profile
+    from deblurd.output.store import ResultStore
 
     overrides = {"output.dir": args.output, "pipeline.max_frames": args.frames}
     cfg = load_command_config(args).with_overrides({k: v for k, v in overrides.items() if v is not None})
@@ -234,7 +241,8 @@ def _logging_options(default: Any) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deblurd", description="On-device deblurring: capture, classify, restore, store.",
+    parser = argparse.ArgumentParser(prog="deblurd",
+                                     description="On-device deblurring: capture, classify, restore, store.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[_logging_options(None)])
     parser.add_argument("--version", action="version", version=f"deblurd {__version__}")
@@ -248,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _act_on_held(held: list[int]) -> Optional[int]:
+def _act_on_held(held: list[int]) -> int | None:
     """Give a command other than `run` the default signal handling back, and end it as a signal held while
     deblurd was starting asks: 130 for SIGINT, the default action (termination) for SIGTERM and SIGHUP."""
     for sig in STOP_SIGNALS:
@@ -260,7 +268,7 @@ def _act_on_held(held: list[int]) -> Optional[int]:
     return None
 
 
-def main(argv: Optional[list[str]] = None, held_signals: Optional[list[int]] = None) -> int:
+def main(argv: list[str] | None = None, held_signals: list[int] | None = None) -> int:
     """The `deblurd` command; held_signals are stop signals that arrived while it was starting (deblurd.__main__
     holds them from the first line and keeps adding to the list)."""
     parser = build_parser()
@@ -270,7 +278,8 @@ def main(argv: Optional[list[str]] = None, held_signals: Optional[list[int]] = N
             args.images += extra  # images named after an option too: `deblurd deblur a.jpg -o out b.jpg`
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level or logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.held_signals = held_signals if held_signals is not None else []
     if held_signals is not None and args.command != "run":
         interrupted = _act_on_held(held_signals)

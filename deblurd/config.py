@@ -7,9 +7,18 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BeforeValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from deblurd.errors import ConfigError
@@ -50,18 +59,25 @@ class Area(BaseModel):
 class CameraConfig(Area):
     """Where frames come from: the Camera Module 3, recorded images or video (replay), or a simulated camera."""
 
-    source: Literal["auto", "picamera2", "replay", "sim"] = Field("auto", description="frame source; auto = camera if present, else replay; sim = simulated")
+    source: Literal["auto", "picamera2", "replay", "sim"] = Field(
+        "auto", description="frame source; auto = camera if present, else replay; sim = simulated")
     width: int = Field(640, ge=64, le=4608, description="continuous frame width in pixels")
     height: int = Field(480, ge=64, le=2592, description="continuous frame height in pixels")
     fps: float = Field(10.0, gt=0, le=60, description="target continuous frame rate")
-    replay_path: Optional[FilePath] = Field(None, description="folder of images or a video file to replay; unset = bundled samples")
-    capture_timeout_s: float = Field(5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
+    replay_path: FilePath | None = Field(
+        None, description="folder of images or a video file to replay; unset = bundled samples")
+    capture_timeout_s: float = Field(
+        5.0, ge=0.5, le=60, description="seconds to wait for a frame before reopening the camera")
     reopen_backoff_max_s: float = Field(30.0, ge=1, le=600, description="longest wait between camera reopen attempts")
-    sim_scene: Optional[FilePath] = Field(None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
-    sim_layout: Literal["plane", "layers"] = Field("plane", description="sim: the subject is one plane, or a plane with nearer layers")
-    sim_subject_dioptres: float = Field(0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
+    sim_scene: FilePath | None = Field(
+        None, description="sim: photo or folder of photos it looks at; unset = bundled sharp samples")
+    sim_layout: Literal["plane", "layers"] = Field(
+        "plane", description="sim: the subject is one plane, or a plane with nearer layers")
+    sim_subject_dioptres: float = Field(
+        0.5, ge=0.0, le=32.0, description="sim: nearness of the subject plane (1/m; 0.5 = 2 m)")
     sim_seed: int = Field(0, ge=0, le=2**31 - 1, description="sim: seeds the lens's imperfections and the sensor noise")
-    sim_still_width: int = Field(1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
+    sim_still_width: int = Field(
+        1152, ge=64, le=4608, description="sim: width stills are rendered at (4608 = full resolution, slow)")
     max_image_megapixels: float = Field(
         MAX_IMAGE_MEGAPIXELS, ge=12.0, le=89.0,
         description="largest image decoded, in megapixels (at least 12: the camera's own stills are 11.9): replay "
@@ -78,10 +94,16 @@ class CameraConfig(Area):
 class LensConfig(Area):
     """The focus motor, and the lens profile that says how blurred each focus position leaves the scene."""
 
-    mode: Literal["manual", "auto", "fixed"] = Field("manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
-    position_dioptres: float = Field(0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
-    profile: Optional[FilePath] = Field(None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
-    subject_dioptres: Optional[float] = Field(None, ge=0.0, le=32.0, description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur there steers the blur map (unset = unknown: the map alone decides)")
+    mode: Literal["manual", "auto", "fixed"] = Field(
+        "manual", description="manual = hold position_dioptres; auto = autofocus; fixed = leave the lens")
+    position_dioptres: float = Field(
+        0.0, ge=0.0, le=32.0, description="LensPosition in dioptres (1/m), clamped to the camera's range")
+    profile: FilePath | None = Field(
+        None, description="lens profile from `deblurd calibrate` (unset = lens-profile.json beside the state file)")
+    subject_dioptres: float | None = Field(
+        None, ge=0.0, le=32.0,
+        description="nearness (1/m) of the scene plane in manual or fixed mode, so the lens profile's expected blur "
+                    "there steers the blur map (unset = unknown: the map alone decides)")
 
 
 class ModelsConfig(Area):
@@ -90,7 +112,8 @@ class ModelsConfig(Area):
     dir: FilePath = Field(REPO_MODELS_DIR, description="folder holding the model packs",
                           json_schema_extra={"default_text": "the models/ folder of the deblurd source tree"})
     pack: str = Field("photo", min_length=1, description="model pack name: a folder directly inside dir")
-    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field("auto", description="TFLite interpreter to load")
+    runtime: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = Field(
+        "auto", description="TFLite interpreter to load")
     threads: int = Field(2, ge=1, le=8, description="interpreter threads")
     precision: Literal["int8", "float"] = Field("int8", description="which exported variant of each model to run")
 
@@ -113,8 +136,9 @@ class PipelineConfig(Area):
     """Queues between capture, restoration and storage."""
 
     queue_size: int = Field(4, ge=1, le=64, description="continuous frames buffered before the oldest is dropped")
-    still_queue_size: int = Field(8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
-    max_frames: Optional[int] = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
+    still_queue_size: int = Field(
+        8, ge=1, le=64, description="button stills buffered (never dropped while room remains)")
+    max_frames: int | None = Field(None, ge=1, description="stop after this many frames (unset = run until stopped)")
 
 
 class OutputConfig(Area):
@@ -130,8 +154,10 @@ class OutputConfig(Area):
     min_free_prune_max: int = Field(1000, ge=0, le=10_000_000,
                                     description="most continuous results the free-space floor may remove per run")
     store_every: int = Field(1, ge=1, le=100_000, description="store every Nth continuous frame (stills: always)")
-    max_per_minute: int = Field(2, ge=0, le=6000, description="store at most this many continuous frames a minute (0 = all)")
-    min_change: float = Field(0.0, ge=0, le=255, description="skip a continuous frame differing less from the last stored")
+    max_per_minute: int = Field(
+        2, ge=0, le=6000, description="store at most this many continuous frames a minute (0 = all)")
+    min_change: float = Field(
+        0.0, ge=0, le=255, description="skip a continuous frame differing less from the last stored")
     store_sharp: bool = Field(True, description="store continuous frames classified sharp")
 
 
@@ -139,7 +165,8 @@ class ThermalConfig(Area):
     """Temperature pacing, so that long runs slow down before the Pi throttles itself."""
 
     enabled: bool = Field(True, description="read temperatures and pace work")
-    sysfs_root: FilePath = Field(Path("/"), description="root under which /sys paths are read (tests point this at a temp tree)")
+    sysfs_root: FilePath = Field(
+        Path("/"), description="root under which /sys paths are read (tests point this at a temp tree)")
     poll_interval_s: float = Field(2.0, ge=0.2, le=60, description="seconds between readings")
     slow_c: float = Field(75.0, ge=40, le=95, description="lower the frame rate from this temperature")
     pause_c: float = Field(80.0, ge=40, le=95, description="pause continuous work from this temperature")
@@ -148,7 +175,7 @@ class ThermalConfig(Area):
     slow_factor: float = Field(0.5, gt=0, lt=1, description="frame-rate multiplier while slow")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ThermalConfig":
+    def _ordered(self) -> ThermalConfig:
         if not self.resume_c < self.slow_c <= self.pause_c < self.critical_c:
             raise ValueError(
                 f"thresholds must satisfy resume_c < slow_c <= pause_c < critical_c, got "
@@ -162,13 +189,13 @@ class GpioConfig(Area):
 
     enabled: bool = Field(False, description="use the capture button and status LED")
     button_pin: int = Field(DEFAULT_BUTTON_PIN, ge=2, le=27, description="BCM GPIO number (2-27 on the 40-pin header)")
-    led_pin: Optional[int] = Field(None, ge=2, le=27, description="status LED BCM pin (unset = no LED)")
+    led_pin: int | None = Field(None, ge=2, le=27, description="status LED BCM pin (unset = no LED)")
     bounce_s: float = Field(0.05, ge=0.0, le=1.0, description="button debounce time")
     long_press_s: float = Field(2.0, ge=0.3, le=30, description="hold this long to toggle continuous mode")
     press_queue_size: int = Field(8, ge=1, le=64, description="button presses waiting for a still")
 
     @model_validator(mode="after")
-    def _distinct_pins(self) -> "GpioConfig":
+    def _distinct_pins(self) -> GpioConfig:
         if self.led_pin is not None and self.led_pin == self.button_pin:
             raise ValueError(f"led_pin and button_pin must differ, both are {self.button_pin}")
         return self
@@ -177,7 +204,8 @@ class GpioConfig(Area):
 class ServiceConfig(Area):
     """The status file that `deblurd status` and `deblurd doctor` read."""
 
-    state_file: Optional[FilePath] = Field(None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
+    state_file: FilePath | None = Field(
+        None, description="status file read by `deblurd status` (unset = <output.dir>/status.json)")
     status_interval_s: float = Field(5.0, ge=0.5, le=600, description="seconds between status updates")
 
 
@@ -208,7 +236,7 @@ class Config(Area):
     def state_file(self) -> Path:
         return self.service.state_file or self.output.dir / "status.json"
 
-    def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> "Config":
+    def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> Config:
         """A validated copy with dotted keys replaced ({"output.dir": ...}), so flags obey the config's ranges."""
         data = self.model_dump()
         for key, value in overrides.items():
@@ -235,7 +263,7 @@ def _range(info: FieldInfo) -> str:
 def _allowed_range(loc: tuple) -> str:
     """' (allowed: 64 to 4608)' for a numeric field with bounds, so an error shows the whole range."""
     model: Any = Config
-    info: Optional[FieldInfo] = None
+    info: FieldInfo | None = None
     for part in loc:
         fields = getattr(model, "model_fields", {})
         if part not in fields:
@@ -266,7 +294,7 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def config_source(path: Optional[Path] = None) -> str:
+def config_source(path: Path | None = None) -> str:
     """What load_config(path) reads, for messages: the file, or the built-in defaults when no file is there."""
     if path is not None or DEFAULT_CONFIG_PATH.exists():
         return str(path or DEFAULT_CONFIG_PATH)
@@ -278,7 +306,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"config file (default {DEFAULT_CONFIG_PATH}; built-in defaults when it is absent)")
 
 
-def load_config(path: Optional[Path] = None) -> Config:
+def load_config(path: Path | None = None) -> Config:
     """Load and validate a TOML config; no path and no default file means the built-in defaults."""
     explicit = path is not None
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH

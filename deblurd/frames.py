@@ -28,7 +28,8 @@ class Frame:
     kind: FrameKind = "continuous"
     metadata: dict[str, Any] = field(default_factory=dict)
     spool: Path | None = None
-    """The spooled still's JPEG this frame was read from (deblurd.daemon.spool.SpoolFolder): released once it is stored."""
+    """The spooled still's JPEG this frame was read from (deblurd.daemon.spool.SpoolFolder): released once it is
+    stored."""
 
     def __post_init__(self) -> None:
         if self.pixels.dtype != np.uint8 or self.pixels.ndim != 3 or self.pixels.shape[2] != 3:

@@ -23,10 +23,11 @@ import sys
 import tempfile
 import warnings
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO
 
 import cv2
 import numpy as np
@@ -58,11 +59,11 @@ class PixelLimitError(InputError):
     """An image whose header says it holds more pixels than the limit: refused before it is decoded."""
 
 
-def _over_limit(name: object, max_pixels: int, size: Optional[tuple[int, int]], pixels: int) -> PixelLimitError:
+def _over_limit(name: object, max_pixels: int, size: tuple[int, int] | None, pixels: int) -> PixelLimitError:
     shape = f"{size[0]}x{size[1]} pixels = " if size else ""
     return PixelLimitError(f"{printable(name)}: {shape}{pixels / 1e6:.1f} MP, over the limit of "
-                           f"{max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}); refused before decoding: shrink the image, or raise "
-                           f"{PIXEL_LIMIT_KEY} if this device has the memory for it")
+                           f"{max_pixels / 1e6:g} MP ({PIXEL_LIMIT_KEY}); refused before decoding: shrink the image, "
+                           f"or raise {PIXEL_LIMIT_KEY} if this device has the memory for it")
 
 
 def _open_bounded(source: IO[bytes], name: object, max_pixels: int) -> Image.Image:
@@ -103,8 +104,8 @@ class Picture:
     fmt: str
     data: bytes = b""
     """The file as read, for a pass-through that copies it byte for byte."""
-    exif: Optional[bytes] = None
-    icc: Optional[bytes] = None
+    exif: bytes | None = None
+    icc: bytes | None = None
     conversions: tuple[str, ...] = ()
     """How a restoration of this file changes its layout (CONVERTED): said only when one is written."""
 
@@ -179,7 +180,7 @@ def read_picture(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Picture:
     return Picture(pixels, fmt, data, exif or None, icc or None, (warning,) if warning else ())
 
 
-def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Optional[np.ndarray]:
+def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray | None:
     """An image file as RGB uint8 (HxWx3, as OpenCV decodes it: 8-bit, alpha dropped, grey spread to three
     channels); None when the file is missing or cannot be decoded, so the caller names the fix that fits it.
     PixelLimitError when its header says it holds more than max_pixels (it is not decoded)."""
@@ -206,7 +207,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _png_with_metadata(png: bytes, exif: Optional[bytes], icc: Optional[bytes]) -> bytes:
+def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> bytes:
     """The PNG with an iCCP and an eXIf chunk right after IHDR (both must come before the image data)."""
     chunks = b""
     if icc:

@@ -8,8 +8,8 @@ import logging
 import os
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 SUMMARY_INTERVAL_S = 60.0
 UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}

@@ -109,7 +109,8 @@ class Daemon:
         lines = []
         for area, values in data.items():
             lines.append(f"[{area}]")
-            lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, (int, float)) else repr(str(value))}"
+            lines += [f"{key} = " + (str(value).lower() if isinstance(value, bool)
+                                     else repr(value) if isinstance(value, (int, float)) else repr(str(value)))
                       for key, value in values.items()]
         path = self.tmp_path / f"deblurd-{len(self.procs)}.toml"
         path.write_text("\n".join(lines) + "\n")
@@ -202,7 +203,6 @@ def write_probe_pack(folder: Path, gain: float = 0.25, confidence: float = 1.0, 
     8 * relu(1 - 2 * the cell's mean luminance) px (dark cells blurred, bright ones sharp) with a fixed confidence,
     and each generator returns luma + gain * its radius channel (radius / radius_scale)."""
     import datetime as dt
-    import json
 
     import keras
 
@@ -235,7 +235,7 @@ def write_probe_pack(folder: Path, gain: float = 0.25, confidence: float = 1.0, 
                          **({"output": "radius"} if role == "classifier" else {"inputs": ["luma", "radius"]})}
     blur = PACKS["photo"].blur if semi_max is None else PACKS["photo"].blur.model_copy(update={"semi_max": semi_max})
     manifest = Manifest.model_validate({"name": "photo", "version": "0-probe", "working_width": 640, "blur": blur,
-                                        "created": dt.datetime.now(dt.timezone.utc).isoformat(), "models": entries})
+                                        "created": dt.datetime.now(dt.UTC).isoformat(), "models": entries})
     (folder / "manifest.json").write_text(manifest.model_dump_json(indent=1))
     return folder
 

@@ -1,4 +1,5 @@
-"""tools/bench/benchmark.py on one shipped model, one run each: the rows, the table's columns, ratios and target verdicts.
+"""tools/bench/benchmark.py on one shipped model, one run each: the rows, the table's columns, ratios and target
+verdicts.
 
 No timing is asserted: the build machine is shared, so only the shape of the report is checked.
 """

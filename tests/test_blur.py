@@ -68,7 +68,8 @@ def test_blur_preserves_mean_and_reduces_detail():
 
 def test_blur_definition_labels_by_amount():
     bands = pack_spec("photo").blur
-    assert [bands.label(a) for a in (0.0, 1.0, 1.5, 3.0, 3.1, 7.0)] == ["sharp", "sharp", "semi", "semi", "heavy", "heavy"]
+    assert ([bands.label(a) for a in (0.0, 1.0, 1.5, 3.0, 3.1, 7.0)]
+            == ["sharp", "sharp", "semi", "semi", "heavy", "heavy"])
     digits = pack_spec("mnist").blur
     assert digits.label(10) == "semi" and digits.label(26) == "heavy" and digits.label(0) == "sharp"
 

@@ -12,14 +12,20 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.errors import ExitCode
-from deblurd.commands import calibrate as cal
 from deblurd.atomic import AtomicWriter
+from deblurd.capture.sim_camera import SimCamera
+from deblurd.commands import calibrate as cal
 from deblurd.commands.collect import CollectPlan, PairCollector
 from deblurd.config import Config
-from deblurd.optics.lens_profile import (PROFILE_NAME, SENSOR_WIDTH_PX, LensProfileError, load_profile, profile_path,
-                                  save_profile)
-from deblurd.capture.sim_camera import SimCamera
+from deblurd.errors import ExitCode
+from deblurd.optics.lens_profile import (
+    PROFILE_NAME,
+    SENSOR_WIDTH_PX,
+    LensProfileError,
+    load_profile,
+    profile_path,
+    save_profile,
+)
 from deblurd.output.state_file import write_status
 
 SEED = 4

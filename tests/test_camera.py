@@ -12,9 +12,9 @@ import pytest
 
 from deblurd.capture.camera import FrameSource, ReplaySource
 from deblurd.capture.pacing import Pacer
-from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.capture.sources import open_source
 from deblurd.config import CameraConfig
+from deblurd.errors import CameraError, CaptureTimeout
 
 
 def _write_images(folder: Path, n: int, size=(80, 60)) -> list[np.ndarray]:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
 import pytest
 
 from deblurd.commands import collect
-from deblurd.optics.blur import convolve, disk_psf
-from deblurd.errors import CameraError, NoFocusMotor
 from deblurd.commands.collect import CollectPlan, PairCollector
+from deblurd.errors import CameraError, NoFocusMotor
 from deblurd.frames import Frame
+from deblurd.optics.blur import convolve, disk_psf
 
 RANGE = (0.0, 15.0, 1.0)
 
@@ -61,15 +60,15 @@ class FakeLensCamera:
     def capture_still(self) -> Frame:
         return self._frame("still")
 
-    def set_lens_position(self, dioptres: float) -> Optional[float]:
+    def set_lens_position(self, dioptres: float) -> float | None:
         self.lens = min(max(dioptres, RANGE[0]), RANGE[1])
         self.moves.append(self.lens)
         return self.lens
 
-    def lens_range(self) -> Optional[tuple[float, float, float]]:
+    def lens_range(self) -> tuple[float, float, float] | None:
         return RANGE
 
-    def autofocus(self) -> Optional[float]:
+    def autofocus(self) -> float | None:
         return self.set_lens_position(self.focus)
 
     def close(self) -> None:
@@ -129,7 +128,7 @@ def test_scene_that_moves_during_capture_is_marked(tmp_path: Path) -> None:
     camera = FakeLensCamera()
     original = camera.set_lens_position
 
-    def jolt(dioptres: float) -> Optional[float]:
+    def jolt(dioptres: float) -> float | None:
         if len(camera.moves) == 2:  # the subject is swapped before the check look
             camera.scene += 5
         return original(dioptres)

@@ -33,7 +33,8 @@ def test_missing_default_file_means_defaults_but_a_missing_explicit_file_is_an_e
 
 
 def test_valid_file_overrides_defaults(tmp_path):
-    cfg = load_config(_write(tmp_path, '[output]\ndir = "/srv/out"\njpeg_quality = 80\n[gpio]\nenabled = true\nbutton_pin = 5\n'))
+    cfg = load_config(_write(tmp_path, '[output]\ndir = "/srv/out"\njpeg_quality = 80\n'
+                                       '[gpio]\nenabled = true\nbutton_pin = 5\n'))
     assert cfg.output.dir == Path("/srv/out") and cfg.output.jpeg_quality == 80 and cfg.gpio.button_pin == 5
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from conftest import assert_consistent
 
 from deblurd.config import OutputConfig
 from deblurd.frames import Frame, Severity
 from deblurd.output.store import Result, ResultStore
-from conftest import assert_consistent
 
 KILLS = 25
 SIZE = (120, 160)
@@ -40,7 +40,8 @@ def _write_forever(out: Path, fmt: str, life: int, ready: int) -> None:
         kind = "still" if seq % 5 == 0 else "continuous"
         label = "sharp" if seq % 3 == 0 else "heavy"
         store.save(Result(Frame(pixels, seq, time.time(), kind, {"source": token}),
-                          Severity({label: 1.0}, "crash-test", restored={} if label == "sharp" else {label: 1.0}), None if label == "sharp" else 255 - pixels))
+                          Severity({label: 1.0}, "crash-test", restored={} if label == "sharp" else {label: 1.0}),
+                          None if label == "sharp" else 255 - pixels))
 
 
 def _spawn_writer(out: Path, fmt: str, life: int) -> int:

@@ -7,8 +7,8 @@ import struct
 import cv2
 import numpy as np
 import pytest
-
 from conftest import needs_packages
+
 from deblurd.restore.packs import pack_spec
 from tools.data import sources as data
 from tools.data import synth

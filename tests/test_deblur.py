@@ -16,14 +16,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import read_sample
-from deblurd.commands.deblur import (RECORD_NAME, Deblurrer, OutputNames, describe, find_inputs, publish, read_records,
-                            restore)
+from PIL import Image
+from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
+
+from deblurd.commands.deblur import (
+    RECORD_NAME,
+    Deblurrer,
+    OutputNames,
+    describe,
+    find_inputs,
+    publish,
+    read_records,
+    restore,
+)
 from deblurd.image_io import InputError
 from deblurd.restore.router import Router
-from test_image_io import CAMERA_MAKE, jpeg_with_metadata, srgb_profile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -164,7 +172,8 @@ def test_folders_patterns_and_the_json_summary(tmp_path, samples_dir, photo_pack
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout)
     statuses = {r["input"]: r["status"] for r in summary["results"]}
-    assert statuses[str(tmp_path / "nothing*.png")] == "failed" and statuses[str(tmp_path / "in/sub/cut.jpg")] == "failed"
+    assert statuses[str(tmp_path / "nothing*.png")] == "failed"
+    assert statuses[str(tmp_path / "in/sub/cut.jpg")] == "failed"
     done_ok = [r for r in summary["results"] if r["status"] != "failed"]
     assert [(r["input"], r["output"].rsplit("-", 1)[0]) for r in done_ok] == [
         (str(tmp_path / "in/a.jpg"), "a"), (str(tmp_path / "in/sub/a.jpg"), "a-2")], "same names, distinct results"

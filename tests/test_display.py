@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deblurd.errors import CameraError
 from deblurd.capture.display import FramebufferDisplay, display_images, letterbox
+from deblurd.errors import CameraError
 
 
 def framebuffer(root: Path, width: int, height: int, bits: int) -> tuple[Path, Path]:

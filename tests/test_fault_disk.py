@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_consistent, make_config, make_result, wait_until
 
 from deblurd.capture.camera import ReplaySource
 from deblurd.config import OutputConfig
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.output.store import ResultStore, read_index
-from conftest import assert_consistent, make_config, make_result, wait_until
 
 OLD = time.time() - 86400  # retention never touches results younger than a few minutes
 
@@ -161,7 +161,7 @@ def test_presses_on_a_full_disk_wait_in_memory_and_are_stored_when_space_returns
     filler = _take_disk(fs, inodes=limit == "inodes")
     with caplog.at_level(logging.WARNING):
         assert pipe.request_still() and pipe.request_still()
-        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
+        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._saver.unsaved) == 2, what="both stills restored")
     assert _stills(fs / "out") == [] and "held in memory only" in caplog.text, "nothing fits: they wait in memory"
     for path in filler:
         path.unlink()
@@ -181,7 +181,7 @@ def test_presses_recorded_on_a_full_disk_are_taken_again_after_a_stop_and_a_rest
     filler = _take_disk(fs, leave=16 * 1024)  # room for the presses' records, none for their stills
     with caplog.at_level(logging.WARNING):
         assert pipe.request_still() and pipe.request_still()
-        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._unsaved) == 2, what="both stills restored")
+        wait_until(lambda: pipe.stats.processed == 2 and len(pipe._saver.unsaved) == 2, what="both stills restored")
         pipe.stop()
         thread.join(30)
     assert _stills(fs / "out") == [] and "the next start takes a new still for it" in caplog.text

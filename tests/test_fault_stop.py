@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, wait_until
-from deblurd.errors import ExitCode
+from conftest import REPO, assert_consistent, wait_until
+
 from deblurd.daemon.pipeline import STOP_GRACE_S
-from conftest import assert_consistent
+from deblurd.errors import ExitCode
 
 
 def _lines(path: Path) -> int:

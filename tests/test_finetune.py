@@ -1,4 +1,5 @@
-"""tools/train/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training batches."""
+"""tools/train/finetune.py's parts: pairs classed through the lens profile, held-out scenes, and its training
+batches."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from deblurd.capture.sim_camera import SimCamera  # noqa: E402
 from deblurd.commands.calibrate import Pair  # noqa: E402
 from deblurd.commands.collect import CollectPlan, PairCollector  # noqa: E402
 from deblurd.optics.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, LensProfileError  # noqa: E402
 from deblurd.restore.manifest import load_manifest  # noqa: E402
-from deblurd.capture.sim_camera import SimCamera  # noqa: E402
 from tools.train import finetune  # noqa: E402
 
 

@@ -12,11 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import make_result
+
 from deblurd.config import OutputConfig
-from deblurd.output.gallery import (DATA_CHUNK, DATA_DIR, GALLERY_DIR, GalleryEntry, GalleryUpdater, entries_from_output, map_grid,
-                             write_gallery)
+from deblurd.output.gallery import (
+    DATA_CHUNK,
+    DATA_DIR,
+    GALLERY_DIR,
+    GalleryEntry,
+    GalleryUpdater,
+    entries_from_output,
+    map_grid,
+    write_gallery,
+)
 from deblurd.output.layout import IndexEntry, result_files
 from deblurd.output.store import INDEX_NAME, ResultStore
 from tools.figures.gallery import record_results
@@ -116,7 +124,8 @@ def test_retention_removes_the_pages_of_days_gone_and_nothing_else(tmp_path):
         store.save(make_result(seq, when=now + seq))  # max_results = 3: yesterday's three are pruned
     updater.refresh()
     pages = sorted(p.name for p in (out / GALLERY_DIR).iterdir())
-    assert pages == [f"{time.strftime('%Y-%m-%d', time.localtime(now + 6))}.html", "data", "gallery.css", "gallery.js", "notes.txt"]
+    assert pages == [f"{time.strftime('%Y-%m-%d', time.localtime(now + 6))}.html", "data", "gallery.css", "gallery.js",
+                     "notes.txt"]
     assert [e["i"] for e in loaded_entries(out / "index.html")] == [6, 5, 4]
     assert all(old_day not in p.name for p in (out / GALLERY_DIR / "data").iterdir())
 
@@ -140,7 +149,8 @@ def test_a_refresh_rewrites_only_what_changed_and_waits_for_its_interval(tmp_pat
     now[0] = 5.0
     writes: list[str] = []
     real = updater.pages.writer.write
-    monkeypatch.setattr(updater.pages.writer, "write", lambda path, *a, **k: (writes.append(path.name), real(path, *a, **k)))
+    monkeypatch.setattr(updater.pages.writer, "write",
+                        lambda path, *a, **k: (writes.append(path.name), real(path, *a, **k)))
     updater.maybe_refresh()
     day = time.strftime("%Y-%m-%d", time.localtime(start))
     assert sorted(writes) == sorted(["index.html", f"{day}.html", f"{day}-0001.js"])
@@ -251,9 +261,10 @@ def test_a_restarted_daemon_has_its_gallery_current_before_it_says_ready(tmp_pat
     """The first refresh reads every sidecar: it runs before frames flow, not in the store thread's way."""
     import threading
 
+    from conftest import make_config
+
     from deblurd.capture.camera import ReplaySource
     from deblurd.daemon.pipeline import Pipeline
-    from conftest import make_config
 
     out = tmp_path / "out"
     store = _store(out)

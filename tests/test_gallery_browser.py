@@ -13,8 +13,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest import REPO
+
 from deblurd.output.gallery import ASSETS, GALLERY_DIR, INDEX_RESULTS, GalleryEntry, write_gallery
 from deblurd.output.store import read_index
 from tools.figures.gallery import WINDOW, find_chromium, record_results, run_chromium, screenshot

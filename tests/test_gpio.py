@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -91,7 +91,7 @@ def test_long_press_toggles_continuous_without_a_still(factory: MockFactory) -> 
     try:
         for expected in ([False], [False, True]):
             pin.drive_low()
-            assert wait_for(lambda: pipe.continuous == expected)
+            assert wait_for(lambda expected=expected: pipe.continuous == expected)
             time.sleep(0.1)  # still held past the hold: must not fire twice
             pin.drive_high()
         time.sleep(0.1)

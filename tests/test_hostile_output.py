@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, make_result, wait_until
+
 from deblurd.config import OutputConfig
 from deblurd.output.gallery import GalleryUpdater
 from deblurd.output.layout import INDEX_NAME, LOCK_NAME, SPOOL_DIR, day_name

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_sample
 from PIL import Image, ImageCms
 
-from conftest import read_sample
 from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.image_io import CONVERTED, InputError, encode_picture, read_picture
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import read_sample
+
 from deblurd.restore.inference import ModelPack, merge_luma, rgb_to_luma, split_luma
 from deblurd.restore.manifest import PackError, sha256_of
 from deblurd.restore.tflite import TfliteModel

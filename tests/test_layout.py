@@ -10,14 +10,23 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from deblurd.errors import StoreError
 from deblurd.frames import SEVERITY_LABELS
 from deblurd.output import palette
 from deblurd.output.gallery import write_gallery
-from deblurd.output.layout import (SIDECAR, BadRecord, IndexEntry, Sidecar, UnsafePath, confined, parse_result_name,
-                                   read_index, result_files)
+from deblurd.output.layout import (
+    SIDECAR,
+    BadRecord,
+    IndexEntry,
+    Sidecar,
+    UnsafePath,
+    confined,
+    parse_result_name,
+    read_index,
+    result_files,
+)
 from deblurd.output.lock import OutputLock, holder
 from deblurd.output.map_overlay import COLOURS
 from deblurd.restore.blur_map import MAP_LETTERS

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 
 from conftest import REPO
+
 from tools.train import legs
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from deblurd.optics.lens_profile import PROFILE_NAME, load_profile
-from deblurd.restore.manifest import load_manifest
 from deblurd.output.store import read_index
+from deblurd.restore.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 

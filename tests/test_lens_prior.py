@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_config
-from deblurd.restore.blur_map import PRIOR_FLOOR, BlurMap
-from deblurd.optics.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, save_profile
-from deblurd.daemon.pipeline import Pipeline
+
 from deblurd.capture.sim_camera import SimCamera
+from deblurd.daemon.pipeline import Pipeline
+from deblurd.optics.lens_profile import PROFILE_NAME, FitQuality, LensCalibration, save_profile
 from deblurd.output.store import ResultStore
+from deblurd.restore.blur_map import PRIOR_FLOOR, BlurMap
 
 K640 = 0.6
 """Blur radius per dioptre at 640 px of the test profile: 8 dioptres of defocus are 4.8 px (heavy)."""

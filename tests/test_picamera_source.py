@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from deblurd.capture.camera import FrameSource
-from deblurd.errors import CameraError, CaptureTimeout
-from deblurd.config import CameraConfig
 from deblurd.capture.picamera_source import PicameraSource, camera_present
+from deblurd.config import CameraConfig
+from deblurd.errors import CameraError, CaptureTimeout
 
 CONTROLS = SimpleNamespace(AfModeEnum=SimpleNamespace(Manual="Manual", Auto="Auto"))
 
@@ -35,7 +35,7 @@ class FakePicamera2:
 
     cameras = [{"Model": "imx708_wide", "Num": 0}]
     busy = False
-    instances: list["FakePicamera2"] = []
+    instances: list[FakePicamera2] = []
 
     def __init__(self, camera_num=0):
         if FakePicamera2.busy:

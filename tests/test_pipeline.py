@@ -8,17 +8,16 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from conftest import assert_consistent, make_config
 
-from conftest import make_config
 from deblurd.capture.camera import ReplaySource
+from deblurd.capture.pacing import Pacer
+from deblurd.daemon.hooks import SteadyDecision
+from deblurd.daemon.pipeline import CATCH_UP_S, Pipeline
+from deblurd.daemon.thermal import ThermalDecision
 from deblurd.errors import CaptureTimeout
 from deblurd.frames import Severity
-from deblurd.daemon.hooks import SteadyDecision
-from deblurd.capture.pacing import Pacer
-from deblurd.daemon.pipeline import CATCH_UP_S, Pipeline
 from deblurd.output.store import ResultStore, read_index
-from deblurd.daemon.thermal import ThermalDecision
-from conftest import assert_consistent
 
 
 class StubPack:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from conftest import REPO, assert_consistent, wait_until
+
 from deblurd.daemon.presses import PRESS_SUFFIX, record_press
 from deblurd.output.layout import SPOOL_DIR
 from deblurd.output.lock import holder

@@ -10,10 +10,11 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from conftest import needs_packages  # noqa: E402
+
 from deblurd.restore.manifest import ROLES, load_manifest  # noqa: E402
+from tools.data.realistic import RealisticSource  # noqa: E402
 from tools.train import cpu as train
 from tools.train import warm_start  # noqa: E402
-from tools.data.realistic import RealisticSource  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "models" / "photo"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import read_sample
+
 from deblurd.optics import blur
 from deblurd.restore.blur_map import MAP_LETTERS, RECORD_CELL, BlurMapper
 from deblurd.restore.inference import split_luma

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from deblurd.capture.camera import FrameSource
-from deblurd.errors import CameraError
-from deblurd.config import Config, ConfigError
-from deblurd.optics.lens_profile import LENS_RANGE, ideal_radius_per_dioptre
 from deblurd.capture.sim_camera import SimCamera, SimLens
 from deblurd.capture.sources import open_source
+from deblurd.config import Config, ConfigError
+from deblurd.errors import CameraError
+from deblurd.optics.lens_profile import LENS_RANGE, ideal_radius_per_dioptre
 
 
 def sharpness(frame: np.ndarray) -> float:

@@ -12,19 +12,19 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
+from conftest import make_config, read_sample
 from PIL import Image
 
-from conftest import make_config, read_sample
-from deblurd.optics.blur import disk_psf, convolve
 from deblurd.capture.camera import ReplaySource
-from deblurd.output.exif import EXIF_IFD, EXPOSURE_TIME, ISO, ORIENTATION, SUBJECT_DISTANCE, exif_segment, with_exif
-from deblurd.frames import Frame
-from deblurd.restore.inference import rgb_to_luma
 from deblurd.daemon.pipeline import Pipeline
-from deblurd.restore.router import Router
-from deblurd.restore.cascade import scale_widths, spans, upsample_box, uses_still_path
 from deblurd.daemon.stills_queue import StillQueue
+from deblurd.frames import Frame
+from deblurd.optics.blur import convolve, disk_psf
+from deblurd.output.exif import EXIF_IFD, EXPOSURE_TIME, ISO, ORIENTATION, SUBJECT_DISTANCE, exif_segment, with_exif
 from deblurd.output.store import ResultStore, read_index
+from deblurd.restore.cascade import scale_widths, spans, upsample_box, uses_still_path
+from deblurd.restore.inference import rgb_to_luma
+from deblurd.restore.router import Router
 
 STILL = (1600, 900)
 """A still 2.5 times the working width: two scales (640, mapped, and 1600), quick enough for a test."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, wait_until
+
 from deblurd.output.layout import SPOOL_DIR
 from deblurd.output.lock import holder
 from deblurd.output.store import read_index

@@ -9,18 +9,18 @@ import os
 import time
 
 import numpy as np
-
 from conftest import make_config
-from deblurd.capture.camera import ReplaySource
-from deblurd.frames import Frame
-from deblurd.daemon.pipeline import Pipeline
-from deblurd.output.layout import SPOOL_DIR
+from test_still import sharp_still, still_frame
+
 from deblurd.atomic import TMP_MARK
+from deblurd.capture.camera import ReplaySource
+from deblurd.daemon.pipeline import Pipeline
 from deblurd.daemon.presses import PressBook, press_of, record_press
 from deblurd.daemon.spool import REJECTED_DIR, QueuedStill, SpoolFolder
 from deblurd.daemon.stills_queue import StillQueue
+from deblurd.frames import Frame
+from deblurd.output.layout import SPOOL_DIR
 from deblurd.output.store import ResultStore, StoreError, read_index
-from test_still import sharp_still, still_frame
 
 
 def test_stills_beyond_the_budget_wait_on_disk_and_a_stored_result_releases_them(tmp_path):

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_consistent, make_result
 
 from deblurd.config import OutputConfig
-from conftest import assert_consistent, make_result
 from deblurd.output.store import INDEX_NAME, AtomicWriter, ResultStore, StoreError
+
 
 def _store(tmp_path: Path, retry_s: float = 5.0, **cfg) -> ResultStore:
     store = ResultStore(OutputConfig(dir=tmp_path / "out", **{"min_free_mb": 10, **cfg}), retry_s=retry_s)
@@ -34,7 +35,8 @@ def test_layout_sidecar_index_and_latest(tmp_path):
     assert set(sharp.files) == {"input", "sidecar"} and sharp.passthrough
     sidecar = json.loads((out / restored.files["sidecar"]).read_text())
     assert sidecar["severity"] == "heavy" and sidecar["scores"]["heavy"] == 0.8 and sidecar["model"] == "photo/x@1"
-    assert sidecar["lens_position"] == 1.5 and sidecar["thermal"] == {"temp_c": 55.0} and sidecar["kind"] == "continuous"
+    assert sidecar["lens_position"] == 1.5 and sidecar["thermal"] == {"temp_c": 55.0}
+    assert sidecar["kind"] == "continuous"
     assert sidecar["timings"]["classify_s"] == 0.01 and not sidecar["passthrough"]
     assert json.loads((out / sharp.files["sidecar"]).read_text())["passthrough"] is True
     assert [e["id"] for e in assert_consistent(out)] == [1, 2]
@@ -198,7 +200,8 @@ def test_storage_policy_every_nth_sharp_and_unchanged():
     every_third = StoragePolicy(OutputConfig(store_every=3, max_per_minute=0))
     assert kept(every_third, [_policymake_result(i) for i in range(1, 8)]) == [1, 4, 7]
     no_sharp = StoragePolicy(OutputConfig(store_sharp=False, max_per_minute=0))
-    assert kept(no_sharp, [_policymake_result(1, "sharp"), _policymake_result(2), _policymake_result(3, "sharp", "still")]) == [2, 3]
+    assert kept(no_sharp, [_policymake_result(1, "sharp"), _policymake_result(2),
+                           _policymake_result(3, "sharp", "still")]) == [2, 3]
     still = make_result(5, noisy=False)
     changed = StoragePolicy(OutputConfig(min_change=4.0, max_per_minute=0))
     assert kept(changed, [still, make_result(5, noisy=False), make_result(6, noisy=True)]) == [5, 6]
@@ -234,5 +237,5 @@ def test_repeat_limiter_logs_once_then_a_count(caplog):
         limiter.log(logging_.ERROR, "disk", "disk full")
     limiter.clear("disk", "writing again")
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == ["disk full", "disk full (60 time(s) in the last 60 s)", "disk full (60 time(s) in the last 60 s)",
-                        "writing again (9 repeat(s) since the last line)"]
+    assert messages == ["disk full", "disk full (60 time(s) in the last 60 s)",
+                        "disk full (60 time(s) in the last 60 s)", "writing again (9 repeat(s) since the last line)"]

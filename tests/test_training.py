@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from deblurd.restore.manifest import load_manifest, verify_file  # noqa: E402
 from conftest import needs_packages  # noqa: E402
-from tools.train import export
+
+from deblurd.restore.manifest import load_manifest, verify_file  # noqa: E402
 from tools.train import cpu as train  # noqa: E402
+from tools.train import export
 
 
 def _train(tmp_path, *extra):

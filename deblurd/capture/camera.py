@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -42,11 +42,11 @@ class FrameSource(Protocol):
 
     def capture_still(self) -> Frame: ...
 
-    def set_lens_position(self, dioptres: float) -> Optional[float]: ...
+    def set_lens_position(self, dioptres: float) -> float | None: ...
 
-    def lens_range(self) -> Optional[tuple[float, float, float]]: ...
+    def lens_range(self) -> tuple[float, float, float] | None: ...
 
-    def autofocus(self) -> Optional[float]: ...
+    def autofocus(self) -> float | None: ...
 
     def close(self) -> None: ...
 
@@ -59,7 +59,7 @@ class ReplaySource:
     or one that cannot be read is skipped with one warning per file, not one per loop.
     """
 
-    def __init__(self, path: Path, fps: float, size: Optional[tuple[int, int]] = None, loop: bool = True,
+    def __init__(self, path: Path, fps: float, size: tuple[int, int] | None = None, loop: bool = True,
                  max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.path = Path(path)
         self.fps = fps
@@ -68,10 +68,10 @@ class ReplaySource:
         self.max_pixels = max_pixels
         self.name = f"replay:{printable(self.path)}"
         self._files: list[Path] = []
-        self._video: Optional[cv2.VideoCapture] = None
+        self._video: cv2.VideoCapture | None = None
         self._index = 0
         self._seq = 0
-        self._last: Optional[np.ndarray] = None
+        self._last: np.ndarray | None = None
         self._last_origin = ""
         self._origin = ""
         self._pacer = Pacer(fps)
@@ -180,14 +180,14 @@ class ReplaySource:
             log.info("%s has no focus motor: fixed focus", self.name)
             self._warned_fixed = True
 
-    def set_lens_position(self, dioptres: float) -> Optional[float]:
+    def set_lens_position(self, dioptres: float) -> float | None:
         self._fixed_focus()
         return None
 
-    def lens_range(self) -> Optional[tuple[float, float, float]]:
+    def lens_range(self) -> tuple[float, float, float] | None:
         return None
 
-    def autofocus(self) -> Optional[float]:
+    def autofocus(self) -> float | None:
         self._fixed_focus()
         return None
 

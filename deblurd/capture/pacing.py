@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 from deblurd.errors import CaptureTimeout
 
@@ -16,7 +15,7 @@ class Pacer:
     """Frames at `fps` times a factor, no sooner than one interval apart. After a stall the pacer catches up at most
     `catch_up_s` (None: one frame interval), so a late reader gets its cadence back, not a burst of frames."""
 
-    def __init__(self, fps: float, now: Optional[float] = None, catch_up_s: Optional[float] = None) -> None:
+    def __init__(self, fps: float, now: float | None = None, catch_up_s: float | None = None) -> None:
         self.fps = fps
         self.next_due = time.monotonic() if now is None else now
         self.catch_up_s = 1.0 / fps if catch_up_s is None else catch_up_s

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, cast
 
 import cv2
 import numpy as np
 
-from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.config import CameraConfig
+from deblurd.errors import CameraError, CaptureTimeout
 from deblurd.frames import Frame, FrameKind
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def _rgb(array: np.ndarray) -> np.ndarray:
 class PicameraSource:
     """FrameSource over picamera2; `api` injects (Picamera2 class, libcamera.controls) for tests."""
 
-    def __init__(self, cfg: CameraConfig, api: Optional[tuple[Any, Any]] = None,
+    def __init__(self, cfg: CameraConfig, api: tuple[Any, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.name = "picamera2"
@@ -57,8 +58,8 @@ class PicameraSource:
         self._clock = clock
         self._cam: Any = None
         self._still_config: Any = None
-        self._range: Optional[tuple[float, float, float]] = None
-        self._lens_target: Optional[float] = None
+        self._range: tuple[float, float, float] | None = None
+        self._lens_target: float | None = None
         self._backoff = 1.0
         self._reopen_at = 0.0
         self._seq = 0
@@ -91,7 +92,8 @@ class PicameraSource:
             raise CameraError(f"the camera would not start ({exc}): power-cycle the Pi and check the cable") from exc
         self._cam = cam
         lens = cam.camera_controls.get("LensPosition")
-        self._range = tuple(float(v) for v in lens) if lens else None  # type: ignore[assignment]
+        # picamera2 gives a control's (min, max, default)
+        self._range = cast(tuple[float, float, float], tuple(float(v) for v in lens)) if lens else None
         log.info("camera %s open: %dx%d at %.1f fps, lens range %s", cameras[0].get("Model", "?"),
                  self.cfg.width, self.cfg.height, self.cfg.fps, self._range or "none (fixed focus)")
         if self._lens_target is not None:
@@ -157,7 +159,7 @@ class PicameraSource:
             request.release()
         return self._frame(_rgb(array), kind, metadata)
 
-    def lens_range(self) -> Optional[tuple[float, float, float]]:
+    def lens_range(self) -> tuple[float, float, float] | None:
         return self._range
 
     def _fixed_focus(self) -> None:
@@ -165,7 +167,7 @@ class PicameraSource:
             log.info("this camera has no focus motor: fixed focus, lens settings are ignored")
             self._warned_fixed = True
 
-    def set_lens_position(self, dioptres: float) -> Optional[float]:
+    def set_lens_position(self, dioptres: float) -> float | None:
         if self._range is None:
             self._fixed_focus()
             return None
@@ -178,7 +180,7 @@ class PicameraSource:
         self._lens_target = applied
         return applied
 
-    def autofocus(self) -> Optional[float]:
+    def autofocus(self) -> float | None:
         """Run one autofocus cycle, then hold the lens where it settled."""
         if self._range is None:
             self._fixed_focus()

@@ -20,19 +20,19 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, cast
+from typing import Literal, cast
 
 import cv2
 import numpy as np
 
 from deblurd.capture.camera import IMAGE_EXTENSIONS, SAMPLES_DIR
+from deblurd.capture.display import letterbox
 from deblurd.capture.pacing import Pacer
 from deblurd.errors import CameraError
-from deblurd.optics.defocus import Layer, SceneObject, ShapeKind, render
-from deblurd.capture.display import letterbox
 from deblurd.frames import Frame, FrameKind
 from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, bounded_size, read_rgb
 from deblurd.log_limit import printable
+from deblurd.optics.defocus import Layer, SceneObject, ShapeKind, render
 from deblurd.optics.lens_profile import LENS_RANGE, SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX, ideal_radius_per_dioptre
 from deblurd.optics.lens_psf import LensProfile
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
@@ -74,7 +74,7 @@ class SimLens:
         return LensProfile(rim=self.rim, soften=self.soften_px * width / 640, chroma=self.chroma)
 
 
-def scene_files(path: Optional[Path]) -> list[Path]:
+def scene_files(path: Path | None) -> list[Path]:
     """The scene photos: a file, a folder's images, or (None) the bundled samples that are sharp."""
     if path is None:
         labels = json.loads((SAMPLES_DIR / "samples.json").read_text())["frames"]
@@ -113,7 +113,7 @@ def bounded_scenes(files: list[Path], max_pixels: int) -> list[Path]:
 class SimCamera:
     """FrameSource over a simulated Camera Module 3 (see the module docstring)."""
 
-    def __init__(self, size: tuple[int, int] = (640, 480), fps: float = 10.0, scene: Optional[Path] = None,
+    def __init__(self, size: tuple[int, int] = (640, 480), fps: float = 10.0, scene: Path | None = None,
                  layout: Layout = "plane", subject_dioptres: float = 0.5, seed: int = 0,
                  still_width: int = 1152, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.size = size
@@ -135,7 +135,7 @@ class SimCamera:
         self._lock = threading.Lock()
         self._renders: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._photo: dict[int, np.ndarray] = {}
-        self._shown: Optional[np.ndarray] = None
+        self._shown: np.ndarray | None = None
 
     def open(self) -> None:
         self._files = bounded_scenes(scene_files(self._scene_path), self.max_pixels)
@@ -168,9 +168,10 @@ class SimCamera:
         if self.layout == "layers":
             for _ in range(int(rng.integers(1, 4))):
                 near = float(rng.uniform(self.subject_dioptres + 1.0, self.subject_dioptres + 4.0))
-                obj = SceneObject(cast(ShapeKind, str(rng.choice(["blob", "box", "edge"]))), float(rng.uniform(0.2, 0.8)),
-                                  float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.15, 0.35)),
-                                  float(rng.uniform(0, np.pi)), near, int(rng.integers(2**31)))
+                obj = SceneObject(cast(ShapeKind, str(rng.choice(["blob", "box", "edge"]))),
+                                  float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8)),
+                                  float(rng.uniform(0.15, 0.35)), float(rng.uniform(0, np.pi)), near,
+                                  int(rng.integers(2**31)))
                 layers.append(Layer(obj.alpha(height, width), 0.0))
                 nears.append(near)
             order = np.argsort(nears, kind="stable")
@@ -249,7 +250,7 @@ class SimCamera:
             height = int(round(self.still_width * SENSOR_HEIGHT_PX / SENSOR_WIDTH_PX))
             return self._capture(height, self.still_width, "still")
 
-    def set_lens_position(self, dioptres: float) -> Optional[float]:
+    def set_lens_position(self, dioptres: float) -> float | None:
         lo, hi, _ = LENS_RANGE
         applied = min(max(float(dioptres), lo), hi)
         if applied != dioptres:
@@ -257,10 +258,10 @@ class SimCamera:
         self._position = applied
         return applied
 
-    def lens_range(self) -> Optional[tuple[float, float, float]]:
+    def lens_range(self) -> tuple[float, float, float] | None:
         return LENS_RANGE
 
-    def autofocus(self) -> Optional[float]:
+    def autofocus(self) -> float | None:
         """Focus on the subject plane; every cycle after the first first moves on to the next scene."""
         if self._focused_once:
             self._scene += 1

@@ -15,23 +15,31 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Optional
 
 import cv2
 import numpy as np
 
-from deblurd.commands.collect import FORMAT as PAIRS_FORMAT
 from deblurd.commands.collect import COLLECTION_MANIFEST_NAME
+from deblurd.commands.collect import FORMAT as PAIRS_FORMAT
 from deblurd.config import load_config
-from deblurd.optics.lens_profile import (SENSOR_WIDTH_PX, FitQuality, LensCalibration, Measurement, RegionFit,
-                                  ideal_radius_per_dioptre, profile_path, save_profile)
-from deblurd.optics.lens_psf import LensProfile, lens_psf
-from deblurd.optics.sensor import srgb_to_linear
 from deblurd.errors import CalibrationError, ExitCode
 from deblurd.image_io import read_rgb
+from deblurd.optics.lens_profile import (
+    SENSOR_WIDTH_PX,
+    FitQuality,
+    LensCalibration,
+    Measurement,
+    RegionFit,
+    ideal_radius_per_dioptre,
+    profile_path,
+    save_profile,
+)
+from deblurd.optics.lens_psf import LensProfile, lens_psf
+from deblurd.optics.sensor import srgb_to_linear
 
 GRID = 3
 """Regions per frame axis."""
@@ -267,7 +275,7 @@ def fit_line(points: list[tuple[tuple[float, float], float, float]]) -> tuple[fl
     return float(k), float(g1 / k) if k else 0.0, fits
 
 
-def calibrate(folder: Path, lens_id: Optional[str] = None) -> LensCalibration:
+def calibrate(folder: Path, lens_id: str | None = None) -> LensCalibration:
     """Measure every pair in a collect folder and fit the lens profile."""
     manifest, pairs = read_pairs(folder)
     cal = Calibrator(pairs)
@@ -281,7 +289,7 @@ def calibrate(folder: Path, lens_id: Optional[str] = None) -> LensCalibration:
     k, gain, fits = fit_line(points)
     chroma = _chroma(cal, rim, soften)
     profile = LensCalibration(
-        lens_id=lens_id or slug(manifest.get("source", "camera")), created=datetime.now(timezone.utc).isoformat(),
+        lens_id=lens_id or slug(manifest.get("source", "camera")), created=datetime.now(UTC).isoformat(),
         source=str(manifest.get("source")), pairs=str(Path(folder).resolve()), radius_per_dioptre=k,
         field_gain=gain, rim=rim, soften_px=soften, chroma=chroma, regions=fits,
         fit=FitQuality(points=0, rms_relative_error=0.0, median_relative_error=0.0, max_relative_error=0.0, r2=0.0),

@@ -13,20 +13,21 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 import numpy as np
 
 from deblurd.capture.camera import FrameSource
-from deblurd.errors import CameraError, NoFocusMotor
-from deblurd.config import load_config
 from deblurd.capture.display import Display, FramebufferDisplay, display_images, read_display_image
-from deblurd.frames import Frame
 from deblurd.capture.sim_camera import SimCamera
 from deblurd.capture.sources import open_source
+from deblurd.config import load_config
+from deblurd.errors import CameraError, NoFocusMotor
+from deblurd.frames import Frame
 from deblurd.output.store import AtomicWriter, encode_image
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ COLLECTION_MANIFEST_NAME = "manifest.json"
 FORMAT = "deblurd-pairs/1"
 MOVED_THRESHOLD = 0.03  # mean absolute difference (0-1) between the two reference looks
 READ_TIMEOUT_S = 5.0
-Reference = Union[str, float]
+Reference = str | float
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class PairCollector:
     """Drives one FrameSource through a CollectPlan and writes the pairs folder."""
 
     def __init__(self, source: FrameSource, plan: CollectPlan, out: Path,
-                 sleep: Callable[[float], None] = time.sleep, display: Optional[Display] = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, display: Display | None = None) -> None:
         self.source = source
         self.display = display
         self.plan = plan
@@ -76,7 +77,7 @@ class PairCollector:
         self.writer = AtomicWriter()
         self.manifest: dict[str, Any] = {}
 
-    def _capture(self, applied: Optional[float]) -> Frame:
+    def _capture(self, applied: float | None) -> Frame:
         """One frame taken after the lens has settled at `applied`; in video mode, frames still in flight
         from the old position (their metadata says so) are skipped."""
         self.sleep(self.plan.settle_s)
@@ -90,17 +91,17 @@ class PairCollector:
         return frame
 
     def _save(self, scene_dir: Path, name: str, role: str, requested: Reference,
-              applied: Optional[float], frame: Frame) -> dict[str, Any]:
+              applied: float | None, frame: Frame) -> dict[str, Any]:
         path = scene_dir / f"{name}.{self.plan.image_format}"
         self.writer.write(path, encode_image(frame.pixels, self.plan.image_format, 95))
         height, width = frame.pixels.shape[:2]
         return {"file": str(path.relative_to(self.out)), "role": role, "lens_requested": requested,
                 "lens_applied": applied, "captured_at": frame.captured_at,
-                "captured_at_iso": datetime.fromtimestamp(frame.captured_at, timezone.utc).isoformat(),
+                "captured_at_iso": datetime.fromtimestamp(frame.captured_at, UTC).isoformat(),
                 "seq": frame.seq, "kind": frame.kind, "size": [width, height],
                 "metadata": _json_safe(frame.metadata)}
 
-    def _reference(self) -> tuple[Reference, Optional[float]]:
+    def _reference(self) -> tuple[Reference, float | None]:
         if self.plan.reference == "auto":
             return "auto", self.source.autofocus()
         requested = float(self.plan.reference)
@@ -142,7 +143,7 @@ class PairCollector:
             raise NoFocusMotor(f"{self.source.name} has no focus motor, so every lens position gives the same "
                                f"image; collect pairs with a Camera Module 3 (or another autofocus camera)")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.manifest = {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(),
+        self.manifest = {"format": FORMAT, "created": datetime.now(UTC).isoformat(),
                          "source": self.source.name, "lens_range": list(lens), "mode": self.plan.mode,
                          "reference": self.plan.reference, "positions": self.plan.positions,
                          "settle_s": self.plan.settle_s, "scenes": []}
@@ -160,8 +161,9 @@ class PairCollector:
 def _positions(text: str) -> list[float]:
     try:
         values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--positions {text!r}: expected dioptres separated by commas, e.g. 0,2,8")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--positions {text!r}: expected dioptres separated by commas, "
+                                         "e.g. 0,2,8") from exc
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"--positions {text!r}: need one or more dioptre values >= 0")
     return values
@@ -172,8 +174,9 @@ def _reference(text: str) -> Reference:
         return text
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--reference {text!r}: expected 'auto' or a lens position in dioptres")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--reference {text!r}: expected 'auto' or a lens position "
+                                         "in dioptres") from exc
     if value < 0:
         raise argparse.ArgumentTypeError(f"--reference {text!r}: dioptres must be >= 0")
     return value

@@ -19,24 +19,34 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from deblurd.atomic import AtomicWriter, fsync_dir, temp_name
+from deblurd.commands.deblur_inputs import (
+    ALREADY_DONE,
+    NOTHING_FOUND,
+    Finished,
+    describe_reasons,
+    failure_reason,
+    find_inputs,
+    identity,
+    reason_counts,
+    remove_if_empty,
+)
+from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.config import add_config_argument
 from deblurd.frames import Severity
 from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, Picture, encode_picture, read_picture, rgb8
-from deblurd.commands.deblur_inputs import (ALREADY_DONE, NOTHING_FOUND, Finished, describe_reasons, failure_reason,
-                                            find_inputs, identity, reason_counts, remove_if_empty)
 from deblurd.log_limit import printable
-from deblurd.commands.loading import load_command_config, load_pack
-from deblurd.restore.router import Router
 from deblurd.output.layout import INDEX_NAME
 from deblurd.output.store import StoreError, encode_image
+from deblurd.restore.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +117,8 @@ def publish(data: bytes, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def restore(router: Router, pixels: np.ndarray, progress: Optional[Callable[[float], None]] = None,
-            ) -> tuple[Severity, Optional[np.ndarray]]:
+def restore(router: Router, pixels: np.ndarray, progress: Callable[[float], None] | None = None,
+            ) -> tuple[Severity, np.ndarray | None]:
     """Route pixels of any layout; None when no region is restored (the file then passes through as it is).
     8-bit RGB takes the daemon's own path (a large image the stills' cascade, which reports its `progress`);
     other layouts restore their luminance in float at their own depth, and an alpha channel is kept as it is."""
@@ -150,7 +160,7 @@ class Deblurrer:
         self.names = OutputNames(folder)
         self.writer = AtomicWriter()
 
-    def process(self, path: Path, progress: Optional[Callable[[float], None]] = None) -> dict[str, Any]:
+    def process(self, path: Path, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
         """The result's summary; raises InputError for an input that cannot be processed. `progress` gets the
         share of a large image restored so far."""
         source = identity(path) if path.is_file() else {}  # before reading: an input changed meanwhile is redone
@@ -327,7 +337,7 @@ def read_records(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
-def write_folder_gallery(folder: Path) -> Optional[Path]:
+def write_folder_gallery(folder: Path) -> Path | None:
     """The gallery of every result the folder's record lists (this run's and earlier ones)."""
     from deblurd.output.gallery import GalleryEntry, map_grid, write_gallery
 

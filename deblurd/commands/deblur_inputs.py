@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image, UnidentifiedImageError
 
@@ -150,7 +150,7 @@ class Finished:
             key = (record.get("input"), record.get("input_size"), record.get("input_mtime_ns"))
             names = [record.get("output"), record.get("map")]
             if None not in key and names[0] and all((folder / n).is_file() for n in names if n):
-                self._done[key] = names[0]  # type: ignore[index]
+                self._done[cast(tuple[str, int, int], key)] = names[0]
 
     def result_of(self, path: Path) -> str | None:
         """The name of the result an earlier run made of this very input, or None."""

@@ -18,16 +18,25 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
-from deblurd.config import (CameraConfig, Config, ConfigError, GpioConfig, ModelsConfig, OutputConfig,
-                            add_config_argument, config_source, load_config)
+from deblurd.capture.camera import IMAGE_EXTENSIONS
+from deblurd.config import (
+    CameraConfig,
+    Config,
+    ConfigError,
+    GpioConfig,
+    ModelsConfig,
+    OutputConfig,
+    add_config_argument,
+    config_source,
+    load_config,
+)
+from deblurd.daemon.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
 from deblurd.errors import ExitCode
 from deblurd.optics.lens_profile import LensProfileError, load_profile, profile_path
-from deblurd.restore.manifest import PackError, load_manifest, verify_file
 from deblurd.output.state_file import RUNNING, is_stale, read_status
-from deblurd.capture.camera import IMAGE_EXTENSIONS
-from deblurd.daemon.thermal import FAN_HWMON, TEMP_PATH, SysfsThermalSensor
+from deblurd.restore.manifest import PackError, load_manifest, verify_file
 
 Level = Literal["ok", "warning", "failed"]
 RUNTIME_DISTRIBUTIONS = {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime",
@@ -76,7 +85,7 @@ class Check:
         return {"name": self.name, "level": self.level, "key": self.key, "detail": self.detail, "fix": self.fix}
 
 
-def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
+def _running_daemon(cfg: Config) -> dict[str, Any] | None:
     """The daemon's state while it runs (a fresh status that does not say stopped), else None."""
     try:
         state = read_status(cfg.state_file)
@@ -85,10 +94,10 @@ def _running_daemon(cfg: Config) -> Optional[dict[str, Any]]:
     return state if state.get("state", RUNNING) == RUNNING and not is_stale(state, time.time()) else None
 
 
-def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float, float, float]]]:
+def _open_camera(cfg: CameraConfig) -> tuple[str | None, tuple[float, float, float] | None]:
     """(error, lens range) after opening and closing the real camera once."""
-    from deblurd.errors import CameraError
     from deblurd.capture.picamera_source import PicameraSource
+    from deblurd.errors import CameraError
 
     source = PicameraSource(cfg)
     try:
@@ -100,7 +109,7 @@ def _open_camera(cfg: CameraConfig) -> tuple[Optional[str], Optional[tuple[float
         source.close()
 
 
-def _source_problem(path: Path) -> Optional[str]:
+def _source_problem(path: Path) -> str | None:
     """Why a replay folder or video (or a sim scene) cannot be read, or None."""
     if not os.path.exists(path):
         return "does not exist"
@@ -239,7 +248,8 @@ def check_models(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
                 verify_file(pack_dir, entry.float_file, entry.float_sha256)
     except PackError as exc:
         fix = (f"{INSTALLER} reinstalls the models in /opt/deblurd/models" if on_pi else
-               f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs (or git checkout models/)")
+               f"python -m tools.train.export --pack {cfg.pack} rebuilds it from its training runs "
+               "(or git checkout models/)")
         return [Check("models", "failed", _cause(str(exc)), f"{fix}; or set models.dir / models.pack in the config",
                       "models.pack", ExitCode.NOINPUT)]
     return [Check("models", "ok", f"pack {manifest.name} v{manifest.version} in {pack_dir}: "
@@ -275,7 +285,7 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def _uncreatable(path: Path, kind: Literal["folder", "file"]) -> Optional[str]:
+def _uncreatable(path: Path, kind: Literal["folder", "file"]) -> str | None:
     """Why this user cannot create or write `path` (a folder, or a file in its folder), or None."""
     if os.path.exists(path):
         if path.is_dir() != (kind == "folder"):
@@ -344,7 +354,8 @@ def check_journald(on_pi: bool = False) -> list[Check]:
 
 
 def diagnose(cfg: Config, on_pi: bool = False) -> list[Check]:
-    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio) + check_thermal(cfg.thermal.sysfs_root, on_pi)
+    return (check_camera(cfg, on_pi) + check_lens_profile(cfg) + check_gpio(cfg.gpio)
+            + check_thermal(cfg.thermal.sysfs_root, on_pi)
             + check_models(cfg.models, on_pi) + check_runtime(cfg.models, on_pi) + check_output(cfg.output)
             + check_state_file(cfg)
             + check_journald(on_pi))
@@ -376,7 +387,8 @@ def run(args: argparse.Namespace) -> int:
         checks = [Check("config", "failed", str(exc), f"deblurd check-config {args.config or ''}".rstrip())]
     else:
         on_pi = running_on_pi(cfg)
-        checks = [Check("config", "ok", f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
+        checks = [Check("config", "ok",
+                        f"{source}; {'on a Raspberry Pi' if on_pi else 'not on a Raspberry Pi (fixes for a PC)'}")]
         checks += diagnose(cfg, on_pi)
     failed = sum(c.level == "failed" for c in checks)
     if args.json:

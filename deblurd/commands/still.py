@@ -15,13 +15,11 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 from deblurd.config import load_config
 from deblurd.daemon.presses import Press, record_press
 from deblurd.errors import DeblurdError, ExitCode, StoreError
-from deblurd.output.layout import (DAY_FORMAT, SPOOL_DIR, BadRecord, UnsafePath, read_index,
-                                   read_sidecar)
+from deblurd.output.layout import DAY_FORMAT, SPOOL_DIR, BadRecord, UnsafePath, read_index, read_sidecar
 from deblurd.output.lock import holder
 
 EXAMPLES = """examples:
@@ -94,7 +92,7 @@ def _wake(pid: int) -> bool:
     return True
 
 
-def _wait_for(out: Path, press: Press, timeout: float) -> Optional[list[str]]:
+def _wait_for(out: Path, press: Press, timeout: float) -> list[str] | None:
     """The stored files (relative to `out`) of the still taken for `press`, or None after `timeout` s."""
     deadline = time.monotonic() + timeout
     checked: set[int] = set()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gpiozero import LED, Button
 
@@ -64,7 +65,7 @@ class CaptureButton:
 
     @classmethod
     def from_config(cls, cfg: GpioConfig, request_still: StillRequest, set_continuous: Callable[[bool], None],
-                    continuous: bool = True, pin_factory: Any = None) -> "CaptureButton":
+                    continuous: bool = True, pin_factory: Any = None) -> CaptureButton:
         """Button to GND on cfg.button_pin with the internal pull-up; gpiozero debounces and times the hold."""
         button = Button(cfg.button_pin, pull_up=True, bounce_time=cfg.bounce_s or None,
                         hold_time=cfg.long_press_s, pin_factory=pin_factory)
@@ -142,7 +143,7 @@ class StatusLed:
         led.off()
 
     @classmethod
-    def from_config(cls, cfg: GpioConfig, pin_factory: Any = None) -> Optional["StatusLed"]:
+    def from_config(cls, cfg: GpioConfig, pin_factory: Any = None) -> StatusLed | None:
         """None when no led_pin is configured."""
         if cfg.led_pin is None:
             return None

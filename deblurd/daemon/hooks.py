@@ -1,7 +1,8 @@
 """What the pipeline hears from and tells the world around it: the governor's Decision, service hooks, an indicator.
 
 Narrow protocols with do-nothing defaults, so the pipeline runs (and is tested) without thermal sensors, systemd
-or GPIO; the real ones are deblurd.daemon.thermal.ThermalGovernor, deblurd.daemon.service.SystemdNotifier and deblurd.daemon.gpio.
+or GPIO; the real ones are deblurd.daemon.thermal.ThermalGovernor, deblurd.daemon.service.SystemdNotifier and
+deblurd.daemon.gpio.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ and a known scene plane, steer the router by the blur the profile expects there.
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 from deblurd.capture.camera import FrameSource
 from deblurd.config import LensConfig
@@ -19,10 +18,10 @@ class LensSteering:
     """Where the lens is (the LensPosition the camera reports) and the blur radius expected on the scene plane there
     (px at the pack's working width; None when unknown: the map alone decides)."""
 
-    def __init__(self, cfg: LensConfig, profile: Optional[LensCalibration], manifest: Manifest) -> None:
+    def __init__(self, cfg: LensConfig, profile: LensCalibration | None, manifest: Manifest) -> None:
         self.cfg, self.profile, self.manifest = cfg, profile, manifest
-        self.position: Optional[float] = None
-        self.expected_radius: Optional[float] = None
+        self.position: float | None = None
+        self.expected_radius: float | None = None
 
     def apply(self, source: FrameSource, router: FrameRouter) -> None:
         """Set the lens as configured, then steer `router` by the blur expected at the position it reached."""
@@ -33,7 +32,7 @@ class LensSteering:
         self.expected_radius = self._expected_radius()
         router.expect(self.expected_radius)
 
-    def _expected_radius(self) -> Optional[float]:
+    def _expected_radius(self) -> float | None:
         """The lens profile's blur on the configured scene plane at the current LensPosition; None under autofocus
         (it puts the subject in focus), without a profile, a plane or a reported position."""
         lens = self.cfg

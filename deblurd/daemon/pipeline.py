@@ -1,12 +1,11 @@
 """The daemon loop, in one place: source → classify → route → restore → store → gallery.
 
-Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous
-frames (bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never
-dropped; a request is refused only when the still queue is full). The calling thread classifies and restores.
-The store thread writes results (those the storage policy keeps), so disk I/O overlaps with inference; its
-bounded queue holds inference back rather than dropping a processed frame. It also refreshes the gallery
-(gallery.py), at most every few seconds and once at stop. The governor paces capture; the
-service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
+Three threads, data flowing one way. The capture thread reads the source and fills two queues: continuous frames
+(bounded; the oldest is dropped, and counted, when inference falls behind) and button stills (never dropped; a
+request is refused only when the still queue is full). The calling thread classifies and restores. The store thread
+writes the results the storage policy keeps, and refreshes the gallery (store_worker.py), so disk I/O overlaps with
+inference; its bounded queue holds inference back rather than dropping a processed frame. The governor paces
+capture; the service hooks and indicator hear about progress. All three have do-nothing defaults here; the real ones
 (thermal, systemd, GPIO) live in their own modules, as do the stills queue and spool (stills_queue.py, spool.py),
 lens steering (lens_steering.py) and the status's shape (status_report.py): this module wires them.
 
@@ -22,33 +21,40 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from deblurd.capture.camera import FrameSource
 from deblurd.capture.pacing import Pacer
-from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.config import Config
+from deblurd.daemon.hooks import (
+    Decision,
+    Governor,
+    Indicator,
+    NullGovernor,
+    NullHooks,
+    NullIndicator,
+    ServiceHooks,
+    SteadyDecision,
+)
+from deblurd.daemon.lens_steering import LensSteering
+from deblurd.daemon.presses import Press, PressBook
+from deblurd.daemon.service import on_a_terminal
+from deblurd.daemon.spool import SpoolFolder
+from deblurd.daemon.stats import Stats
+from deblurd.daemon.status_report import progress_line, ready_line, status, stop_line, summary
+from deblurd.daemon.stills_queue import StillQueue
+from deblurd.daemon.store_worker import StoreWorker
+from deblurd.errors import CameraError, CaptureTimeout, DeblurdError
 from deblurd.frames import Frame
-from deblurd.output.gallery import GalleryUpdater
-from deblurd.daemon.hooks import (Decision, Governor, Indicator, NullGovernor, NullHooks, NullIndicator, ServiceHooks,
-                           SteadyDecision)
-from deblurd.restore.inference import ModelPack
 from deblurd.log_limit import RepeatLimiter
 from deblurd.optics.lens_profile import LensCalibration
-from deblurd.daemon.lens_steering import LensSteering
-from deblurd.daemon.service import on_a_terminal
-from deblurd.daemon.status_report import progress_line, ready_line, status, stop_line, summary
-from deblurd.restore.router import FrameRouter, Router
 from deblurd.output.state_file import write_status
-from deblurd.daemon.stats import Stats
-from deblurd.daemon.presses import Press, PressBook, press_of
-from deblurd.daemon.spool import SpoolFolder
-from deblurd.daemon.stills_queue import StillQueue
-from deblurd.output.layout import IndexEntry
-from deblurd.output.storage_policy import StoragePolicy
 from deblurd.output.store import Result, ResultStore, StoreError
+from deblurd.restore.inference import ModelPack
+from deblurd.restore.router import FrameRouter, Router
 
 log = logging.getLogger(__name__)
 
@@ -65,30 +71,28 @@ class Pipeline:
     """Wires a source, a model pack and a store; `run()` blocks until stopped or max_frames are done."""
 
     def __init__(self, source: FrameSource, pack: ModelPack, store: ResultStore, cfg: Config,
-                 governor: Optional[Governor] = None, hooks: Optional[ServiceHooks] = None,
-                 indicator: Optional[Indicator] = None, router: Optional[FrameRouter] = None,
-                 lens_profile: Optional[LensCalibration] = None) -> None:
+                 governor: Governor | None = None, hooks: ServiceHooks | None = None,
+                 indicator: Indicator | None = None, router: FrameRouter | None = None,
+                 lens_profile: LensCalibration | None = None) -> None:
         self.source, self.pack, self.store, self.cfg = source, pack, store, cfg
         self.lens = LensSteering(cfg.lens, lens_profile, pack.manifest)
         self.router: FrameRouter = router or Router(pack)
         self.governor = governor or NullGovernor()
         self.hooks = hooks or NullHooks()
         self.indicator = indicator or NullIndicator()
-        self.policy = StoragePolicy(cfg.output)
-        self.gallery = GalleryUpdater(store)
         self.stats = Stats()
         self.decision: Decision = SteadyDecision()
-        self.last_result: Optional[dict[str, Any]] = None
-        self.last_error: Optional[dict[str, Any]] = None
-        self.exit_reason: Optional[str] = None
+        self.last_error: dict[str, Any] | None = None
+        self.exit_reason: str | None = None
         self._continuous: deque[Frame] = deque()
         self._stills = StillQueue(spool=SpoolFolder(store.spool_dir, store.writer, cfg.camera.max_image_pixels))
         self.presses = PressBook(store.dir, store.writer)
-        self._unsaved: deque[Result] = deque()
         self._lock = threading.Lock()
         self._frames = threading.Condition(self._lock)
-        self._results: queue.Queue[Optional[Result]] = queue.Queue(maxsize=cfg.pipeline.queue_size)
-        self._store_thread: Optional[threading.Thread] = None
+        self._results: queue.Queue[Result | None] = queue.Queue(maxsize=cfg.pipeline.queue_size)
+        self._saver = StoreWorker(store, cfg.output, self.presses, self._stills, self.stats, self.hooks, self._results,
+                                  self._error, self._indicate, IDLE_POLL_S)
+        self._store_thread: threading.Thread | None = None
         self._hook_lock = threading.Lock()
         self._alerts = RepeatLimiter(log)
         self._wake = threading.Event()
@@ -96,19 +100,18 @@ class Pipeline:
         self._stop_deadline = float("inf")
         self._continuous_on = True
         self._idle_by_choice = False
-        self._fatal: Optional[BaseException] = None
-        self._stuck: Optional[str] = None
+        self._fatal: BaseException | None = None
+        self._stuck: str | None = None
         self._stopped = False
         self._indicator_state = ""
         self._started = time.time()
         self._last_status = 0.0
         self._last_progress = time.monotonic()
         self._talks = on_a_terminal() and cfg.logging.progress_s > 0
-        self._writing = False
 
     def _stills_held(self) -> int:
         """Presses accepted and not yet stored: waiting for capture, for restoration, or for the disk."""
-        return len(self.presses) + len(self._stills) + len(self._unsaved)
+        return len(self.presses) + len(self._stills) + len(self._saver.unsaved)
 
     def request_still(self, via: str = "button") -> bool:
         """Ask for one full-resolution still (thread-safe): the press is recorded on disk before True is returned,
@@ -150,7 +153,7 @@ class Pipeline:
                 self._indicator_state = state
                 self.indicator.set_state(state)
 
-    def _error(self, message: str, log_key: Optional[str] = None) -> None:
+    def _error(self, message: str, log_key: str | None = None) -> None:
         """Record an error for the status and the LED; log it (rate-limited per key) unless its owner has."""
         self.last_error = {"time": time.time(), "message": message}
         self._indicate("error")
@@ -232,7 +235,7 @@ class Pipeline:
 
     # inference (the calling thread) --------------------------------------------------------------------------
 
-    def _next_frame(self, wait_s: float) -> Optional[Frame]:
+    def _next_frame(self, wait_s: float) -> Frame | None:
         with self._frames:
             if not self._stills and not self._continuous:
                 self._frames.wait(wait_s)
@@ -266,7 +269,7 @@ class Pipeline:
         while self._results.unfinished_tasks and store is not None and store.is_alive() and not self._overdue():
             time.sleep(0.02)
 
-    def _hand_to_store(self, result: Optional[Result]) -> bool:
+    def _hand_to_store(self, result: Result | None) -> bool:
         """Wait for room in the store queue (back-pressure, not a drop) while the store thread lives and, once
         stopping, until the stop deadline; False when the item could not be handed over."""
         store = self._store_thread
@@ -278,78 +281,6 @@ class Pipeline:
                 continue
         return False
 
-    # store thread --------------------------------------------------------------------------------------------
-
-    def _store(self) -> None:
-        while (result := self._next_result()) is not None:
-            self._writing = True
-            self._store_one(result)
-            self._writing = False
-            del result  # a still's pixels (72 MB at 12 MP) are not held while the next result is awaited
-            self._results.task_done()
-            self.hooks.watchdog()
-        self._retry_unsaved()
-        self._spill_unsaved()
-        self.gallery.refresh()
-
-    def _next_result(self) -> Optional[Result]:
-        """The next result to write (None: stop); the gallery is refreshed, at most every few seconds, meanwhile."""
-        while True:
-            self.gallery.maybe_refresh()
-            self._retry_unsaved()
-            try:
-                return self._results.get(timeout=IDLE_POLL_S)
-            except queue.Empty:
-                continue
-
-    def _store_one(self, result: Result) -> None:
-        label = result.severity.label
-        self.stats.done()
-        reason = self.policy.skip_reason(result)
-        if reason is not None:
-            self.stats.skip(reason)
-            return
-        t0 = time.perf_counter()
-        entry = self.store.save(result)
-        self.stats.time({"store_s": time.perf_counter() - t0})
-        if entry is None:
-            self._error(f"not writing results: {self.store.full_reason}")
-            if result.frame.kind == "still":
-                self._unsaved.append(result)  # waits in memory (counted against the still queue) for the disk
-                return
-            self.stats.count(label, "dropped")
-            self.stats.drop("disk_full")
-            return
-        self._stored(result, entry)
-
-    def _stored(self, result: Result, entry: IndexEntry) -> None:
-        """Count a stored result; a still no longer needs its spooled copy or its press record."""
-        if result.frame.spool is not None:
-            SpoolFolder.release(result.frame.spool)
-        self.presses.done(press_of(result.frame.metadata))
-        self.policy.stored(result)
-        self.stats.count(result.severity.label, "out")
-        self.stats.stored()
-        self.last_result = {**entry.to_json(), "scores": result.severity.scores}
-        self._indicate("running")
-
-    def _retry_unsaved(self) -> None:
-        """Stills the full disk refused, oldest first, as soon as the store may try again (store.retry_s)."""
-        while self._unsaved and (entry := self.store.save(self._unsaved[0])) is not None:
-            self._stored(self._unsaved.popleft(), entry)
-            log.info("still %d stored: the disk takes results again", entry.id)
-
-    def _spill_unsaved(self) -> None:
-        """At stop, stills the disk still refuses go to the spool, if it takes them now (the next start restores
-        them); a still neither takes is counted as dropped (spool.py says whether its press is retaken)."""
-        while self._unsaved:
-            result = self._unsaved.popleft()
-            if self._stills.keep_on_disk(result.frame):
-                self.stats.leave("spooled", 1)
-            else:
-                self.stats.count(result.severity.label, "dropped")
-                self.stats.drop("disk_full")
-
     # status --------------------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
@@ -358,7 +289,7 @@ class Pipeline:
                       interval_s=self.cfg.service.status_interval_s,
                       mode=self.decision.mode if self._continuous_on else "continuous off", source=self.source.name,
                       lens=self.lens, pack=self.pack, stats=self.stats, decision=self.decision,
-                      last_result=self.last_result, last_error=self.last_error, disk=self.store.disk_state())
+                      last_result=self._saver.last_result, last_error=self.last_error, disk=self.store.disk_state())
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -372,7 +303,8 @@ class Pipeline:
         try:
             write_status(self.cfg.state_file, state, self.store.writer)
         except OSError as exc:
-            self._alerts.log(logging.WARNING, "status-file", f"cannot update the status file {self.cfg.state_file}: {exc}")
+            self._alerts.log(logging.WARNING, "status-file",
+                             f"cannot update the status file {self.cfg.state_file}: {exc}")
         self.hooks.status(summary(state))
 
     # the loop ------------------------------------------------------------------------------------------------
@@ -406,12 +338,12 @@ class Pipeline:
             self.stats.leave("spooled", len(self._stills))
             self._stills.spill()
             log.warning("%d still(s) not restored before the stop deadline: kept in %s and restored at the next "
-                        "start", len(self._stills), self._stills.spool.folder)
+                        "start", len(self._stills), self.store.spool_dir)
         store = self._store_thread
         if store is not None:
             self._hand_to_store(None)
             store.join(max(0.0, self._stop_deadline - time.monotonic()))
-            unwritten = sum(r is not None for r in list(self._results.queue)) + self._writing
+            unwritten = sum(r is not None for r in list(self._results.queue)) + self._saver.writing
             if not store.is_alive():
                 pass  # it finished, or died of the fatal error run() raises: what it held is counted as left
             elif not unwritten:
@@ -436,14 +368,14 @@ class Pipeline:
         recovered = self._stills.recover()
         if recovered:
             self.stats.arrive(recovered)
-            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self._stills.spool.folder)
+            log.info("%d still(s) an earlier run left in %s are restored first", recovered, self.store.spool_dir)
         pressed = len(self.presses.waiting())
         if pressed:
             log.warning("%d press(es) an earlier run accepted but stopped before their still: taking them now",
                         pressed)
-        self.gallery.refresh()  # the first refresh reads every sidecar: before frames flow, not in the store's way
+        self._saver.gallery.refresh()  # the first reads every sidecar: before frames flow, not in the store's way
         capture = threading.Thread(target=self._guarded("capture", self._capture), name="capture", daemon=True)
-        self._store_thread = threading.Thread(target=self._guarded("store", self._store), name="store", daemon=True)
+        self._store_thread = threading.Thread(target=self._guarded("store", self._saver.run), name="store", daemon=True)
         capture.start()
         self._store_thread.start()
         self.hooks.ready()

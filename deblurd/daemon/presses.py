@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from deblurd.atomic import AtomicWriter
 from deblurd.output.layout import SPOOL_DIR, confined, is_plain_dir, refuse
@@ -52,14 +52,14 @@ def press_name(pressed_at: float) -> str:
     return f"{pressed_at:017.6f}-{os.getpid()}-{next(_counter):05d}"
 
 
-def press_of(metadata: dict[str, Any]) -> Optional[str]:
+def press_of(metadata: dict[str, Any]) -> str | None:
     """The press a frame's metadata names, if it is a press name at all (metadata read back from the spool is
     untrusted: a crafted name must never become a path)."""
     name = metadata.get("press")
     return name if isinstance(name, str) and _NAME.match(name) else None
 
 
-def record_press(output_dir: Path, via: str, writer: Optional[AtomicWriter] = None) -> Press:
+def record_press(output_dir: Path, via: str, writer: AtomicWriter | None = None) -> Press:
     """Write a press's record into the output folder's spool, whole and fsynced; the press is durable on return.
     UnsafePath when the spool is a link, OSError when the disk or the permissions refuse it."""
     spool = confined(Path(output_dir), SPOOL_DIR)
@@ -88,7 +88,7 @@ class PressBook:
     found on disk (claimed as room allows, so that a record is turned into one still, not one per scan), until
     their still is spooled or stored. Thread-safe."""
 
-    def __init__(self, output_dir: Path, writer: Optional[AtomicWriter] = None) -> None:
+    def __init__(self, output_dir: Path, writer: AtomicWriter | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.folder = self.output_dir / SPOOL_DIR
         self.writer = writer or AtomicWriter()
@@ -126,7 +126,7 @@ class PressBook:
         """Scan for records at the next take() (`deblurd still` wrote one); safe from a signal handler."""
         self._scan_at = 0.0
 
-    def take(self, room: int) -> Optional[Press]:
+    def take(self, room: int) -> Press | None:
         """The oldest press waiting for its still; records on disk are claimed first (every PRESS_SCAN_S, or at
         once after poke()) while `room` allows more stills in hand."""
         if time.monotonic() >= self._scan_at:
@@ -174,7 +174,7 @@ class PressBook:
                     self._queue.append(_read_record(path))
                     room -= 1
 
-    def done(self, name: Optional[str]) -> None:
+    def done(self, name: str | None) -> None:
         """The press's still is spooled or stored: remove its record and forget it (a name press_of() checked)."""
         if name is None:
             return

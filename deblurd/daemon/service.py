@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from deblurd.config import LoggingConfig
 
@@ -48,7 +48,7 @@ def default_sender() -> Sender:
     return daemon.notify
 
 
-def watchdog_interval_s() -> Optional[float]:
+def watchdog_interval_s() -> float | None:
     """WatchdogSec= as seen by this process (WATCHDOG_USEC, for our PID), or None when no watchdog is armed."""
     usec, pid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
     if not usec or (pid and pid != str(os.getpid())):
@@ -64,12 +64,12 @@ class SystemdNotifier:
     from any thread: this is the one place that rate-limits it, to four pings per WatchdogSec (none when no
     watchdog is armed), so a stalled pipeline (no frames, no calls) is what lets systemd restart the service."""
 
-    def __init__(self, send: Optional[Sender] = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, send: Sender | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._send = send or default_sender()
         self._clock = clock
         interval = watchdog_interval_s()
         self._watchdog_every = interval / 4 if interval else None
-        self._last_watchdog: Optional[float] = None
+        self._last_watchdog: float | None = None
         self._lock = threading.Lock()
 
     def ready(self) -> bool:
@@ -116,7 +116,7 @@ def quiet_third_party() -> None:
             logger.setLevel(logging.WARNING)
 
 
-def _journal_handler() -> Optional[logging.Handler]:
+def _journal_handler() -> logging.Handler | None:
     try:
         from systemd.journal import JournalHandler
     except ImportError:

@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -51,6 +51,8 @@ class QueuedStill:
 
     def unpack(self) -> Frame:
         rgb = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if rgb is None:
+            raise ValueError(f"could not decode queued still {self.seq}")
         return Frame(rgb, self.seq, self.captured_at, "still", self.metadata)
 
 
@@ -60,12 +62,12 @@ class SpoolFolder:
     next start restores it, and only a stored result releases it (so a crash between the two stores it twice rather
     than never)."""
 
-    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    def __init__(self, folder: Path, writer: AtomicWriter | None = None, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
         self.max_pixels = max_pixels
 
-    def write(self, still: QueuedStill, name: Optional[str] = None) -> Path:
+    def write(self, still: QueuedStill, name: str | None = None) -> Path:
         """Spool an encoded still, under its press's name when given; the JSON is written last, so it marks a
         complete still. OSError (a full disk, say) leaves no file behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ class SpoolFolder:
             raise ValueError(f"{printable(jpeg)} is not a readable JPEG")
         return Frame(rgb, int(meta["seq"]), float(meta["captured_at"]), "still", meta.get("metadata", {}), jpeg)
 
-    def reject(self, jpeg: Path, reason: str) -> Optional[Path]:
+    def reject(self, jpeg: Path, reason: str) -> Path | None:
         """Move a still that can never be restored (and its JSON) to rejected/, beside <name>.reason.txt, so that
         the next start does not read it again; the reason file, or None when the move failed (it stays put)."""
         rejected = self.folder / REJECTED_DIR

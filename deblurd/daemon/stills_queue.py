@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional
 
 from deblurd.daemon.presses import PRESS_SUFFIX, press_of
 from deblurd.daemon.spool import QueuedStill, SpoolFolder
@@ -28,11 +28,11 @@ class StillQueue:
     those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
     that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
 
-    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: Optional[SpoolFolder] = None) -> None:
+    def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: SpoolFolder | None = None) -> None:
         self.raw_bytes = raw_bytes
         self.spool = spool
         self._items: deque[Frame | QueuedStill | Path] = deque()
-        self._in_hand: Callable[[], Optional[Frame]] = lambda: None
+        self._in_hand: Callable[[], Frame | None] = lambda: None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -63,7 +63,7 @@ class StillQueue:
         """Queue a still prepared by prepare()."""
         self._items.append(item)
 
-    def _spool(self, still: QueuedStill) -> Optional[Path]:
+    def _spool(self, still: QueuedStill) -> Path | None:
         """The still written to the spool, or None (the disk refuses it: it waits in memory)."""
         assert self.spool is not None
         try:

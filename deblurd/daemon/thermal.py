@@ -9,9 +9,10 @@ import shutil
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 from deblurd.config import ThermalConfig
 from deblurd.daemon.hooks import ModeRules
@@ -47,16 +48,16 @@ def parse_throttled(text: str) -> int:
 class SysfsThermalSensor:
     """Reads the Pi's thermal state from sysfs under `root`; every missing file reads as None, never an error."""
 
-    def __init__(self, root: Path, vcgencmd: Optional[str] = None) -> None:
+    def __init__(self, root: Path, vcgencmd: str | None = None) -> None:
         self.root = Path(root)
         self.vcgencmd = vcgencmd
 
     @classmethod
-    def for_root(cls, root: Path) -> "SysfsThermalSensor":
+    def for_root(cls, root: Path) -> SysfsThermalSensor:
         """vcgencmd asks the real firmware, so it is only consulted when reading the real /sys."""
         return cls(root, shutil.which("vcgencmd") if Path(root) == Path("/") else None)
 
-    def _first(self, pattern: str, name: str = "") -> Optional[str]:
+    def _first(self, pattern: str, name: str = "") -> str | None:
         for path in sorted(glob.glob(str(self.root / pattern))):
             try:
                 return (Path(path) / name if name else Path(path)).read_text(encoding="ascii").strip()
@@ -64,18 +65,18 @@ class SysfsThermalSensor:
                 continue
         return None
 
-    def _int(self, pattern: str, name: str = "") -> Optional[int]:
+    def _int(self, pattern: str, name: str = "") -> int | None:
         text = self._first(pattern, name)
         try:
             return int(text) if text is not None else None
         except ValueError:
             return None
 
-    def temperature_c(self) -> Optional[float]:
+    def temperature_c(self) -> float | None:
         millidegrees = self._int(TEMP_PATH)
         return None if millidegrees is None else millidegrees / 1000.0
 
-    def fan_state(self) -> Optional[int]:
+    def fan_state(self) -> int | None:
         for device in sorted(glob.glob(str(self.root / COOLING_DEVICES))):
             try:
                 if (Path(device) / "type").read_text(encoding="ascii").strip() == "pwm-fan":
@@ -84,7 +85,7 @@ class SysfsThermalSensor:
                 continue
         return None
 
-    def throttled(self) -> Optional[int]:
+    def throttled(self) -> int | None:
         text = self._first(THROTTLED_PATHS)
         if text is None and self.vcgencmd:
             try:
@@ -100,7 +101,7 @@ class SysfsThermalSensor:
     def read(self) -> dict[str, Any]:
         """One snapshot: temp_c, fan_rpm, fan_pwm (0-255), fan_state (cooling level) and the throttle flags."""
         raw = self.throttled()
-        flags: dict[str, Optional[bool]] = (dict(decode_throttled(raw)) if raw is not None else
+        flags: dict[str, bool | None] = (dict(decode_throttled(raw)) if raw is not None else
                                             dict.fromkeys(decode_throttled(0)))
         return {
             "temp_c": self.temperature_c(),
@@ -136,12 +137,12 @@ class ThermalGovernor:
         self.sensor = sensor
         self.clock = clock
         self.mode: ThermalMode = "normal"
-        self._last: Optional[ThermalDecision] = None
+        self._last: ThermalDecision | None = None
         self._last_at = 0.0
         self._fan_watch: deque[float] = deque(maxlen=FAN_FAULT_READINGS)
 
     @classmethod
-    def from_config(cls, cfg: ThermalConfig) -> "ThermalGovernor":
+    def from_config(cls, cfg: ThermalConfig) -> ThermalGovernor:
         return cls(cfg, SysfsThermalSensor.for_root(cfg.sysfs_root))
 
     def decide(self) -> ThermalDecision:
@@ -204,7 +205,7 @@ class ThermalGovernor:
         return len(self._fan_watch) == FAN_FAULT_READINGS
 
 
-def _log_changes(before: Optional[ThermalDecision], now: ThermalDecision) -> None:
+def _log_changes(before: ThermalDecision | None, now: ThermalDecision) -> None:
     """Log a warning when it first appears and each mode change, so a steady state does not flood the journal."""
     seen = {w.split(":", 1)[0] for w in before.warnings} if before else set()
     for text in now.warnings:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from deblurd.frames import SEVERITY_LABELS
+from deblurd.frames import SEVERITY_LABELS, SeverityLabel
 from deblurd.optics.sensor import jpeg_roundtrip
 
 PsfKind = Literal["gaussian", "defocus"]
@@ -95,10 +95,10 @@ class BlurSpec:
     soften: float = 0.0
     motion_length: float = 0.0
     motion_angle: float = 0.0
-    photons: Optional[float] = None
+    photons: float | None = None
     read_noise: float = 0.0
     quantize: bool = True
-    jpeg_quality: Optional[int] = None
+    jpeg_quality: int | None = None
 
     def psf(self) -> np.ndarray:
         base = gaussian_psf(self.amount) if self.kind == "gaussian" else disk_psf(self.amount, self.soften)
@@ -134,7 +134,7 @@ class NoiseModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    photons: Optional[float] = Field(None, gt=0, title="photo-electrons at white (varied 0.5-2x per draw)")
+    photons: float | None = Field(None, gt=0, title="photo-electrons at white (varied 0.5-2x per draw)")
     read_noise: float = Field(0.0, ge=0, title="Gaussian read noise, standard deviation on [0, 1]")
     soften: float = Field(0.0, ge=0, title="Gaussian softening of the defocus disk, in pixels")
     max_motion: float = Field(0.0, ge=0, title="longest straight-line motion smear, in pixels")
@@ -172,8 +172,8 @@ class BlurDefinition(BaseModel):
         sigma) becomes a route; a band's upper edge belongs to it."""
         return np.digitize(amount, np.array([self.sharp_max, self.semi_max], np.float64), right=True)
 
-    def label(self, amount: float) -> str:
-        return SEVERITY_LABELS[int(self.class_index(np.float64(amount)))]
+    def label(self, amount: float) -> SeverityLabel:
+        return SEVERITY_LABELS[int(self.class_index(np.asarray(amount, np.float64)))]
 
     def class_range(self, label: str) -> tuple[float, float]:
         return {"sharp": (0.0, self.sharp_max), "semi": (self.sharp_max, self.semi_max),

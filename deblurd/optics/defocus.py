@@ -16,8 +16,9 @@ per-pixel blur radius of the visible surface: the ground truth a blur-map classi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, cast
+from typing import Literal, cast
 
 import cv2
 import numpy as np
@@ -89,9 +90,10 @@ class SceneLayout:
         background = float(rng.uniform(0.0, 0.4))
         tilt = (float(rng.uniform(0.1, 0.5)), float(rng.uniform(-0.15, 0.15))) if rng.random() < 0.5 else (0.0, 0.0)
         objects = tuple(
-            SceneObject(cast(ShapeKind, str(rng.choice(["blob", "blob", "box", "edge"]))), float(rng.uniform(0.15, 0.85)),
-                        float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.12, 0.45)), float(rng.uniform(0, math.pi)),
-                        float(rng.uniform(background + 0.1, 1.0)), int(rng.integers(2**31)))
+            SceneObject(cast(ShapeKind, str(rng.choice(["blob", "blob", "box", "edge"]))),
+                        float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.12, 0.45)),
+                        float(rng.uniform(0, math.pi)), float(rng.uniform(background + 0.1, 1.0)),
+                        int(rng.integers(2**31)))
             for _ in range(int(rng.integers(0, 4))))
         objects = tuple(sorted(objects, key=lambda o: o.nearness))
         nears = [background] + [o.nearness for o in objects]

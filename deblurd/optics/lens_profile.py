@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deblurd.atomic import AtomicWriter
-from deblurd.optics.lens_psf import LensProfile
 from deblurd.errors import LensProfileError
+from deblurd.optics.lens_psf import LensProfile
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class LensCalibration(_Strict):
                 f"{self.created[:10]}")
 
 
-def profile_path(state_file: Path, configured: Optional[Path] = None) -> Path:
+def profile_path(state_file: Path, configured: Path | None = None) -> Path:
     """Where the profile lives: the configured path, else lens-profile.json in the state file's folder."""
     return Path(configured) if configured is not None else Path(state_file).parent / PROFILE_NAME
 
@@ -145,7 +145,7 @@ def save_profile(path: Path, profile: LensCalibration) -> None:
     AtomicWriter().write(Path(path), profile.model_dump_json(indent=1).encode("utf-8") + b"\n")
 
 
-def daemon_profile(state_file: Path, configured: Optional[Path]) -> Optional[LensCalibration]:
+def daemon_profile(state_file: Path, configured: Path | None) -> LensCalibration | None:
     """The profile the daemon steers by: a configured one must be readable (LensProfileError otherwise); the
     default one beside the state file is optional, and an unreadable one is ignored with a warning."""
     path = profile_path(state_file, configured)

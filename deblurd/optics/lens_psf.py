@@ -76,7 +76,8 @@ def lens_psf(radius: float, lens: LensProfile = IDEAL_LENS, field: tuple[float, 
 def lens_psf_rgb(radius: float, lens: LensProfile = IDEAL_LENS,
                  field: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The three channels' PSFs (R, G, B) for the green channel's signed radius."""
-    return tuple(lens_psf(channel_radius(radius, lens, c), lens, field) for c in range(3))  # type: ignore[return-value]
+    red, green, blue = (lens_psf(channel_radius(radius, lens, c), lens, field) for c in range(3))
+    return red, green, blue
 
 
 @lru_cache(maxsize=512)

@@ -103,6 +103,8 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding failed")
     if decoded.ndim == 3:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     return decoded.astype(np.float32) / 255
@@ -113,7 +115,7 @@ def capture(linear: np.ndarray, sensor: SensorProfile, rng: np.random.Generator)
 
     Returns the sRGB frame as float32 in [0, 1], quantised to 8 bits as a stored frame is.
     """
-    rgb = np.clip(linear.astype(np.float32), 0.0, 1.0)
+    rgb: np.ndarray = np.clip(linear.astype(np.float32), 0.0, 1.0)
     if sensor.mosaic or sensor.noise:
         raw = mosaic(rgb) if sensor.mosaic else rgb
         raw = add_noise(raw, sensor, rng) if sensor.noise else raw

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
@@ -30,13 +30,13 @@ def exif_segment(metadata: dict[str, Any], captured_at: float, orientation: int 
     exif[ORIENTATION], exif[SOFTWARE], exif[DATE_TIME] = orientation, "deblurd", stamp
     ifd = exif.get_ifd(EXIF_IFD)
     ifd[DATE_TIME_ORIGINAL] = stamp
-    exposure_us: Optional[float] = metadata.get("exposure_us")
+    exposure_us: float | None = metadata.get("exposure_us")
     if exposure_us:
         ifd[EXPOSURE_TIME] = IFDRational(int(exposure_us), 1_000_000)
-    gain: Optional[float] = metadata.get("analogue_gain")
+    gain: float | None = metadata.get("analogue_gain")
     if gain:
         ifd[ISO] = int(round(100 * gain))
-    lens: Optional[float] = metadata.get("lens_position")
+    lens: float | None = metadata.get("lens_position")
     if lens is not None:
         ifd[SUBJECT_DISTANCE] = IFDRational(round(1000 / lens), 1000) if lens > 0 else IFDRational(INFINITY, 1)
         ifd[USER_COMMENT] = b"ASCII\x00\x00\x00" + json.dumps({"lens_position_dioptres": lens}).encode()

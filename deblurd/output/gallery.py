@@ -22,23 +22,38 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir
-from deblurd.log_limit import RepeatLimiter
 from deblurd.errors import ExitCode
+from deblurd.log_limit import RepeatLimiter
 from deblurd.output import palette
 from deblurd.output.layout import GALLERY_DATA_DIR as DATA_DIR
-from deblurd.output.layout import GALLERY_DIR, INDEX_NAME, SIDECAR, IndexEntry, Sidecar, UnsafePath
+from deblurd.output.layout import (
+    GALLERY_DIR,
+    INDEX_NAME,
+    SIDECAR,
+    IndexEntry,
+    Sidecar,
+    UnsafePath,
+    data_file_name,
+    day_name,
+    day_page_name,
+    is_data_file,
+    is_day_page,
+    is_link,
+    read_index,
+    read_sidecar,
+    refuse,
+)
 from deblurd.output.layout import GALLERY_INDEX as INDEX_PAGE
-from deblurd.output.layout import (data_file_name, day_name, day_page_name, is_data_file, is_day_page, is_link,
-                                   read_index, read_sidecar, refuse)
 
 if TYPE_CHECKING:  # the store needs OpenCV; the gallery alone runs on the standard library (copy-results.sh)
     from deblurd.output.store import ResultStore
@@ -85,9 +100,9 @@ class GalleryEntry:
     """"continuous" or "still" (the daemon), "file" (`deblurd deblur`)."""
     severity: str
     """The frame's label: sharp, semi or heavy."""
-    input_href: Optional[str]
+    input_href: str | None
     """The input image; None when it was not kept."""
-    restored_href: Optional[str]
+    restored_href: str | None
     """The restored image; None for a pass-through (sharp) result."""
     shares: dict[str, float] = field(default_factory=dict)
     """Share of the frame on each route (the sidecar's `scores`)."""
@@ -97,9 +112,9 @@ class GalleryEntry:
     """Cell edges across the image as fractions of its width (len = cells per row + 1); () = evenly spaced."""
     map_rows: tuple[float, ...] = ()
     """Cell edges down the image as fractions of its height (len = rows + 1); () = evenly spaced."""
-    lens_position: Optional[float] = None
+    lens_position: float | None = None
     """LensPosition in dioptres, when the source knew it."""
-    temperature_c: Optional[float] = None
+    temperature_c: float | None = None
     """SoC temperature when the result was made, when known."""
     title: str = ""
     """A caption, e.g. the input file's name."""
@@ -113,15 +128,17 @@ def _edges(starts: tuple[int, ...], tile: int, size: int) -> tuple[float, ...]:
     return tuple(round(min(max(e / size, 0.0), 1.0), 4) for e in (0, *inner, size))
 
 
-def map_grid(record: Optional[dict[str, Any]]) -> dict[str, Any]:
+def map_grid(record: dict[str, Any] | None) -> dict[str, Any]:
     """GalleryEntry's blur_map, map_columns and map_rows from a blur-map record (Severity.map, the sidecar's
     `blur_map`): use as GalleryEntry(..., **map_grid(severity.map)). A missing or unreadable record gives no map."""
+    if record is None:
+        return {}
     try:
-        rows = tuple(str(r) for r in record["rows"])  # type: ignore[index]
+        rows = tuple(str(r) for r in record["rows"])
         if not rows or len({len(r) for r in rows}) != 1:
             return {}
-        width, height = record["working_size"]  # type: ignore[index]
-        tile, starts = int(record["tile_px"]), record["starts"]  # type: ignore[index]
+        width, height = record["working_size"]
+        tile, starts = int(record["tile_px"]), record["starts"]
         columns = _edges(tuple(starts["x"]), int(tile), int(width))
         lines = _edges(tuple(starts["y"]), int(tile), int(height))
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
@@ -137,11 +154,11 @@ def _unless_even(edges: tuple[float, ...]) -> tuple[float, ...]:
     return () if all(abs(e - k / n) < 1e-3 for k, e in enumerate(edges)) else edges
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def entry_from_result(entry: IndexEntry, sidecar: Optional[Sidecar]) -> GalleryEntry:
+def entry_from_result(entry: IndexEntry, sidecar: Sidecar | None) -> GalleryEntry:
     """A store result (its index entry, and its sidecar when it could be read) as a gallery entry."""
     source_file = (sidecar.camera.get("file") if sidecar else None)
     scores = sidecar.scores if sidecar else {}
@@ -153,7 +170,7 @@ def entry_from_result(entry: IndexEntry, sidecar: Optional[Sidecar]) -> GalleryE
                         title=Path(str(source_file)).name if source_file else "")
 
 
-def _read_sidecar(folder: Path, entry: IndexEntry) -> Optional[Sidecar]:
+def _read_sidecar(folder: Path, entry: IndexEntry) -> Sidecar | None:
     try:
         return read_sidecar(folder, entry)
     except UnsafePath as exc:
@@ -163,8 +180,8 @@ def _read_sidecar(folder: Path, entry: IndexEntry) -> Optional[Sidecar]:
     return None
 
 
-def entries_from_output(folder: Path, index: Optional[list[IndexEntry]] = None,
-                        known: Optional[dict[int, GalleryEntry]] = None) -> list[GalleryEntry]:
+def entries_from_output(folder: Path, index: list[IndexEntry] | None = None,
+                        known: dict[int, GalleryEntry] | None = None) -> list[GalleryEntry]:
     """The gallery entries of a store's output folder: its index (read from index.jsonl unless given; a torn
     last line and lines that are not results are skipped) with each result's sidecar. Entries in `known` (by id)
     are reused, so a refresh reads only the sidecars of new results."""
@@ -212,7 +229,7 @@ class _Day:
 class GalleryPages:
     """Writes one folder's gallery, rewriting only the files whose bytes changed since it last wrote or read them."""
 
-    def __init__(self, folder: Path, writer: Optional[AtomicWriter] = None) -> None:
+    def __init__(self, folder: Path, writer: AtomicWriter | None = None) -> None:
         self.folder = Path(folder)
         self.writer = writer or AtomicWriter()
         self._digests: dict[Path, bytes] = {}
@@ -274,7 +291,7 @@ class GalleryPages:
                                        total)
         return pages
 
-    def _page(self, days: list[_Day], current: Optional[str], root: str, entries: list[GalleryEntry],
+    def _page(self, days: list[_Day], current: str | None, root: str, entries: list[GalleryEntry],
               scripts: list[str], total: int = 0) -> bytes:
         template = _assets()[0]
         counts = Counter(e.severity for e in entries)
@@ -358,7 +375,7 @@ class GalleryUpdater:
         self.store, self.interval_s, self.clock = store, interval_s, clock
         self.pages = GalleryPages(store.dir, store.writer)
         self._known: dict[int, GalleryEntry] = {}
-        self._written: Optional[tuple[int, Any, Any]] = None
+        self._written: tuple[int, Any, Any] | None = None
         self._due = 0.0
         self._alerts = RepeatLimiter(log)
 
@@ -378,15 +395,15 @@ class GalleryUpdater:
             entries = entries_from_output(self.store.dir, index, self._known)
             self.pages.write(entries)
         except (OSError, UnsafePath) as exc:
-            self._alerts.log(logging.WARNING, "gallery", f"cannot update the gallery in {self.store.dir} ({exc}); "
-                                                         f"the results are safe, retrying every {self.interval_s:.0f} s")
+            self._alerts.log(logging.WARNING, "gallery", f"cannot update the gallery in {self.store.dir} ({exc}); the "
+                                                         f"results are safe, retrying every {self.interval_s:.0f} s")
             return
         self._known = {e.id: e for e in entries}
         self._written = state
         self._alerts.clear("gallery", f"gallery in {self.store.dir} up to date again")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """`python -m deblurd.output.gallery FOLDER`: (re)write the gallery of an output folder or of a copy of one."""
     import argparse
 

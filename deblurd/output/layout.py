@@ -25,7 +25,7 @@ import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class ResultName:
     """A day folder's file name, parsed: the result id, the image kind (None for the sidecar) and the extension."""
 
     id: int
-    kind: Optional[str]
+    kind: str | None
     ext: str
 
     @property
@@ -89,7 +89,7 @@ class ResultName:
         return self.ext == "json"
 
 
-def parse_result_name(name: str) -> Optional[ResultName]:
+def parse_result_name(name: str) -> ResultName | None:
     """The parts of a result's file name, or None for any other name."""
     match = _RESULT_FILE.match(name)
     if match is None or (match["ext"] == "json") != (match["kind"] is None):
@@ -219,7 +219,7 @@ class IndexEntry:
         return json.dumps(self.to_json())
 
     @classmethod
-    def parse(cls, data: Any) -> "IndexEntry":
+    def parse(cls, data: Any) -> IndexEntry:
         """The entry a JSON object describes; BadRecord when it is not one (a hand edit, a crafted line)."""
         try:
             result_id = data["id"]
@@ -246,15 +246,15 @@ class Sidecar:
     """A result's sidecar (`HHMMSS-<id>.json`): its index entry and the rest of what is known about it."""
 
     entry: IndexEntry
-    frame_seq: Optional[int] = None
-    captured: Optional[str] = None
-    size: Optional[list[int]] = None
+    frame_seq: int | None = None
+    captured: str | None = None
+    size: list[int] | None = None
     scores: dict[str, float] = field(default_factory=dict)
-    blur_map: Optional[dict[str, Any]] = None
+    blur_map: dict[str, Any] | None = None
     model: Any = None
     timings: dict[str, float] = field(default_factory=dict)
-    lens_position: Optional[float] = None
-    source: Optional[str] = None
+    lens_position: float | None = None
+    source: str | None = None
     camera: dict[str, Any] = field(default_factory=dict)
     thermal: dict[str, Any] = field(default_factory=dict)
 
@@ -268,7 +268,7 @@ class Sidecar:
         return json.dumps(self.to_json(), indent=1, default=str).encode()
 
     @classmethod
-    def parse(cls, data: Any) -> "Sidecar":
+    def parse(cls, data: Any) -> Sidecar:
         """A sidecar's JSON object; the entry must be valid, any other field that is malformed reads as unknown."""
         if not isinstance(data, dict):
             raise BadRecord("a sidecar is not a JSON object")

@@ -12,7 +12,6 @@ import fcntl
 import os
 import threading
 from pathlib import Path
-from typing import Optional
 
 from deblurd.errors import StoreError
 from deblurd.output.layout import LOCK_NAME
@@ -30,7 +29,7 @@ def _open(path: Path, flags: int) -> int:
                          f"the daemon's user may write; remove it if it is a link") from exc
 
 
-def _read_pid(fd: int) -> Optional[int]:
+def _read_pid(fd: int) -> int | None:
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return int(text) if text.isdigit() else None
 
@@ -40,7 +39,7 @@ class OutputLock:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOCK_NAME
-        self._key: Optional[tuple[int, int]] = None
+        self._key: tuple[int, int] | None = None
 
     def acquire(self) -> None:
         """Take the lock, or StoreError (exit 73) naming the pid of the daemon that holds it."""
@@ -79,7 +78,7 @@ class OutputLock:
             self._key = None
 
 
-def holder(folder: Path) -> Optional[int]:
+def holder(folder: Path) -> int | None:
     """The pid of the process holding `folder`'s lock (0 in the instant before it writes its pid), or None when
     no process holds it or there is no lock file. Read-only: works for any user who may read the file."""
     try:

@@ -1,7 +1,7 @@
-"""A picture of a blur map: the image with each square of the map tinted by its route, for `deblurd deblur --save-map` and the
-gallery; a radius map (its record has `radius_px`) is tinted by radius on a colour ramp instead, the more strongly the
-more confident the map, with the manifest's bands marked on the ramp's legend. Drawn from the map's sidecar record,
-so a map can be shown again from the output folder alone.
+"""A picture of a blur map: the image with each square of the map tinted by its route, for `deblurd deblur --save-map`
+and the gallery; a radius map (its record has `radius_px`) is tinted by radius on a colour ramp instead, the more
+strongly the more confident the map, with the manifest's bands marked on the ramp's legend. Drawn from the map's
+sidecar record, so a map can be shown again from the output folder alone.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def render(rgb: np.ndarray, record: dict[str, Any]) -> np.ndarray:
             count[box[1]:box[3], box[0]:box[2]] += 1
     tint /= np.maximum(count, 1)
     out = np.clip((1 - TINT) * rgb + TINT * tint, 0, 255).astype(np.uint8)
-    for k, (letter, name) in enumerate(record["legend"].items()):
+    for k, name in enumerate(record["legend"].values()):
         y = 8 + 18 * k
         cv2.rectangle(out, (8, y), (22, y + 14), COLOURS[name], -1)
         cv2.putText(out, name, (28, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)

@@ -17,8 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deblurd.atomic import TMP_MARK
-from deblurd.output.layout import (BadRecord, IndexEntry, Sidecar, UnsafePath, confined, day_dirs,
-                                   parse_result_name, read_text_nofollow, refuse)
+from deblurd.output.layout import (
+    BadRecord,
+    IndexEntry,
+    Sidecar,
+    UnsafePath,
+    confined,
+    day_dirs,
+    parse_result_name,
+    read_text_nofollow,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ file its index names.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from deblurd.output.layout import IndexEntry as Entry
 from deblurd.output.layout import UnsafePath, confined
@@ -63,10 +64,10 @@ class FreeSpaceGuard:
         self.floor_bytes = floor_mb * MB
         self.prune_max = prune_max
         self.removed = 0
-        self.last: Optional[dict[str, Any]] = None
+        self.last: dict[str, Any] | None = None
 
     def plan(self, entries: list[Entry], free_bytes: int, now: float,
-             size_of: Callable[[Entry], int]) -> tuple[list[Entry], int, Optional[str]]:
+             size_of: Callable[[Entry], int]) -> tuple[list[Entry], int, str | None]:
         """The fewest oldest continuous results whose removal restores the floor and the bytes that frees,
         or ([], 0, why not)."""
         deficit = self.floor_bytes - free_bytes

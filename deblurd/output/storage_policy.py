@@ -8,7 +8,7 @@ processing: every frame is still classified and restored, and counted in `deblur
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -37,14 +37,14 @@ class StoragePolicy:
         self._capacity = float(cfg.max_per_minute * BURST_MINUTES)
         self._tokens = self._capacity
         self._refilled = clock()
-        self._last_thumb: Optional[np.ndarray] = None
+        self._last_thumb: np.ndarray | None = None
 
     def _refill(self) -> None:
         now = self.clock()
         self._tokens = min(self._capacity, self._tokens + (now - self._refilled) * self.cfg.max_per_minute / 60)
         self._refilled = now
 
-    def skip_reason(self, result: Result) -> Optional[str]:
+    def skip_reason(self, result: Result) -> str | None:
         """None to store `result`; else why not. Call stored() once it is written."""
         if result.frame.kind == "still":
             return None

@@ -1,10 +1,10 @@
 """The output folder: whole files only, a sidecar and an index line per result, retention and a free-space guard.
 
 The folder's names and records are layout.py's. A result's files are written whole under hidden temporary
-names and renamed; the day folder is fsynced once, then the index line is appended. Ids are never reused (recovery.py). When the disk fills, the store stops
-writing, says so once (then a count), retries every few seconds, and the daemon keeps running. The store holds
-the folder's lock (lock.py) from open() to close(), refuses a folder whose index or spool is a link, and removes
-only files that layout.confined() keeps inside the folder.
+names and renamed; the day folder is fsynced once, then the index line is appended. Ids are never reused
+(recovery.py). When the disk fills, the store stops writing, says so once (then a count), retries every few
+seconds, and the daemon keeps running. The store holds the folder's lock (lock.py) from open() to close(), refuses a
+folder whose index or spool is a link, and removes only files that layout.confined() keeps inside the folder.
 """
 
 from __future__ import annotations
@@ -14,26 +14,40 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import cv2
 import numpy as np
 
 from deblurd.atomic import TMP_MARK, AtomicWriter, fsync_dir  # noqa: F401 - AtomicWriter, TMP_MARK re-exported
 from deblurd.config import OutputConfig
-from deblurd.output.exif import exif_segment, with_exif
+from deblurd.errors import StoreError
 from deblurd.frames import Frame, Severity
 from deblurd.log_limit import RepeatLimiter
-from deblurd.output.layout import (INDEX_NAME, LATEST_NAME, SIDECAR, SPOOL_DIR, WRITE_TEST_NAME, IndexEntry,
-                                   Sidecar, UnsafePath, confined, is_link, is_plain_dir, refuse, result_files)
+from deblurd.output.exif import exif_segment, with_exif
+from deblurd.output.layout import (
+    INDEX_NAME,
+    LATEST_NAME,
+    SIDECAR,
+    SPOOL_DIR,
+    WRITE_TEST_NAME,
+    IndexEntry,
+    Sidecar,
+    UnsafePath,
+    confined,
+    is_link,
+    is_plain_dir,
+    refuse,
+    result_files,
+)
 from deblurd.output.layout import read_index as read_entries
 from deblurd.output.lock import OutputLock
 from deblurd.output.recovery import recover
 from deblurd.output.retention import MB, FreeSpaceGuard, by_age, by_count, size_on_disk
-from deblurd.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +80,7 @@ class Result:
 
     frame: Frame
     severity: Severity
-    restored: Optional[np.ndarray]
+    restored: np.ndarray | None
     timings: dict[str, float] = field(default_factory=dict)
     readings: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +91,7 @@ class Result:
 
     @classmethod
     def of(cls, frame: Frame, severity: Severity, out: np.ndarray, timings: dict[str, float],
-           readings: dict[str, Any]) -> "Result":
+           readings: dict[str, Any]) -> Result:
         """The result of a route's output `out`: its pixels kept only when the route restored something."""
         return cls(frame, severity, None if severity.passthrough else out, timings, readings)
 
@@ -85,7 +99,7 @@ class Result:
 class ResultStore:
     """Owns the output folder: writes results, keeps the index, applies retention and the free-space floor."""
 
-    def __init__(self, cfg: OutputConfig, writer: Optional[AtomicWriter] = None,
+    def __init__(self, cfg: OutputConfig, writer: AtomicWriter | None = None,
                  clock: Callable[[], float] = time.time, retry_s: float = SPACE_RETRY_S) -> None:
         self.cfg = cfg
         self.dir = Path(cfg.dir)
@@ -93,7 +107,7 @@ class ResultStore:
         self.clock = clock
         self.retry_s = retry_s
         self.entries: list[IndexEntry] = []
-        self.full_reason: Optional[str] = None
+        self.full_reason: str | None = None
         self.guard = FreeSpaceGuard(cfg.min_free_mb, cfg.min_free_prune_max)
         self._alerts = RepeatLimiter(log)
         self._next_id = 1
@@ -101,7 +115,7 @@ class ResultStore:
         self._last_age_check = 0.0
         self.lock = OutputLock(self.dir)
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:
         self.open()
         return self
 
@@ -184,7 +198,7 @@ class ResultStore:
     def disk_state(self) -> dict[str, Any]:
         """The output disk as `deblurd status` shows it (free_mb None when the folder has gone)."""
         try:
-            free_mb: Optional[float] = round(self.free_mb(), 1)
+            free_mb: float | None = round(self.free_mb(), 1)
         except OSError:
             free_mb = None
         return {"dir": str(self.dir), "free_mb": free_mb, "min_free_mb": self.cfg.min_free_mb,
@@ -201,7 +215,7 @@ class ResultStore:
         day.mkdir()
         fsync_dir(self.dir)
 
-    def save(self, result: Result) -> Optional[IndexEntry]:
+    def save(self, result: Result) -> IndexEntry | None:
         """Write one result; returns its index entry, or None when the disk is full (nothing partial is left)."""
         try:
             self._apply_retention()

@@ -14,7 +14,7 @@ their textured neighbours, or the sharp prior (pass-through) when there are none
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,21 +70,21 @@ class BlurMap:
     cell: int
     work_shape: tuple[int, int]
     model: str
-    prior: Optional[SeverityLabel] = None
+    prior: SeverityLabel | None = None
     """The class the lens profile expects at the current LensPosition, when the map was steered by it."""
-    radius: Optional[np.ndarray] = None
+    radius: np.ndarray | None = None
     """A radius mapper's defocus radius per cell (px at the working scale, the lens prior blended in); None for a
     class mapper (no radius is made up from class probabilities)."""
-    confidence: Optional[np.ndarray] = None
+    confidence: np.ndarray | None = None
     """The radius mapper's confidence per cell in [0, 1]; 0 where the pass-through rules overrode it."""
-    bands: Optional[BlurDefinition] = None
+    bands: BlurDefinition | None = None
     """The bands that routed the radius (the manifest's blur), for the record."""
 
-    def radius_pixels(self, shape: tuple[int, int]) -> Optional[np.ndarray]:
+    def radius_pixels(self, shape: tuple[int, int]) -> np.ndarray | None:
         """The radius map at an HxW image's pixels (px at the working scale), or None for a class map."""
         return None if self.radius is None else radius_map.to_pixels(self.radius, shape)
 
-    def with_prior(self, expected: SeverityLabel) -> "BlurMap":
+    def with_prior(self, expected: SeverityLabel) -> BlurMap:
         """The map steered by the lens profile: each cell's scores times 1 for the expected class and PRIOR_FLOOR
         for the others, renormalised (Bayes' rule with the profile's expectation as the prior)."""
         weights = np.array([1.0 if name == expected else PRIOR_FLOOR for name in SEVERITY_LABELS], np.float32)
@@ -154,7 +154,7 @@ class BlurMapper:
         self.tile = classifier.tile
         self.stride = classifier.stride if classifier.dense else MAP_STEP
 
-    def map(self, luma: np.ndarray, expected: Optional[float] = None) -> BlurMap:
+    def map(self, luma: np.ndarray, expected: float | None = None) -> BlurMap:
         """The blur map of a luminance image (float32 in [0, 1], any size), steered by the blur the lens profile
         `expected` (radius px at the working scale), when given: a radius map blends it in by confidence before
         routing, a class map takes its class as the prior (BlurMap.with_prior)."""
@@ -163,14 +163,14 @@ class BlurMapper:
             return self._radius(work, expected)
         cells = self._dense(self._dense_scores(work), work) if self.classifier.dense else self._crops(work)
         blur_map = BlurMap(cells, self.stride, work.shape, self.classifier.model_id)
-        return blur_map if expected is None else blur_map.with_prior(self.classifier.blur.label(expected))  # type: ignore[arg-type]
+        return blur_map if expected is None else blur_map.with_prior(self.classifier.blur.label(expected))
 
     def _dense(self, cells: np.ndarray, work: np.ndarray) -> np.ndarray:
         """Cell scores with textureless cells and small blurred patches passed through."""
         cells = flat_to_sharp(cells, work, self.stride)
         return drop_islands(cells, MIN_REGION_PX // self.stride)
 
-    def _radius(self, work: np.ndarray, expected: Optional[float]) -> BlurMap:
+    def _radius(self, work: np.ndarray, expected: float | None) -> BlurMap:
         """A radius mapper's map: radius and confidence per cell (the prior blended in), routed by the manifest's
         bands, then the pass-through rules; a cell they pass through keeps its radius with confidence 0."""
         radius, confidence = radius_map.measured(self._dense_scores(work), self.classifier.radius_scale, expected)
@@ -178,7 +178,7 @@ class BlurMapper:
         cells = self._dense(routed, work)
         confidence[(cells[..., 0] == 1.0) & (routed[..., 0] != 1.0)] = 0.0
         prior = None if expected is None else self.classifier.blur.label(expected)
-        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id, prior,  # type: ignore[arg-type]
+        return BlurMap(cells, self.stride, work.shape, self.classifier.model_id, prior,
                        radius, confidence, self.classifier.blur)
 
     def _dense_scores(self, work: np.ndarray) -> np.ndarray:
@@ -240,7 +240,8 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
     gx = cv2.Sobel(work, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(work, cv2.CV_32F, 0, 1, ksize=3)
     rows, cols = cells.shape[:2]
-    per_cell = (cv2.resize(cv2.magnitude(gx, gy), (cols, rows), interpolation=cv2.INTER_AREA) / 8.0).astype(np.float32)  # cell means
+    per_cell = (cv2.resize(cv2.magnitude(gx, gy), (cols, rows),
+                           interpolation=cv2.INTER_AREA) / 8.0).astype(np.float32)  # cell means
     reach = 2 * (FLAT_CONTEXT_PX // stride) + 1
     near = cv2.dilate(per_cell, np.ones((reach, reach), np.uint8))
     out = cells.copy()
@@ -251,8 +252,8 @@ def flat_to_sharp(cells: np.ndarray, work: np.ndarray, stride: int) -> np.ndarra
 def drop_islands(cells: np.ndarray, min_side: int) -> np.ndarray:
     """Cells that could get a route's weight (blurred within SHARP_MARGIN of sharp) and that no min_side x min_side
     square of such cells covers get the sharp class (a morphological opening of the blurred area): defocus comes in
-    regions (a background, a near object), so a small island or a thin strand of blur inside a sharp area is more likely a smooth patch of the subject that the map mistook, and
-    passing it through cannot make it worse."""
+    regions (a background, a near object), so a small island or a thin strand of blur inside a sharp area is more
+    likely a smooth patch of the subject that the map mistook, and passing it through cannot make it worse."""
     if min_side <= 1:
         return cells
     blurred = (cells[..., 1:].sum(axis=-1) > cells[..., 0] - SHARP_MARGIN).astype(np.uint8)  # any route weight

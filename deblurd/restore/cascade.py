@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from deblurd.restore.blur_map import BlurMapper
 from deblurd.frames import SEVERITY_LABELS, Severity, route_label
+from deblurd.restore.blur_map import BlurMapper
 from deblurd.restore.inference import ModelPack
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ maps the full width instead ("map"): its generators are told the radius where th
 measures it (radius in px grows with the width)."""
 
 
-def uses_still_path(shape: tuple[int, ...], working_width: Optional[int]) -> bool:
+def uses_still_path(shape: tuple[int, ...], working_width: int | None) -> bool:
     """Whether an HxW(x3) image is large enough for the cascade (more than STILL_MIN_RATIO x the working width)."""
     return working_width is not None and shape[1] > STILL_MIN_RATIO * working_width
 
@@ -83,9 +84,24 @@ def upsample_box(plane: np.ndarray, shape: tuple[int, int], box: Box,
     aligns them)."""
     y0, y1, x0, x1 = box
     sy, sx = plane.shape[0] / shape[0], plane.shape[1] / shape[1]
-    matrix = np.float32([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + 0.5) * sy - 0.5]])
+    matrix = np.array([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + 0.5) * sy - 0.5]], np.float32)
     return cv2.warpAffine(plane, matrix, (x1 - x0, y1 - y0), flags=interpolation | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def band_views(cells: dict[str, np.ndarray], radius: np.ndarray | None, band: tuple[int, int], top: int,
+               ) -> tuple[Callable[[Box], dict[str, np.ndarray]], Callable[[Box], np.ndarray] | None]:
+    """A band's weight planes and radius map (HxW `band`, starting at row `top` of its scale) as functions of a box
+    of the scale: each plane upsampled to that box only."""
+    def in_band(plane: np.ndarray, box: Box) -> np.ndarray:
+        return upsample_box(plane, band, (box[0] - top, box[1] - top, box[2], box[3]), cv2.INTER_LINEAR)
+
+    def weights(box: Box) -> dict[str, np.ndarray]:
+        return {label: in_band(c, box) for label, c in cells.items()}
+
+    if radius is None:
+        return weights, None
+    return weights, lambda box: in_band(radius, box)
 
 
 def spans(length: int, most: int) -> Iterator[tuple[int, int]]:
@@ -102,12 +118,12 @@ class Scale:
     weight this scale's generators applied (8-bit), which the full width's pass reuses."""
 
     base: np.ndarray
-    below: Optional[np.ndarray]
-    applied: Optional[np.ndarray] = None
+    below: np.ndarray | None
+    applied: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.base.shape  # type: ignore[return-value]
+        return self.base.shape
 
     def box(self, box: Box) -> np.ndarray:
         """This scale's estimate for a box: its own input plus the correction from below, in [0, 1]."""
@@ -136,7 +152,7 @@ class ScaleReport:
 class _Done:
     """The share of a still's cascade restored so far (pixels of every scale's blocks), handed to a callback."""
 
-    def __init__(self, callback: Optional[Callable[[float], None]], total: int) -> None:
+    def __init__(self, callback: Callable[[float], None] | None, total: int) -> None:
         self.callback = callback
         self.total = max(total, 1)
         self.pixels = 0
@@ -158,7 +174,7 @@ class StillRestorer:
     """Restores full-resolution stills of one pack through the coarse-to-fine cascade; `router` (of the same pack)
     takes what the cascade does not climb and steers its working-width map."""
 
-    def __init__(self, pack: ModelPack, router: Router, finest: Optional[str] = FINEST_ROUTE) -> None:
+    def __init__(self, pack: ModelPack, router: Router, finest: str | None = FINEST_ROUTE) -> None:
         self.pack = pack
         self.router = router
         self.finest = "map" if finest == FINEST_ROUTE and pack.classifier.output == "radius" else finest
@@ -179,8 +195,8 @@ class StillRestorer:
             self._mappers[width] = BlurMapper(classifier)
         return self._mappers[width]
 
-    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
-              progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
+    def route(self, rgb: np.ndarray, timings: dict[str, float] | None = None,
+              progress: Callable[[float], None] | None = None) -> tuple[Severity, np.ndarray]:
         """Map and restore an RGB still (uint8) at full resolution; a still no scale finds blurred comes back as the
         very same array. Timings (when given) get classify_s and restore_s, as Router.route sets them; `progress`
         (when given) gets the share of the cascade's blocks done after each block (`deblurd deblur`'s bar). An image
@@ -197,10 +213,10 @@ class StillRestorer:
             luma[y0:y1] = cv2.cvtColor(rgb[y0:y1], cv2.COLOR_RGB2YCrCb)[:, :, 0]
         widths = scale_widths(w, self.working_width or w)
         done = _Done(progress, sum(round(h * width / w) * width for width in widths))
-        carried: Optional[np.ndarray] = None
-        applied: Optional[np.ndarray] = None
+        carried: np.ndarray | None = None
+        applied: np.ndarray | None = None
         reports: list[ScaleReport] = []
-        first_map: Optional[dict[str, Any]] = None
+        first_map: dict[str, Any] | None = None
         for index, width in enumerate(widths[:-1]):
             base = cv2.resize(luma, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
             scale = Scale(base, carried, np.zeros(base.shape, np.uint8))
@@ -231,22 +247,22 @@ class StillRestorer:
             clock["restore_s"] += time.perf_counter() - t0
         return self._finish(reports, first_map, timings, clock), out
 
-    def _finish(self, reports: list[ScaleReport], record: Optional[dict[str, Any]],
-                timings: Optional[dict[str, float]], clock: dict[str, float]) -> Severity:
+    def _finish(self, reports: list[ScaleReport], record: dict[str, Any] | None,
+                timings: dict[str, float] | None, clock: dict[str, float]) -> Severity:
         """The still's Severity, with the stage times handed to `timings`."""
         if timings is not None:
             timings.update({k: round(v, 4) for k, v in clock.items()})
         return self._severity(reports, record)
 
     def _map_scale(self, scale: Scale, width: int, sink: Callable[[Box, np.ndarray], None],
-                   clock: dict[str, float], prior: Optional[float] = None,
-                   ) -> tuple[bool, ScaleReport, Optional[dict[str, Any]]]:
+                   clock: dict[str, float], prior: float | None = None,
+                   ) -> tuple[bool, ScaleReport, dict[str, Any] | None]:
         """Map one scale band by band (steered by the lens profile's expected radius, when given) and restore each
         band in blocks, non-blind generators told the band's radius map; every pixel goes to `sink` (restored or
         not). Returns whether anything was restored, the scale's report and its first band's map record."""
         h, w = scale.shape
         mapper = self._mapper(width)
-        area = {name: 0.0 for name in SEVERITY_LABELS}
+        area: dict[str, float] = {name: 0.0 for name in SEVERITY_LABELS}
         applied: dict[str, float] = {}
         record = None
         for a, b in spans(h, MAP_BAND_ROWS):
@@ -263,18 +279,15 @@ class StillRestorer:
             clock["classify_s"] += t1 - t0
             for name, c in cells.items():
                 applied[name] = applied.get(name, 0.0) + float(c.mean()) * (b - a)
-            band = (hi - lo, w)
-            in_band: Callable[[np.ndarray, Box], np.ndarray] = lambda plane, box: upsample_box(  # noqa: E731
-                plane, band, (box[0] - lo, box[1] - lo, box[2], box[3]), cv2.INTER_LINEAR)
-            self._restore_rows(scale, (a, b), lambda box: {label: in_band(c, box) for label, c in cells.items()},
-                               sink, None if radius is None else (lambda box: in_band(radius, box)))
+            weights, radius_of = band_views(cells, radius, (hi - lo, w), lo)
+            self._restore_rows(scale, (a, b), weights, sink, radius_of)
             clock["restore_s"] += time.perf_counter() - t1
         shares = {name: round(v / h, 4) for name, v in area.items()}
         return bool(applied), ScaleReport(width, shares, {n: round(v / h, 4) for n, v in applied.items()}), record
 
     def _restore_rows(self, scale: Scale, core: tuple[int, int], weights: Callable[[Box], dict[str, np.ndarray]],
                       sink: Callable[[Box, np.ndarray], None],
-                      radius: Optional[Callable[[Box], np.ndarray]] = None) -> None:
+                      radius: Callable[[Box], np.ndarray] | None = None) -> None:
         """Restore rows core[0]..core[1] of a scale in blocks, each route blended with its weights for the block;
         each block reads `overlap` pixels beyond its own so its tiles blend as the whole image's would. `radius`
         gives the radius map (px at this scale) of a box, for non-blind generators."""
@@ -323,10 +336,10 @@ class StillRestorer:
             out[a:b, c:d] = block
         return sink
 
-    def _severity(self, reports: list[ScaleReport], record: Optional[dict[str, Any]]) -> Severity:
+    def _severity(self, reports: list[ScaleReport], record: dict[str, Any] | None) -> Severity:
         """The still's verdict: what the scale with the most severe label restored, with its shares; the sidecar's
         map is the working-scale map plus one line per scale."""
-        order = {name: i for i, name in enumerate(SEVERITY_LABELS)}
+        order: dict[str, int] = {name: i for i, name in enumerate(SEVERITY_LABELS)}
         worst = max(reports, key=lambda r: (order[r.label], r.width))
         scales = [{"width": r.width, "label": r.label, "shares": r.shares} for r in reports]
         return Severity(worst.shares, self.pack.classifier.model_id, {**(record or {}), "scales": scales},

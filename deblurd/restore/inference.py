@@ -11,14 +11,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
 
 from deblurd.frames import SEVERITY_LABELS
-from deblurd.restore.manifest import (RADIUS_SCALE, RESTORER_ROLES, WIENER_SIGMA, Manifest, ModelFile, PackError,
-                                      load_manifest, verify_file)
+from deblurd.restore.manifest import (
+    RADIUS_SCALE,
+    RESTORER_ROLES,
+    WIENER_SIGMA,
+    Manifest,
+    ModelFile,
+    PackError,
+    load_manifest,
+    verify_file,
+)
 from deblurd.restore.radius_map import generator_input
 from deblurd.restore.tflite import TfliteModel, interpreter_class
 from deblurd.restore.tiling import run_tiled
@@ -44,7 +51,7 @@ def merge_luma(luma: np.ndarray, ycrcb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
 
 
-def working_size(shape: tuple[int, int], working_width: Optional[int]) -> tuple[int, int]:
+def working_size(shape: tuple[int, int], working_width: int | None) -> tuple[int, int]:
     """(width, height) of an HxW image scaled to the pack's working width, aspect kept."""
     h, w = shape
     if working_width is None:
@@ -102,8 +109,8 @@ class Restorer:
     """One generator applied to luminance of any size: at the working scale, in blended tiles. A non-blind one
     (manifest inputs beyond "luma") is also given the radius map on every tile (radius_map.generator_input)."""
 
-    def __init__(self, model: TfliteModel, overlap: int, working_width: Optional[int], model_id: str,
-                 entry: Optional[ModelFile] = None) -> None:
+    def __init__(self, model: TfliteModel, overlap: int, working_width: int | None, model_id: str,
+                 entry: ModelFile | None = None) -> None:
         self.model = model
         self.overlap = overlap
         self.working_width = working_width
@@ -117,7 +124,7 @@ class Restorer:
     def needs_radius(self) -> bool:
         return len(self.inputs) > 1
 
-    def restore_working(self, luma: np.ndarray, radius: Optional[np.ndarray] = None) -> np.ndarray:
+    def restore_working(self, luma: np.ndarray, radius: np.ndarray | None = None) -> np.ndarray:
         """Restore an image already at working scale, tile by tile; `radius` (px at this scale, per pixel) feeds a
         non-blind generator's radius and Wiener channels."""
         if not self.needs_radius:
@@ -129,7 +136,7 @@ class Restorer:
             t[0], t[1], self.inputs, self.radius_scale, self.wiener_sigma)[None])[0, :, :, 0],
             (self.tile_h, self.tile_w), self.overlap)
 
-    def restore(self, luma: np.ndarray, radius: Optional[np.ndarray] = None) -> np.ndarray:
+    def restore(self, luma: np.ndarray, radius: np.ndarray | None = None) -> np.ndarray:
         """Restored luminance at the input's size; a larger input keeps its resolution (the correction is upsampled).
         `radius` (HxW as luma, px at the working scale) is what a non-blind generator is told."""
         h, w = luma.shape
@@ -157,7 +164,7 @@ class ModelPack:
     pack_dir: Path
 
     @classmethod
-    def load(cls, pack_dir: Path, precision: str = "int8", runtime: str = "auto", threads: int = 2) -> "ModelPack":
+    def load(cls, pack_dir: Path, precision: str = "int8", runtime: str = "auto", threads: int = 2) -> ModelPack:
         """Verify every file against the manifest, then load it; raises PackError naming the file and the fix."""
         pack_dir = Path(pack_dir)
         manifest = load_manifest(pack_dir)
@@ -169,8 +176,9 @@ class ModelPack:
             name, digest = (entry.file, entry.sha256) if precision == "int8" else (entry.float_file, entry.float_sha256)
             loaded = TfliteModel(verify_file(pack_dir, name, digest), interpreter, threads)
             if list(loaded.input_shape) != list(entry.input_shape):
-                raise PackError(f"model file {loaded.path} takes input {list(loaded.input_shape)} but the manifest says "
-                                f"{entry.input_shape}: the pack is inconsistent; re-export it with tools/train/export.py")
+                raise PackError(f"model file {loaded.path} takes input {list(loaded.input_shape)} but the manifest "
+                                f"says {entry.input_shape}: the pack is inconsistent; re-export it with "
+                                "tools/train/export.py")
             return loaded, f"{manifest.name}/{name}@{manifest.version}"
 
         loaded, model_id = model(manifest.models["classifier"])

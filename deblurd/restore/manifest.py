@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from deblurd.optics.blur import BlurDefinition
-from deblurd.frames import SEVERITY_LABELS
 from deblurd.errors import PackError
+from deblurd.frames import SEVERITY_LABELS
+from deblurd.optics.blur import BlurDefinition
 
 PACK_MANIFEST_NAME = "manifest.json"
 """A model pack's manifest (commands.collect.COLLECTION_MANIFEST_NAME is a pairs folder's)."""
@@ -32,6 +32,11 @@ RADIUS_SCALE = 8.0
 """Default radius normalisation: a radius channel (and a radius mapper's output) holds radius px / this."""
 WIENER_SIGMA = 2.0 / 255.0
 """Default noise sigma a Wiener channel is computed for."""
+
+
+def _luma_only() -> list[Channel]:
+    """A generator's default input: luminance alone (every pack before radius maps)."""
+    return ["luma"]
 
 
 class _Strict(BaseModel):
@@ -54,14 +59,14 @@ class ModelFile(_Strict):
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: dict[str, Any] = Field(default_factory=dict)
     output: MapOutput = Field("classes", title="the mapper's output per cell (classifier only)")
-    inputs: list[Channel] = Field(default_factory=lambda: ["luma"], min_length=1,
+    inputs: list[Channel] = Field(default_factory=_luma_only, min_length=1,
                                   title="input channels in order (generators; luma first)")
     radius_scale: float = Field(RADIUS_SCALE, gt=0, title="radius px per unit of a radius channel or output")
     wiener_sigma: float = Field(WIENER_SIGMA, gt=0, title="noise sigma the Wiener channel is computed for")
-    macs_per_pixel_with_map: Optional[float] = Field(None, ge=0, title="a generator's MACs per pixel plus the map's")
+    macs_per_pixel_with_map: float | None = Field(None, ge=0, title="a generator's MACs per pixel plus the map's")
 
     @model_validator(mode="after")
-    def _channels(self) -> "ModelFile":
+    def _channels(self) -> ModelFile:
         if self.inputs[0] != "luma" or len(set(self.inputs)) != len(self.inputs):
             raise ValueError(f"inputs {self.inputs}: luma first, each channel once (luma, radius, wiener)")
         if self.input_shape[3] != len(self.inputs):
@@ -81,7 +86,7 @@ class Manifest(_Strict):
     created: str
     colour: Literal["luminance"] = Field("luminance", title="generators restore the Y of YCrCb; chroma is kept")
     value_range: tuple[float, float] = (0.0, 1.0)
-    working_width: Optional[int] = Field(None, ge=8, title="frame width the blur classes are defined at (None = any)")
+    working_width: int | None = Field(None, ge=8, title="frame width the blur classes are defined at (None = any)")
     class_names: list[str] = Field(default_factory=lambda: [str(label) for label in SEVERITY_LABELS])
     blur: BlurDefinition
     models: dict[Role, ModelFile]
@@ -89,7 +94,7 @@ class Manifest(_Strict):
     evaluation: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _radius_source(self) -> "Manifest":
+    def _radius_source(self) -> Manifest:
         needing = [role for role in RESTORER_ROLES if role in self.models and self.models[role].needs_radius]
         mapper = self.models.get("classifier")
         if needing and (mapper is None or mapper.output != "radius"):

@@ -1,8 +1,8 @@
 """What each model pack is built for, before it exists: the one place its facts are typed.
 
-Training (tools/data/synth.py, tools/train/cpu.py) reads these facts to build a pack; tools/train/export.py writes them into the
-pack's manifest, and from then on the manifest is the source of truth (the daemon, the evaluation and the samples
-read the manifest, never this registry).
+Training (tools/data/synth.py, tools/train/cpu.py) reads these facts to build a pack; tools/train/export.py writes
+them into the pack's manifest, and from then on the manifest is the source of truth (the daemon, the evaluation and
+the samples read the manifest, never this registry).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ _PHOTO_WIDTH = 640
 # Camera frames arrive after the ISP's denoiser, so the residual noise is mild: the equivalent of ~2,000
 # photo-electrons at white (varied 0.5-2x) plus a little read noise, some motion and occasional JPEG.
 _PHOTO_BLUR = BlurDefinition(psf="defocus", unit=f"defocus disk radius in pixels at {_PHOTO_WIDTH} px frame width",
-                             sharp_max=1.0, semi_max=3.0, heavy_max=16.0, train_semi=(0.8, 3.4), train_heavy=(2.6, 16.0),
+                             sharp_max=1.0, semi_max=3.0, heavy_max=16.0, train_semi=(0.8, 3.4),
+                             train_heavy=(2.6, 16.0),
                              noise=NoiseModel(photons=2000.0, read_noise=0.002, soften=0.5, max_motion=1.5,
                                               jpeg_probability=0.2))
 

@@ -53,11 +53,14 @@ def generator_input(luma: np.ndarray, radius_px: np.ndarray | None, inputs: Sequ
     """A generator's input (H, W, channels) in the manifest's channel order: luminance, the radius map / radius_scale
     and the Wiener channel (a disk of the median radius; a tile is small enough for one radius). Training builds
     its batches with this too, so the channels mean the same in both."""
-    if radius_px is None and len(inputs) > 1:
-        raise ValueError(f"a generator with inputs {list(inputs)} needs the radius map (a radius pack's mapper)")
+    def radius() -> np.ndarray:
+        if radius_px is None:
+            raise ValueError(f"a generator with inputs {list(inputs)} needs the radius map (a radius pack's mapper)")
+        return radius_px
+
     make = {"luma": lambda: luma,
-            "radius": lambda: radius_px / np.float32(radius_scale),
-            "wiener": lambda: wiener_disk(luma, float(np.median(radius_px)), wiener_sigma)}
+            "radius": lambda: radius() / np.float32(radius_scale),
+            "wiener": lambda: wiener_disk(luma, float(np.median(radius())), wiener_sigma)}
     return np.stack([make[name]().astype(np.float32) for name in inputs], axis=-1)
 
 

@@ -9,13 +9,14 @@ go up the coarse-to-fine cascade (cascade.py) instead.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
+from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
 from deblurd.restore.blur_map import BlurMap, BlurMapper
 from deblurd.restore.cascade import StillRestorer
-from deblurd.frames import SEVERITY_LABELS, Severity, SeverityLabel
 from deblurd.restore.inference import ModelPack, merge_luma, split_luma
 
 
@@ -27,17 +28,17 @@ def restored_shares(weights: dict[str, np.ndarray]) -> dict[str, float]:
 class FrameRouter(Protocol):
     """What the daemon needs from a router: Router, or a stand-in without models (the loop's tests)."""
 
-    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+    def route(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> tuple[Severity, np.ndarray]:
         """A continuous frame's Severity (what the route did) and result (the very same array when it passed
         through)."""
         ...
 
-    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
-                    progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
+    def route_still(self, rgb: np.ndarray, timings: dict[str, float] | None = None,
+                    progress: Callable[[float], None] | None = None) -> tuple[Severity, np.ndarray]:
         """A button still's verdict and result, at its own resolution (`progress` hears the share done)."""
         ...
 
-    def expect(self, radius_px: Optional[float]) -> None:
+    def expect(self, radius_px: float | None) -> None:
         """Steer by the blur the lens profile expects (px at the working width), or stop steering (None)."""
         ...
 
@@ -45,25 +46,25 @@ class FrameRouter(Protocol):
 class Router:
     """Routes frames of one pack; `forced` sends every whole frame down that route. A FrameRouter."""
 
-    def __init__(self, pack: ModelPack, forced: Optional[SeverityLabel] = None) -> None:
+    def __init__(self, pack: ModelPack, forced: SeverityLabel | None = None) -> None:
         if forced is not None and forced not in SEVERITY_LABELS:
             raise ValueError(f"forced route must be one of {', '.join(SEVERITY_LABELS)}, got {forced!r}")
         self.pack = pack
         self.forced = forced
         self.mapper = BlurMapper(pack.classifier)
-        self.expected: Optional[SeverityLabel] = None
+        self.expected: SeverityLabel | None = None
         """The class of the blur the lens profile expects (what a class map is steered by)."""
-        self.expected_radius: Optional[float] = None
+        self.expected_radius: float | None = None
         """That blur's radius, px at the working width (what a radius map blends in by confidence)."""
         self.stills = StillRestorer(pack, self)
 
-    def expect(self, radius_px: Optional[float]) -> None:
+    def expect(self, radius_px: float | None) -> None:
         """Steer the blur map by the blur the lens profile expects (radius in px at the pack's working width), or
         stop steering it (None)."""
         self.expected_radius = radius_px
-        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)  # type: ignore[assignment]
+        self.expected = None if radius_px is None else self.pack.manifest.blur.label(radius_px)
 
-    def plan(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray], Optional[np.ndarray]]:
+    def plan(self, luma: np.ndarray) -> tuple[Severity, dict[str, np.ndarray], np.ndarray | None]:
         """The per-pixel weight of each generator route (none: pass the frame through), the Severity that follows
         from them (the one place a result's label and pass-through are decided) and, from a radius map, the radius
         per pixel (px at the working scale) that non-blind generators are told."""
@@ -80,7 +81,7 @@ class Router:
         severity, weights, _ = self.plan(luma)
         return severity, weights
 
-    def restore(self, luma: np.ndarray, label: str, radius: Optional[np.ndarray] = None) -> np.ndarray:
+    def restore(self, luma: np.ndarray, label: str, radius: np.ndarray | None = None) -> np.ndarray:
         """The whole of a luminance image on the route of `label`: the same array for sharp. A non-blind generator
         is told `radius` (px at the working scale, per pixel), or the map's when none is given."""
         if label == "sharp":
@@ -90,7 +91,7 @@ class Router:
             radius = self.mapper.map(luma, self.expected_radius).radius_pixels(luma.shape)
         return restorer.restore(luma, radius)
 
-    def blend(self, luma: np.ndarray, weights: dict[str, np.ndarray], radius: Optional[np.ndarray] = None) -> np.ndarray:
+    def blend(self, luma: np.ndarray, weights: dict[str, np.ndarray], radius: np.ndarray | None = None) -> np.ndarray:
         """Each route's restoration where its weight is, the input elsewhere."""
         out = luma.copy()
         for label, w in weights.items():
@@ -102,7 +103,7 @@ class Router:
         severity, weights, radius = self.plan(luma)
         return severity, self.blend(luma, weights, radius) if weights else luma
 
-    def route(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None) -> tuple[Severity, np.ndarray]:
+    def route(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> tuple[Severity, np.ndarray]:
         """Map an RGB frame and restore its blurred regions' luminance; pixels no route touches come back exactly,
         and a frame with no blurred region comes back as the very same array."""
         t0 = time.perf_counter()
@@ -119,8 +120,8 @@ class Router:
             timings["restore_s"] = round(time.perf_counter() - t1, 4)
         return severity, out
 
-    def route_still(self, rgb: np.ndarray, timings: Optional[dict[str, float]] = None,
-                    progress: Optional[Callable[[float], None]] = None) -> tuple[Severity, np.ndarray]:
+    def route_still(self, rgb: np.ndarray, timings: dict[str, float] | None = None,
+                    progress: Callable[[float], None] | None = None) -> tuple[Severity, np.ndarray]:
         """A full-resolution still through the cascade (StillRestorer.route: small images and forced routes come
         back here)."""
         return self.stills.route(rgb, timings, progress=progress)

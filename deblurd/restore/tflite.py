@@ -4,8 +4,9 @@ benchmark all call models through it, so quantising int8 input and dequantising 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -6,7 +6,7 @@ run over the whole image closely.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,7 +41,8 @@ def reflect_pad(image: np.ndarray, min_h: int, min_w: int) -> tuple[np.ndarray, 
     return np.pad(image, lead + ((top, ph - top), (left, pw - left)), mode="reflect"), (top, left)
 
 
-def run_tiled(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: tuple[int, int], overlap: int) -> np.ndarray:
+def run_tiled(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], tile: tuple[int, int],
+              overlap: int) -> np.ndarray:
     """Apply `fn` (tile float32 -> HxW) over an image in overlapping tiles and blend the results. The image is HxW, or
     CxHxW whose planes are tiled together (a non-blind generator's luminance and radius map); fn sees CxHxW tiles."""
     th, tw = tile

@@ -21,15 +21,15 @@ import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from deblurd.restore.blur_map import MAP_OVERLAP, WHOLE_FRAME_PX, BlurMapper  # noqa: E402
 from deblurd.config import CameraConfig  # noqa: E402
+from deblurd.restore.blur_map import MAP_OVERLAP, WHOLE_FRAME_PX, BlurMapper  # noqa: E402
 from deblurd.restore.inference import ModelPack, working_size  # noqa: E402
 from deblurd.restore.manifest import ROLES, PackError, load_manifest  # noqa: E402
 from deblurd.restore.tflite import TfliteModel, interpreter_class  # noqa: E402
@@ -58,7 +58,7 @@ class Row:
     tile: tuple[int, int]
     tile_ms: Ms
     frame_ms: Ms  # 640x480; the classifier: every tile of the blur map; paper models: scaled per pixel from their tile
-    daemon_ms: Ms  # 640x480 through deblurd.restore.inference.ModelPack (tiling, blending, I/O); empty where not measured
+    daemon_ms: Ms  # 640x480 through deblurd.restore.inference.ModelPack (tiling, blending, I/O); empty: not measured
     note: str = ""
 
 
@@ -69,7 +69,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return 1e3 * statistics.median(timeit.repeat(fn, timer=time.perf_counter, repeat=repeats, number=1))
 
 
-def invoke_ms(path: Path, threads: int, repeats: int, shape: Optional[tuple[int, int]] = None, calls: int = 1) -> float:
+def invoke_ms(path: Path, threads: int, repeats: int, shape: tuple[int, int] | None = None, calls: int = 1) -> float:
     """Median ms of `calls` invokes of a .tflite file on random input, resized to 1xHxWx1 when shape is given."""
     model = TfliteModel(path, threads=threads)
     if shape is not None:
@@ -136,8 +136,7 @@ def bench_papers(threads: list[int], repeats: int, sizes: dict[str, tuple[int, i
     to float TFLite in a temp dir, timed at their own size and scaled per pixel to 640x480."""
     import keras
 
-    from tools.train import export
-    from tools.train import models
+    from tools.train import export, models
 
     builders = {"paper autoencoder": models.paper_autoencoder, "paper pix2pix": models.paper_pix2pix}
     rows = []
@@ -175,7 +174,7 @@ def check_targets(rows: list[Row], ratios: list[dict]) -> list[dict]:
     """The issue's targets (set for a Raspberry Pi 5) against this run: 2 threads, 640x480, photo pack int8."""
     row = {(r.model, r.precision): r for r in rows}
 
-    def at2(model: str, column: str) -> Optional[float]:
+    def at2(model: str, column: str) -> float | None:
         r = row.get((model, "int8"))
         return getattr(r, column).get(2) if r else None
 
@@ -186,7 +185,8 @@ def check_targets(rows: list[Row], ratios: list[dict]) -> list[dict]:
               ("photo/semi int8, daemon path 640x480, 2 threads (ms)", at2("photo/semi", "daemon_ms"), "<=", 40),
               ("photo/heavy int8, 640x480, 2 threads (ms)", at2("photo/heavy", "frame_ms"), "<=", 80),
               ("photo/heavy int8, daemon path 640x480, 2 threads (ms)", at2("photo/heavy", "daemon_ms"), "<=", 80),
-              ("photo/classifier int8, blur map model alone, 2 threads (ms)", at2("photo/classifier", "frame_ms"), "<=", 5),
+              ("photo/classifier int8, blur map model alone, 2 threads (ms)", at2("photo/classifier", "frame_ms"),
+               "<=", 5),
               ("photo/classifier int8, daemon blur map 640x480, 2 threads (ms)", at2("photo/classifier", "daemon_ms"),
                "<=", 5),
               ("photo/semi int8 vs paper autoencoder, per pixel, 2 threads (x faster)", speedup, ">=", 100),
@@ -222,8 +222,8 @@ def markdown(report: dict, rows: list[Row]) -> str:
              f"Measured on {report['machine']} with {report['runtime']}; median of {report['repeats']} runs after "
              f"{WARMUP} warm-up (paper models: {min(report['repeats'], PAPER_REPEATS)}), thread counts "
              f"{threads}. Model columns time `invoke()` on random input; the daemon column times "
-             f"`deblurd.restore.blur_map.BlurMapper.map` and `ModelPack.restorers[label].restore` on 640x480 luminance: "
-             f"resize to the pack's working width, tiles with overlap, blending). The paper generators take "
+             f"`deblurd.restore.blur_map.BlurMapper.map` and `ModelPack.restorers[label].restore` on 640x480 "
+             f"luminance: resize to the pack's working width, tiles with overlap, blending). The paper generators take "
              f"luminance like ours and run as float TFLite. The targets are set for a Raspberry Pi 5: on this "
              f"shared machine read them as a sanity check, and read ratios, not absolute times.\n",
              table(rows, threads), "\n## Speed ratios (per pixel at 640x480)\n"]
@@ -235,7 +235,7 @@ def markdown(report: dict, rows: list[Row]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     packs = sorted(d.parent.name for d in (REPO / "models").glob("*/manifest.json"))

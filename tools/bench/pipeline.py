@@ -27,10 +27,10 @@ from pathlib import Path
 from deblurd.capture.camera import SAMPLES_DIR, ReplaySource
 from deblurd.cli import load_pack
 from deblurd.config import Config
-from deblurd.restore.manifest import RESTORER_ROLES
 from deblurd.daemon.pipeline import Pipeline, SteadyDecision
-from deblurd.restore.router import Router
 from deblurd.output.store import ResultStore
+from deblurd.restore.manifest import RESTORER_ROLES
+from deblurd.restore.router import Router
 
 HEADROOM = 1.25
 CAMERA_MAX_FPS = 60.0

@@ -60,8 +60,8 @@ def soak(frames: int, fps: float, size: tuple[int, int]) -> None:
           f"{len(samples)} samples, the first after {frames * WARMUP_FRACTION:.0f} stored frames as the baseline")
     for key in ("rss_mb", "fds", "threads"):
         growth = (end[key] - warm[key]) / warm[key] * 100 if warm[key] else 0.0
-        print(f"  {key:<8} after warm-up {warm[key]:7.1f}   end {end[key]:7.1f}   most {max(s[key] for s in after):7.1f}"
-              f"   growth {end[key] - warm[key]:+.1f} ({growth:+.1f} %)")
+        print(f"  {key:<8} after warm-up {warm[key]:7.1f}   end {end[key]:7.1f}   "
+              f"most {max(s[key] for s in after):7.1f}   growth {end[key] - warm[key]:+.1f} ({growth:+.1f} %)")
 
 
 def storage(results: int) -> None:
@@ -72,8 +72,8 @@ def storage(results: int) -> None:
     from deblurd.cli import load_pack
     from deblurd.config import Config, OutputConfig
     from deblurd.frames import Frame
-    from deblurd.restore.router import Router
     from deblurd.output.store import Result, ResultStore
+    from deblurd.restore.router import Router
     from tools.data.sources import load_rgb
 
     router = Router(load_pack(Config()))

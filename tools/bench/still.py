@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -135,7 +134,7 @@ def run_child(replay: Path, presses: int, burst: bool, threads: int, working_wid
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=3, help="sequential presses (timing)")
     parser.add_argument("--queue", type=int, default=8, help="presses at once (memory with a full stills queue)")
@@ -167,8 +166,8 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"peak {sequential['peak_rss_mb']} MB")
     low, high = (sequential["gmac_per_still"] / rate for rate in PI5_GMAC_PER_S)
     print(f"models: {sequential['gmac_per_still']:.0f} GMAC per still (before: {before['gmac_per_still']:.0f}); "
-          f"a Pi 5 at {PI5_GMAC_PER_S[0]:g}-{PI5_GMAC_PER_S[1]:g} GMAC/s (int8, 4 threads) needs {high:.1f}-{low:.1f} s "
-          f"for them, image handling not included")
+          f"a Pi 5 at {PI5_GMAC_PER_S[0]:g}-{PI5_GMAC_PER_S[1]:g} GMAC/s (int8, 4 threads) needs "
+          f"{high:.1f}-{low:.1f} s for them, image handling not included")
     print(f"burst of {args.queue} presses (a full stills queue): all stored in {burst['total_s']:.1f} s, "
           f"peak RSS {burst['peak_rss_mb']} MB (target: <= 300 MB)")
     return 0

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from deblurd.optics.blur import BlurDefinition
-from tools.train.models import RADIUS_SCALE
+from deblurd.restore.manifest import RADIUS_SCALE
 
 SUPERSAMPLE = 8
 """Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""

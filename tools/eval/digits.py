@@ -5,15 +5,24 @@ the generator of the class and for the full route, and the robustness sweep over
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from deblurd.optics import blur
 from deblurd.restore.router import Router
 from tools.data import sources as data
-from tools.eval.sweep import INPUT, ROUTED, Extras, assemble, classifier_targets, classify_uniform, run_sweep, \
-    sample_indices, target
+from tools.eval.sweep import (
+    INPUT,
+    ROUTED,
+    Extras,
+    assemble,
+    classifier_targets,
+    classify_uniform,
+    run_sweep,
+    sample_indices,
+    target,
+)
 
 PAPER_TABLE2 = {"mnist": {"l1": 0.1323, "l2": 0.1295, "ssim": 0.7448, "psnr": 15.12},
                 "fashion-mnist": {"l1": 0.1598, "l2": 0.0962, "ssim": 0.5794, "psnr": 16.32}}
@@ -37,7 +46,7 @@ def direct_rows(router: Router, levels: dict[str, float], prefix: str = "ours") 
     return extras
 
 
-def evaluate_digits(router: Router, limit: Optional[int], seed: int) -> dict:
+def evaluate_digits(router: Router, limit: int | None, seed: int) -> dict:
     """Table 2 at semi and heavy, the sigma sweep through the full route, and the classifier's confusion."""
     name = router.pack.manifest.name
     images = data.digits(name, "test")

@@ -2,8 +2,8 @@
 
 The protocol follows the pack's blur definition in its manifest: Gaussian packs (mnist, fashion-mnist) the first
 seed paper's (tools/eval/digits.py), defocus packs the realistic defocus set as their main table
-(tools/eval/realistic.py) and the uniform disk protocol with classical baselines (tools/eval/photo.py). Every model of the pack runs through deblurd's own Router (the daemon's scaling, tiling and
-routing).
+(tools/eval/realistic.py) and the uniform disk protocol with classical baselines (tools/eval/photo.py). Every model
+of the pack runs through deblurd's own Router (the daemon's scaling, tiling and routing).
 
     python -m tools.eval --pack fashion-mnist --limit 500
     python -m tools.eval --pack photo --update-manifest
@@ -17,7 +17,6 @@ import datetime as dt
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
 
 from deblurd.restore.inference import ModelPack
 from deblurd.restore.manifest import load_manifest
@@ -31,7 +30,7 @@ from tools.eval.report import headline, update_manifest, write_report
 REPO = Path(__file__).resolve().parents[2]
 
 
-def evaluate(pack_name: str, models: Path, precision: str, limit: Optional[int], seed: int, runs: Path,
+def evaluate(pack_name: str, models: Path, precision: str, limit: int | None, seed: int, runs: Path,
              command: str, grid: PhotoGrid = PhotoGrid()) -> dict:
     """Load the pack through the daemon's code and run its protocol; returns the result (with example images)."""
     pack_dir = models / pack_name
@@ -47,10 +46,10 @@ def evaluate(pack_name: str, models: Path, precision: str, limit: Optional[int],
     pack = routers[precision].pack
     return result | {"pack": pack_name, "command": command, "precision": precision, "version": pack.manifest.version,
                      "created": pack.manifest.created, "runtime": pack.runtime,
-                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                     "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def main(argv: Optional[list[str]] = None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pack", required=True, choices=list(PACKS))

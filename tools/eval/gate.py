@@ -89,7 +89,10 @@ def judge(new: dict, shipped: dict) -> Verdict:
     reasons = [f"{name}: the shipped pack has it, the new report does not" for name in old_rows if name not in new_rows]
     lines = ["| row | input | Wiener (true PSF) | RL (true PSF) | shipped | new | new - shipped | |",
              "|---|---|---|---|---|---|---|---|"]
-    cell = lambda v: "—" if v is None else f"{v:.2f}"
+
+    def cell(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2f}"
+
     for name, row in new_rows.items():
         old = old_rows.get(name)
         flag = ""

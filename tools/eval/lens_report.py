@@ -18,13 +18,12 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from deblurd.atomic import AtomicWriter
+from deblurd.capture.sim_camera import SimCamera
 from deblurd.commands.calibrate import calibrate
 from deblurd.commands.collect import CollectPlan, PairCollector
 from deblurd.optics.lens_profile import SENSOR_WIDTH_PX
-from deblurd.capture.sim_camera import SimCamera
 
 REPO = Path(__file__).resolve().parents[2]
 SUBJECT = 0.5
@@ -38,7 +37,7 @@ CORNER = (2 / 3, 2 / 3)
 """The centre of the frame's corner region (the farthest field point calibration measures)."""
 
 
-def calibration_accuracy(seed: int, scene: Optional[Path], scenes: int, still_width: int, work: Path) -> dict:
+def calibration_accuracy(seed: int, scene: Path | None, scenes: int, still_width: int, work: Path) -> dict:
     """Collect and calibrate one simulated lens; the profile's radius against the truth per LensPosition."""
     camera = SimCamera(scene=scene, subject_dioptres=SUBJECT, seed=seed, still_width=still_width)
     camera.open()
@@ -96,7 +95,7 @@ def finetune_experiment(seed: int, steps: int, work: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def markdown(results: list[dict], scene: str, finetuned: Optional[dict], command: str) -> str:
+def markdown(results: list[dict], scene: str, finetuned: dict | None, command: str) -> str:
     lines = ["# The real-lens loop on the simulated Camera Module 3", "", f"Written by `{command}`.", "",
              "## Calibration: estimated blur radius against the sim's true one", "",
              f"Scenes: {scene}. Stills at {results[0]['still_width']} px wide (a quarter of the sensor's 4608; "
@@ -143,7 +142,7 @@ def markdown(results: list[dict], scene: str, finetuned: Optional[dict], command
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="7", help="simulated lenses, comma-separated seeds")
     p.add_argument("--scene", type=Path, help="photo folder the sim looks at (default: the data set's validation "

@@ -50,7 +50,7 @@ def degrade(truth: np.ndarray, radius: float, rng: np.random.Generator) -> tuple
 
 def net_input(blurred: np.ndarray, radius: float, psf: np.ndarray, variant: str) -> np.ndarray:
     """(H, W, C): luminance, then the radius channel, then the Wiener channel, as the variant takes them."""
-    from tools.train.models import RADIUS_SCALE
+    from deblurd.restore.manifest import RADIUS_SCALE
 
     channels = [blurred]
     if VARIANTS[variant]["radius"]:

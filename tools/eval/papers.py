@@ -5,8 +5,9 @@ TensorFlow takes seconds to import and only these rows need it, so it is importe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def paper_restorers(runs: Path, role: str) -> tuple[dict[str, Callable[[np.ndarr
     return found, notes
 
 
-def _keras_tiled(net: "keras.Model") -> Callable[[np.ndarray], np.ndarray]:
+def _keras_tiled(net: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     def restore(luma: np.ndarray) -> np.ndarray:
         tile = lambda t: np.asarray(net(t[None, :, :, None], training=False))[0, :, :, 0]  # noqa: E731
         return np.clip(run_tiled(luma, tile, (PAPER_TILE, PAPER_TILE), PAPER_OVERLAP), 0.0, 1.0)

@@ -7,9 +7,9 @@ through the full route and the classifier's confusion.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -21,8 +21,18 @@ from deblurd.restore.router import Router
 from tools.data import sources as data
 from tools.eval import baselines
 from tools.eval.papers import paper_restorers
-from tools.eval.sweep import INPUT, ROUTED, Degrade, Extras, assemble, classifier_targets, classify_uniform, \
-    run_sweep, sample_indices, target
+from tools.eval.sweep import (
+    INPUT,
+    ROUTED,
+    Degrade,
+    Extras,
+    assemble,
+    classifier_targets,
+    classify_uniform,
+    run_sweep,
+    sample_indices,
+    target,
+)
 
 PHOTO_LEVELS = {"semi": 2.0, "heavy": 5.0}
 PHOTO_GAIN_DB = {"semi": 3.5, "heavy": 2.5}
@@ -65,7 +75,7 @@ def at_width(luma: np.ndarray, width: int) -> np.ndarray:
     return np.clip(cv2.resize(luma, working_size(luma.shape, width), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
-def photo_truths(split: str, width: int, limit: Optional[int], seed: int) -> tuple[list[str], list[np.ndarray]]:
+def photo_truths(split: str, width: int, limit: int | None, seed: int) -> tuple[list[str], list[np.ndarray]]:
     """Names and luminance of the split's photos at the working width."""
     files = data.photo_files(split)
     chosen = [files[i] for i in sample_indices(len(files), limit, seed)]
@@ -104,7 +114,7 @@ def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
     return extras
 
 
-def evaluate_photo(routers: dict[str, Router], precision: str, limit: Optional[int], seed: int, runs: Path,
+def evaluate_photo(routers: dict[str, Router], precision: str, limit: int | None, seed: int, runs: Path,
                    grid: PhotoGrid = PhotoGrid()) -> dict:
     """The photo pack at its semi and heavy radii beside classical deconvolution, a radius sweep, the classifier."""
     router = routers[precision]
@@ -167,6 +177,6 @@ def photo_targets(result: dict) -> list[dict]:
                 target(f"{role} (radius {radius:g}) full-route margin over Richardson-Lucy, dB",
                        ours - rows["Richardson-Lucy (true PSF)"]["psnr"], ">=", PHOTO_OVER_RL_DB),
                 target(f"{role} generator |int8 - float| PSNR, dB",
-                       abs(rows[f"ours int8, {role} generator"]["psnr"] - rows[f"ours float, {role} generator"]["psnr"]),
-                       "<=", INT8_FLOAT_DB)]
+                       abs(rows[f"ours int8, {role} generator"]["psnr"]
+                           - rows[f"ours float, {role} generator"]["psnr"]), "<=", INT8_FLOAT_DB)]
     return out + classifier_targets(result)

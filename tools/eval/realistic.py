@@ -10,15 +10,14 @@ are also scored against the true radius under each tile.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from deblurd.frames import SEVERITY_LABELS, Severity
 from deblurd.optics import defocus
 from deblurd.optics.blur import BlurDefinition
-from deblurd.frames import SEVERITY_LABELS, Severity
 from deblurd.restore.inference import rgb_to_luma
 from deblurd.restore.router import Router
 from tools.data import sources as data
@@ -51,7 +50,7 @@ def own_blur(router: Router, luma: np.ndarray) -> tuple[np.ndarray, Severity]:
     return weight, severity
 
 
-def masked_psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> Optional[float]:
+def masked_psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float | None:
     """PSNR (data range 1) over the masked pixels; None when the mask is empty."""
     if not mask.any():
         return None
@@ -87,7 +86,7 @@ def tile_truth(radius: np.ndarray, blur_map_record: dict, bands: BlurDefinition,
     return true, predicted
 
 
-def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
+def evaluate_realistic(router: Router, limit: int | None, seed: int,
                        grid: RealisticGrid = RealisticGrid(), split: str = "validation") -> dict:
     """Main table rows (defocused and in-focus PSNR per row), per-frame worst in-focus change, tile confusion.
     The report uses the validation photos; routing constants are tuned on split="train"."""
@@ -126,7 +125,8 @@ def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
             t, p = tile_truth(sample.radius, severity.map, bands, scale)
             true += t
             predicted += p
-    table = {row: {area: round(float(np.mean(v)), 3) for area, v in areas.items() if v} for row, areas in scores.items()}
+    table = {row: {area: round(float(np.mean(v)), 3) for area, v in areas.items() if v}
+             for row, areas in scores.items()}
     gain = {area: table[ROWS[1]].get(area, np.nan) - table[ROWS[0]].get(area, np.nan)
             for area in ("defocused", "in focus")}
     tiles = confusion(true, predicted) if true else {"samples": 0, "accuracy": 0.0}
@@ -143,10 +143,10 @@ def evaluate_realistic(router: Router, limit: Optional[int], seed: int,
                         target("realistic: blur map tile accuracy away from band edges", tiles["accuracy"], ">=",
                                0.95)],
             "notes": [f"Realistic set: {len(chosen)} {split} photos x {grid.draws} draws at "
-                      f"{grid.frame[0]}x{grid.frame[1]} of deblurd.optics.defocus.degrade (layered depth with occlusion, "
-                      f"lens PSFs with rims, colour and cat's eye, Bayer, noise over gains, ISP, JPEG), radius up "
-                      f"to {MAX_RADIUS:g} px at the working width; PSNR on luminance, against the photo that went "
-                      f"in, on the area whose true radius is above (defocused) or at most (in focus) "
+                      f"{grid.frame[0]}x{grid.frame[1]} of deblurd.optics.defocus.degrade (layered depth with "
+                      f"occlusion, lens PSFs with rims, colour and cat's eye, Bayer, noise over gains, ISP, JPEG), "
+                      f"radius up to {MAX_RADIUS:g} px at the working width; PSNR on luminance, against the photo "
+                      f"that went in, on the area whose true radius is above (defocused) or at most (in focus) "
                       f"{bands.sharp_max:g} px.",
                       "Tile accuracy: each map tile against the median true radius under it, tiles within "
                       f"{EDGE_MARGIN:g} px of a class boundary left out; classes are the pack's bands "

@@ -5,8 +5,8 @@ carries in its manifest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import matplotlib
 import numpy as np
@@ -14,8 +14,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deblurd.restore.manifest import PACK_MANIFEST_NAME, load_manifest  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, load_manifest  # noqa: E402
 from tools.eval.sweep import INPUT, METRICS, ROUTED  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join([cells(header), "|" + "---|" * len(header)] + [cells(r) for r in rows])
 
 
-def metric_row(name: str, m: dict[str, float], base: Optional[dict[str, float]] = None) -> list:
+def metric_row(name: str, m: dict[str, float], base: dict[str, float] | None = None) -> list:
     gain = f"{m['psnr'] - base['psnr']:+.2f}" if base is not None else ""
     return [name, f"{m['psnr']:.2f}", gain, f"{m['ssim']:.4f}", f"{m['l1']:.4g}", f"{m['l2']:.4g}"]
 
@@ -86,7 +86,8 @@ def render(result: dict) -> str:
     m = result["misroutes"]
     parts += [f"What a wrong route costs, in the sweep: {m['frames']} of {m['of']} frames took another class's route; "
               f"their PSNR minus that of the true class's route is {m['mean_db_vs_true_route']:+.3f} dB on average "
-              f"(worst {m['worst_db_vs_true_route']:+.3f} dB; positive means the classifier's route was in fact better).",
+              f"(worst {m['worst_db_vs_true_route']:+.3f} dB; positive means the classifier's route was in fact "
+              "better).",
               "![confusion matrices](confusion.png)", "## Targets",
               md_table(["target", "value", "needed", "margin", ""],
                        [[t["target"], t["value"], f"{t['op']} {t['threshold']:g}", t["margin"],

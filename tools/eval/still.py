@@ -17,21 +17,20 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
-import cv2
 import numpy as np
 from skimage import restoration
 from skimage.metrics import peak_signal_noise_ratio
 
 from deblurd.atomic import AtomicWriter
 from deblurd.optics.defocus import Layer, render
-from deblurd.restore.inference import ModelPack, rgb_to_luma
 from deblurd.optics.lens_psf import LensProfile, lens_psf_rgb
-from deblurd.restore.router import Router
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear
 from deblurd.restore.cascade import StillRestorer
+from deblurd.restore.inference import ModelPack, rgb_to_luma
+from deblurd.restore.router import Router
 from tools.data import sources as data
 from tools.eval.realistic import fit
 from tools.eval.report import md_table
@@ -93,7 +92,8 @@ def wiener(luma: np.ndarray, psf: np.ndarray, truth: np.ndarray) -> tuple[np.nda
         return padded(lambda x: restoration.wiener(x, psf, balance), image.astype(np.float64), psf.shape[0])
 
     h, w = luma.shape
-    crop = (slice((h - WIENER_CROP) // 2, (h + WIENER_CROP) // 2), slice((w - WIENER_CROP) // 2, (w + WIENER_CROP) // 2))
+    crop = (slice((h - WIENER_CROP) // 2, (h + WIENER_CROP) // 2),
+            slice((w - WIENER_CROP) // 2, (w + WIENER_CROP) // 2))
     balance = max(WIENER_BALANCE, key=lambda b: psnr(run(luma[crop], b), truth[crop]))
     return run(luma, balance), balance
 
@@ -165,7 +165,8 @@ def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed
 METHODS = (("input", "blurred input"), ("before", "working-width route (before this change)"),
            ("ours", "ours: coarse-to-fine cascade"),
            ("ours_full_width_mapped", "alternative: full width mapped like the other scales"),
-           ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"), ("wiener", "Wiener, true PSF (best balance)"),
+           ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"),
+           ("wiener", "Wiener, true PSF (best balance)"),
            ("richardson_lucy", f"Richardson-Lucy, true PSF, {RL_ITERATIONS} iterations"))
 
 
@@ -218,7 +219,7 @@ def markdown(report: dict, command: str) -> str:
         md_table(header, table), "## Targets", targets])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pack", type=Path, default=REPO / "models" / "photo")
     parser.add_argument("--photos", type=int, default=2, help="how many validation photos (the largest first)")

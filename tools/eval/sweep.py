@@ -5,15 +5,15 @@ classifier's confusion matrices, and target rows. The protocols (eval_digits, ev
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from deblurd.optics.blur import BlurDefinition
 from deblurd.frames import SEVERITY_LABELS
+from deblurd.optics.blur import BlurDefinition
 from deblurd.restore.router import Router
 
 INPUT, ROUTED = "blurred input", "ours, full route"
@@ -63,14 +63,14 @@ class Sweep:
     """Per misrouted frame: PSNR of the classifier's route minus that of its true class's route."""
 
 
-def sample_indices(total: int, limit: Optional[int], seed: int) -> np.ndarray:
+def sample_indices(total: int, limit: int | None, seed: int) -> np.ndarray:
     """All indices, or a seeded random subset of `limit` of them, sorted so that runs are comparable."""
     if limit is None or limit >= total:
         return np.arange(total)
     return np.sort(np.random.default_rng(seed).choice(total, limit, replace=False))
 
 
-def center_window(image: np.ndarray, size: Optional[int]) -> np.ndarray:
+def center_window(image: np.ndarray, size: int | None) -> np.ndarray:
     """The central size x size window (the whole image for None), so example figures show detail."""
     if size is None:
         return image
@@ -79,7 +79,7 @@ def center_window(image: np.ndarray, size: Optional[int]) -> np.ndarray:
 
 
 def run_sweep(router: Router, truths: Sequence[np.ndarray], amounts: Sequence[float], degrade: Degrade,
-              bands: BlurDefinition, extras: Extras, seed: int, window: Optional[int] = None) -> Sweep:
+              bands: BlurDefinition, extras: Extras, seed: int, window: int | None = None) -> Sweep:
     """Degrade every image at every amount and score the blurred input, the extra rows and the full route.
 
     An image's seed key is the same at every amount, so its noise draw stays put and the sweep isolates the blur."""
@@ -141,8 +141,10 @@ def assemble(sweep: Sweep, levels: dict[str, float], amounts: Sequence[float], u
             "classifier": {f"at the sweep's {unit} values": confusion(sweep.true, sweep.predicted),
                            f"{unit} uniform within each class": confusion(*uniform)},
             "misroutes": {"frames": len(sweep.misroute_db), "of": len(sweep.true),
-                          "mean_db_vs_true_route": round(float(np.mean(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0,
-                          "worst_db_vs_true_route": round(float(np.min(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0},
+                          "mean_db_vs_true_route":
+                              round(float(np.mean(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0,
+                          "worst_db_vs_true_route":
+                              round(float(np.min(sweep.misroute_db)), 3) if sweep.misroute_db else 0.0},
             "examples": sweep.examples}
 
 

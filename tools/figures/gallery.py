@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from deblurd.capture.camera import SAMPLES_DIR, ReplaySource
 from deblurd.config import REPO_MODELS_DIR, Config
@@ -53,7 +53,7 @@ def record_results(out: Path, frames: int = 8, size: tuple[int, int] = (320, 240
     return pipe
 
 
-def find_chromium() -> Optional[str]:
+def find_chromium() -> str | None:
     """The first Chromium binary on PATH (apt-get install chromium, or chromium-headless-shell), or None."""
     return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblurd.optics.blur import BlurDefinition
 from deblurd.capture.camera import SAMPLES_DIR
 from deblurd.config import ModelsConfig
+from deblurd.optics.blur import BlurDefinition
 from deblurd.restore.manifest import load_manifest
 from tools.data.sources import load_rgb, photo_files
 

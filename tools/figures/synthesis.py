@@ -91,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     seed = 0
     for row, photo in enumerate(crops, start=1):
         seed, sample = _interesting(photo, seed)
-        panels = [(photo, "sharp photo (100 %)"), (sample.image, f"degraded (seed {seed}, gain {sample.sensor.gain:.1f}, "
-                  f"JPEG {sample.sensor.jpeg_quality or '-'})"), (sample.radius, "blur radius map, px")]
+        panels = [(photo, "sharp photo (100 %)"),
+                  (sample.image, f"degraded (seed {seed}, gain {sample.sensor.gain:.1f}, "
+                                 f"JPEG {sample.sensor.jpeg_quality or '-'})"),
+                  (sample.radius, "blur radius map, px")]
         for col, (picture, title) in enumerate(panels):
             ax = fig.add_subplot(grid[row, 5 * col : 5 * col + 5])
             shown = ax.imshow(picture, vmin=0, vmax=MAX_RADIUS, cmap="viridis") if picture.ndim == 2 else ax.imshow(
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
             if picture.ndim == 2:
                 fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
         seed += 1
-    fig.suptitle("deblurd.optics.defocus: lens PSFs (top) and photos through layered defocus, sensor and ISP", fontsize=10)
+    fig.suptitle("deblurd.optics.defocus: lens PSFs (top) and photos through layered defocus, sensor and ISP",
+                 fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

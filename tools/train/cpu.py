@@ -18,8 +18,8 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from tqdm import tqdm  # noqa: E402
 
 from deblurd.restore.manifest import RADIUS_SCALE, ROLES  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
-from tools.train import models
 from tools.data import synth  # noqa: E402
+from tools.train import models
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "runs"
@@ -116,11 +116,13 @@ class Trainer:
         parts = {"net": self.net, "opt": self.opt}
         if args.recipe == "hybrid":
             self.reblur = models.ARCHITECTURES["blur-model"]()
-            self.d_sharp, self.d_blur = models.patch_discriminator(name="d_sharp"), models.patch_discriminator(name="d_blur")
+            self.d_sharp = models.patch_discriminator(name="d_sharp")
+            self.d_blur = models.patch_discriminator(name="d_blur")
             self.opt_f = keras.optimizers.Adam(schedule)
-            self.opt_d = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr / 2, args.steps, alpha=0.02),
-                                               beta_1=0.5)
-            parts.update(reblur=self.reblur, d_sharp=self.d_sharp, d_blur=self.d_blur, opt_f=self.opt_f, opt_d=self.opt_d)
+            self.opt_d = keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(args.lr / 2, args.steps, alpha=0.02), beta_1=0.5)
+            parts.update(reblur=self.reblur, d_sharp=self.d_sharp, d_blur=self.d_blur, opt_f=self.opt_f,
+                         opt_d=self.opt_d)
         if args.init_from:
             warm_start(self.net, Path(args.init_from), args.role)
         self.step_var = tf.Variable(0, dtype=tf.int64)
@@ -134,7 +136,8 @@ class Trainer:
     def _step_supervised(self, blurred, sharp):
         with tf.GradientTape() as tape:
             pred = self.net(blurred, training=True)
-            loss = charbonnier(pred, sharp) if self.args.loss == "charbonnier" else tf.reduce_mean(tf.square(pred - sharp))
+            loss = (charbonnier(pred, sharp) if self.args.loss == "charbonnier"
+                    else tf.reduce_mean(tf.square(pred - sharp)))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -246,7 +249,8 @@ def plot_curve(csv_path: Path, png_path: Path) -> None:
     val = [(int(r["step"]), float(r["val"])) for r in rows if r.get("val")]
     if val:
         ax[1].plot(*zip(*val), marker="o")
-    ax[1].set(xlabel="step", ylabel="validation " + ("accuracy" if "classifier" in png_path.parent.name else "PSNR (dB)"))
+    ax[1].set(xlabel="step",
+              ylabel="validation " + ("accuracy" if "classifier" in png_path.parent.name else "PSNR (dB)"))
     fig.tight_layout()
     fig.savefig(png_path, dpi=80)
     plt.close(fig)
@@ -286,7 +290,8 @@ def train(args: argparse.Namespace) -> Path:
             running.append(float(losses["loss"]))
             done = step + 1
             if done % args.log_every == 0 or done == args.steps:
-                score = validate(trainer.net, args.role, val) if done % args.ckpt_every == 0 or done == args.steps else None
+                checkpoint = done % args.ckpt_every == 0 or done == args.steps
+                score = validate(trainer.net, args.role, val) if checkpoint else None
                 writer.writerow([done, f"{np.mean(running):.6f}", "" if score is None else f"{score:.4f}"])
                 log.flush()
                 bar.set_postfix(loss=f"{np.mean(running):.4f}", val=score)
@@ -341,7 +346,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pack", required=True, choices=list(PACKS))
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--recipe", default="supervised", choices=["supervised", "hybrid"])
-    p.add_argument("--arch", default=None, help="architecture (default: ours for the pack and role); see tools/train/models.py")
+    p.add_argument("--arch", default=None,
+                   help="architecture (default: ours for the pack and role); see tools/train/models.py")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--patch", type=int, default=128, help="photo patch size for generators and the blur mapper")

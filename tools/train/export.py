@@ -26,15 +26,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deblurd.restore.manifest import (PACK_MANIFEST_NAME, RADIUS_SCALE, RESTORER_ROLES, ROLES,  # noqa: E402
-                                      WIENER_SIGMA, Manifest, sha256_of)
-from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
+from deblurd.restore.manifest import (  # noqa: E402
+    PACK_MANIFEST_NAME,
+    RADIUS_SCALE,
+    RESTORER_ROLES,
+    ROLES,
+    WIENER_SIGMA,
+    Manifest,
+    sha256_of,
+)
+from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from deblurd.restore.tflite import TfliteModel  # noqa: E402
 from tools.data import sources as data
-from tools.train import models
 from tools.data import synth
 from tools.train import cpu as train  # noqa: E402
+from tools.train import models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +63,8 @@ def find_run(runs: Path, pack: str, role: str) -> Path:
             candidates.append((dense, meta.get("arch") in models.RADIUS_MAPPERS, meta.get("final_val", float("-inf")),
                                meta_path.parent))
     if not candidates:
-        raise SystemExit(f"no training run for {pack}/{role} under {runs}: run `python -m tools.train --pack {pack} --role {role}`")
+        raise SystemExit(f"no training run for {pack}/{role} under {runs}: "
+                         f"run `python -m tools.train --pack {pack} --role {role}`")
     return max(candidates)[-1]
 
 
@@ -200,7 +208,8 @@ def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 2
         **({"output": "radius"} if radius else {}), **({"inputs": inputs} if len(inputs) > 1 else {}),
         "radius_scale": RADIUS_SCALE, "wiener_sigma": WIENER_SIGMA,
         "overlap": spec.map_overlap if dense else 0 if role == "classifier" else spec.overlap,
-        "architecture": meta["arch"], "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
+        "architecture": meta["arch"],
+        "recipe": meta["recipe"] if role != "classifier" else "supervised (cross-entropy)",
         "params": int(net.count_params()),
         "macs_per_pixel": round(models.macs_per_pixel(net, size), 1),
         "training": {k: meta.get(k) for k in ("steps_done", "batch", "patch", "lr", "seed", "seconds", "seconds_before",
@@ -214,9 +223,10 @@ DATA = {
     "photo": {"source": "real photographs only, by allowlist (tools/data/sources.py PHOTO_SOURCES): "
                         + ", ".join(s.package for s in data.PHOTO_SOURCES),
               "split": "by file group (stable hash, ~1 in 5 to validation); see tools/data/sources.py",
-              "synthesis": "disk: defocus disk plus sensor noise (blur.noise); realistic: layered depth with occlusion, "
-                           "lens PSFs and the camera pipeline (deblurd.optics.defocus, tools/data/realistic.py); mixed: half "
-                           "of each batch from each (training.commands says which leg saw which)",
+              "synthesis": "disk: defocus disk plus sensor noise (blur.noise); realistic: layered depth with "
+                           "occlusion, lens PSFs and the camera pipeline (deblurd.optics.defocus, "
+                           "tools/data/realistic.py); mixed: half of each batch from each (training.commands says "
+                           "which leg saw which)",
               "working_scale": f"photos area-downscaled to {PACKS['photo'].working_width} px wide; large training "
                                f"photos also at "
                                f"{', '.join(f'{s:g}x' for s in synth.TRAIN_SCALES)} that width"},
@@ -250,7 +260,8 @@ def export_pack(pack: str, runs: Path, out: Path, chosen: dict[str, Path | None]
         entries[role]["macs_per_pixel_with_map"] = round(entries[role]["macs_per_pixel"]
                                                          + entries["classifier"]["macs_per_pixel"], 1)
     manifest = Manifest.model_validate({
-        "name": pack, "version": pack_spec(pack).version, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "name": pack, "version": pack_spec(pack).version,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "working_width": pack_spec(pack).working_width,
         "blur": pack_spec(pack).blur, "models": entries, "data": DATA[pack],
         "evaluation": previous.get("evaluation", {}),

@@ -22,7 +22,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -33,19 +32,19 @@ import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from deblurd.commands.calibrate import Pair, calibrate, read_pairs  # noqa: E402
-from deblurd.optics.defocus import Layer, render  # noqa: E402
-from deblurd.restore.inference import ModelPack, rgb_to_luma  # noqa: E402
 from deblurd.image_io import read_rgb  # noqa: E402
+from deblurd.optics.defocus import Layer, render  # noqa: E402
 from deblurd.optics.lens_profile import PROFILE_NAME, LensCalibration, load_profile, save_profile  # noqa: E402
-from deblurd.restore.manifest import PACK_MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
-from deblurd.restore.router import Router  # noqa: E402
 from deblurd.optics.sensor import SensorProfile, capture, srgb_to_linear  # noqa: E402
 from deblurd.output.store import AtomicWriter  # noqa: E402
+from deblurd.restore.inference import ModelPack, rgb_to_luma  # noqa: E402
+from deblurd.restore.manifest import PACK_MANIFEST_NAME, RESTORER_ROLES, Manifest, load_manifest, sha256_of  # noqa: E402
+from deblurd.restore.router import Router  # noqa: E402
 from tools.data import sources as data
-from tools.train import export
-from tools.train import cpu as train  # noqa: E402
-from tools.data.synth import load_photos  # noqa: E402
 from tools.data.realistic import luma  # noqa: E402
+from tools.data.synth import load_photos  # noqa: E402
+from tools.train import cpu as train  # noqa: E402
+from tools.train import export
 from tools.train.warm_start import load_from_tflite  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +82,7 @@ def load_lens_pairs(pairs: list[Pair], profile: LensCalibration, manifest: Manif
     return out
 
 
-def split(pairs: list[LensPair], held_out: Optional[list[LensPair]]) -> tuple[list[LensPair], list[LensPair]]:
+def split(pairs: list[LensPair], held_out: list[LensPair] | None) -> tuple[list[LensPair], list[LensPair]]:
     """(training, held-out): the --held-out folder's pairs, else every HELD_OUT_EVERY-th scene's."""
     if held_out is not None:
         return pairs, held_out
@@ -230,7 +229,7 @@ def format_table(evaluation: dict) -> str:
     return "\n".join(lines)
 
 
-def obtain_profile(folder: Path, given: Optional[Path]) -> LensCalibration:
+def obtain_profile(folder: Path, given: Path | None) -> LensCalibration:
     """The lens profile: --profile, else <pairs>/lens-profile.json, else calibrated now and saved there."""
     path = given or folder / PROFILE_NAME
     if given is not None or path.exists():
@@ -272,7 +271,7 @@ def finetune(args: argparse.Namespace) -> Path:
         check = files.pop("export_check")
         entries[role].update(files, training=facts, evaluation={"export_check": check})
     facts = {**base_manifest.model_dump(), "name": name, "version": f"{base_manifest.version}+{profile.lens_id}",
-             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "models": entries,
+             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "models": entries,
              "data": {**base_manifest.data, "lens": {"pairs": str(args.pairs), "profile": profile.summary(),
                                                      "training_pairs": len(training), "held_out_pairs": len(held)}},
              "evaluation": {}}
@@ -287,7 +286,7 @@ def finetune(args: argparse.Namespace) -> Path:
     return out
 
 
-def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=Path, required=True, metavar="DIR", help="a folder from `deblurd collect`")
     p.add_argument("--pack", default="photo", help="the pack to start from (a photo pack)")
@@ -306,11 +305,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or not 0 <= args.synth_share <= 1:
         p.error("--steps and --batch must be 1 or more, --synth-share between 0 and 1")
-    args.command = "python -m tools.train.finetune " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    args.command = ("python -m tools.train.finetune "
+                    + " ".join(argv if argv is not None else __import__("sys").argv[1:]))
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)

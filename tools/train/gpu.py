@@ -56,7 +56,7 @@ class Job:
     seconds: float
 
     @classmethod
-    def parse(cls, text: str) -> "Job":
+    def parse(cls, text: str) -> Job:
         role, arch, seconds = text.split(":")
         return cls(role, arch, float(seconds))
 
@@ -307,7 +307,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     bare = models.MAPPERS[job.arch]() if job.mapper else models.ARCHITECTURES[job.arch]()
     bare.set_weights(net.get_weights())
     bare.save_weights(run / "final.weights.h5")  # without the optimizer's state, which a compiled model saves
-    (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{l:.6f},{v}\n" for s, l, v in log))
+    (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{loss:.6f},{v}\n" for s, loss, v in log))
     init_dir = f" --init-dir {args.init_dir}" if args.init_dir else ""
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
            f"--batch {batch} "
@@ -385,7 +385,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.command == "photos":
-        print(f"{export_photos(args.out)} photos in {args.out} ({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
+        print(f"{export_photos(args.out)} photos in {args.out} "
+              f"({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
         return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.synth == "device":

@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 from tools import REPO
 
@@ -37,7 +36,7 @@ def legs(models_dir: Path = REPO / "models", packs: tuple[str, ...] = PACKS) -> 
     return found
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.train.legs", description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run every leg in turn (stops at the first failure)")
     parser.add_argument("--pack", action="append", choices=PACKS, help="only this pack (repeatable)")

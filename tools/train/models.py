@@ -10,8 +10,6 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from deblurd.restore.manifest import RADIUS_SCALE
-
 
 def _space_to_depth(x, factor: int):
     """tf.nn.space_to_depth where TensorFlow runs (it exports as one TFLite op), the same channel order elsewhere."""
@@ -275,7 +273,8 @@ def macs_per_pixel(model: keras.Model, size: int = 256) -> float:
             kh, kw = layer.kernel_size
             cin = layer.input.shape[-1]
             out = layer.output.shape
-            spatial = out[1] * out[2] if isinstance(layer, layers.Conv2D) else layer.input.shape[1] * layer.input.shape[2]
+            spatial = (out[1] * out[2] if isinstance(layer, layers.Conv2D)
+                       else layer.input.shape[1] * layer.input.shape[2])
             total += spatial * kh * kw * cin * layer.filters
         elif isinstance(layer, layers.Dense):
             total += int(np.prod(layer.kernel.shape))

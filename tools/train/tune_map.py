@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from deblurd.restore import blur_map
 from deblurd.config import ModelsConfig
+from deblurd.restore import blur_map
 from deblurd.restore.inference import ModelPack
 from deblurd.restore.router import Router
 from tools.eval.realistic import evaluate_realistic
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-weight", type=floats, default=[blur_map.MIN_ROUTE_WEIGHT], help="MIN_ROUTE_WEIGHT values")
     args = p.parse_args(argv)
     router = Router(ModelPack.load(ModelsConfig().dir / args.pack, "int8", "auto", 2))
-    print(f"| MIN_REGION_PX | SHARP_MARGIN | MIN_ROUTE_WEIGHT | defocused dB | in focus dB | worst in-focus frame dB |"
-          f"\n|---|---|---|---|---|---|")
+    print("| MIN_REGION_PX | SHARP_MARGIN | MIN_ROUTE_WEIGHT | defocused dB | in focus dB | worst in-focus frame dB |"
+          "\n|---|---|---|---|---|---|")
     for region, margin, weight in itertools.product(args.min_region, args.margin, args.min_weight):
         blur_map.MIN_REGION_PX, blur_map.SHARP_MARGIN, blur_map.MIN_ROUTE_WEIGHT = int(region), margin, weight
         r = evaluate_realistic(router, args.limit, 0, split=args.split)
