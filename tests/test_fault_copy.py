@@ -6,8 +6,8 @@ with --mirror they also drop what the daemon pruned, without it they keep it."""
 from __future__ import annotations
 
 import json
-import signal
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
