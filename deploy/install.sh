@@ -115,11 +115,13 @@ create_user() {
     fi
     local group
     for group in "${GROUPS_WANTED[@]}"; do
-        if getent group "$group" >/dev/null; then
-            run usermod -a -G "$group" "$USER_NAME"
-        else
-            say "warning: group $group does not exist (is this Raspberry Pi OS?)"
+        if ! getent group "$group" >/dev/null; then
+            # The unit's SupplementaryGroups= names it: without the group systemd cannot start the service at all
+            # (status 216/GROUP). Raspberry Pi OS has both; elsewhere an empty system group does no harm.
+            say "group $group does not exist (not Raspberry Pi OS?): creating it, so that the unit can start"
+            run groupadd --system "$group"
         fi
+        run usermod -a -G "$group" "$USER_NAME"
     done
 }
 

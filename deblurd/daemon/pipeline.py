@@ -379,6 +379,7 @@ class Pipeline:
         capture.start()
         self._store_thread.start()
         self.hooks.ready()
+        self._report(force=True)  # status.json and systemd's STATUS= from the first moment, not the first interval
         log.info("%s", ready_line(self.store.dir))
         self._indicate("running")
         try:
