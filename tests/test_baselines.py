@@ -70,3 +70,12 @@ def test_best_iterations_picks_from_the_candidates(photo):
     n = baselines.best_iterations((1, 15), [(photo, b, psf)])
     assert n == 15
     assert set(baselines.baselines(SIGMA, n)) == {"Wiener (true PSF)", "Richardson-Lucy (true PSF)"}
+
+
+def test_best_sigma_picks_a_working_noise_level_from_the_candidates(photo):
+    """Far too little regularisation amplifies the noise; the tuned level is one of the candidates and beats it."""
+    b, psf = blurred(photo, 3.0)
+    candidates = (0.05 / 255, SIGMA, 40 / 255)
+    chosen = baselines.best_sigma(candidates, [(photo, b, psf)])
+    assert chosen in candidates and chosen != candidates[0]
+    assert psnr(baselines.wiener(b, psf, chosen), photo) > psnr(baselines.wiener(b, psf, candidates[0]), photo) + 1

@@ -49,12 +49,13 @@ class PhotoGrid:
     classifier_draws: int = 6
     """Frames per class and validation photo for the classifier's confusion matrix."""
     rl_iterations: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40)
+    wiener_sigmas: tuple[float, ...] = tuple(s / 255 for s in (1, 2, 3, 4, 6, 8, 12))
     tuning_photos: int = 2
     realistic_draws: int = 2
     """Realistic degradations per validation photo (tools/eval/realistic.py)."""
 
 
-QUICK_GRID = PhotoGrid(sweep_radii=(0.0, 2.0, 5.0), classifier_draws=1, rl_iterations=(5,),
+QUICK_GRID = PhotoGrid(sweep_radii=(0.0, 2.0, 5.0), classifier_draws=1, rl_iterations=(5,), wiener_sigmas=(3 / 255,),
                        tuning_photos=1, realistic_draws=1)
 """A fast look (tests, iterating): three radii, one draw, no tuning."""
 
@@ -82,19 +83,13 @@ def photo_truths(split: str, width: int, limit: int | None, seed: int) -> tuple[
     return [p.name for p in chosen], [at_width(data.load_luma(p, width), width) for p in chosen]
 
 
-def noise_sigma(blurred: np.ndarray) -> float:
-    """The noise level Wiener is given: the pack's noise model varies with brightness (shot noise) and sometimes
-    JPEG, so it is measured on each degraded frame (Immerkaer's fast estimator: the mean absolute response to a
-    Laplacian difference that cancels smooth signal)."""
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
-    response = cv2.filter2D(blurred.astype(np.float64), -1, kernel)[1:-1, 1:-1]
-    return max(float(np.sqrt(np.pi / 2) * np.mean(np.abs(response)) / 6), 0.5 / 255)
-
-
-def tune_rl(candidates: Sequence[int], photos: Sequence[np.ndarray], degrade: Degrade, radius: float,
-            seed: int) -> int:
-    """Richardson-Lucy's iterations with the best mean PSNR on a few TRAIN photos, never the validation photos."""
-    return baselines.best_iterations(candidates, [(p, *degrade(p, radius, (seed, i, 7))) for i, p in enumerate(photos)])
+def tune_baselines(grid: PhotoGrid, photos: Sequence[np.ndarray], degrade: Degrade, radius: float,
+                   seed: int) -> dict[str, float]:
+    """Richardson-Lucy's iterations and Wiener's noise level with the best mean PSNR on a few TRAIN photos, never
+    the validation photos."""
+    pairs = [(p, *degrade(p, radius, (seed, i, 7))) for i, p in enumerate(photos)]
+    return {"rl_iterations": baselines.best_iterations(grid.rl_iterations, pairs),
+            "wiener_sigma": baselines.best_sigma(grid.wiener_sigmas, pairs)}
 
 
 def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
@@ -106,7 +101,7 @@ def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
             if radius != amount:
                 continue
             rows |= {name: fn(blurred, psf) for name, fn in
-                     baselines.baselines(noise_sigma(blurred), int(tuned[role]["rl_iterations"])).items()}
+                     baselines.baselines(tuned[role]["wiener_sigma"], int(tuned[role]["rl_iterations"])).items()}
             for precision, router in routers.items():
                 rows[f"ours {precision}, {role} generator"] = router.restore(blurred, role)
             rows |= {row: fn(blurred) for row, fn in papers[role].items()}
@@ -125,8 +120,8 @@ def evaluate_photo(routers: dict[str, Router], precision: str, limit: int | None
     degrade = photo_degrader(bands)
     names, truths = photo_truths("validation", width, limit, seed)
     train_names, train = photo_truths("train", width, grid.tuning_photos, seed)
-    tuned = {role: {"rl_iterations": tune_rl(grid.rl_iterations, train, degrade, r, seed)}
-             for role, r in tqdm(PHOTO_LEVELS.items(), desc="tuning Richardson-Lucy on train photos")}
+    tuned = {role: tune_baselines(grid, train, degrade, r, seed)
+             for role, r in tqdm(PHOTO_LEVELS.items(), desc="tuning Wiener and Richardson-Lucy on train photos")}
     papers, paper_notes = {}, []
     for role in PHOTO_LEVELS:
         papers[role], notes = paper_restorers(runs, role)
@@ -141,10 +136,10 @@ def evaluate_photo(routers: dict[str, Router], precision: str, limit: int | None
                          f"pack's noise model (the manifest's blur.noise: softening, mild motion, shot and read "
                          f"noise, sometimes JPEG): one seeded noise draw per photo, the same at every radius and for "
                          f"every row.",
-                         f"Wiener (tools/eval/baselines.py) takes its noise-to-signal ratio from the frame's measured "
-                         f"noise sigma and a 1/f^2 image spectrum, nothing tuned; Richardson-Lucy's iterations were "
-                         f"tuned per level on TRAIN-split photos ({', '.join(train_names)}), not on the validation "
-                         f"photos: {json.dumps(tuned)}. Both get the true PSF and mirrored borders.",
+                         f"Wiener (tools/eval/baselines.py: a 1/f^2 image spectrum) takes its noise level, and "
+                         f"Richardson-Lucy its iterations, tuned per level on TRAIN-split photos "
+                         f"({', '.join(train_names)}), not on the validation photos: {json.dumps(tuned)}. Both get "
+                         f"the true PSF and mirrored borders.",
                          "Photos narrower than the working width are upscaled (bicubic) to it first.",
                          f"Full-route rows use the {precision} models; gain targets are checked on the full route.",
                          boundary_note(bands, grid.sweep_radii, "radius")]
