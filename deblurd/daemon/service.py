@@ -42,7 +42,7 @@ def send_datagram(message: str) -> bool:
 
 def default_sender() -> Sender:
     try:
-        from systemd import daemon  # type: ignore[attr-defined]
+        from systemd import daemon  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         return send_datagram
     return daemon.notify
