@@ -218,12 +218,12 @@ def test_16_bit_png_through_the_command(tmp_path, samples_dir, photo_pack_dir):
     assert out.dtype == np.uint16 and out.shape == rgb16.shape and np.any(out % 257), "more than 8 bits of detail"
 
 
-def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir):
-    images = [samples_dir / "02-semi.jpg", samples_dir / "05-heavy.jpg"]
+def deblur_on_a_terminal(*args: object) -> tuple[subprocess.CompletedProcess, bytes]:
+    """`deblur` with its stderr on a pseudo-terminal (of a size, as a terminal has): its result and what it drew."""
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     try:
-        done = deblur(*images, "-o", tmp_path / "tty", stderr=follower)
+        done = deblur(*args, stderr=follower)
         os.close(follower)
         seen = b""
         while True:
@@ -236,6 +236,12 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir
             seen += chunk
     finally:
         os.close(leader)
+    return done, seen
+
+
+def test_a_progress_bar_on_a_terminal_only(tmp_path, samples_dir, photo_pack_dir):
+    images = [samples_dir / "02-semi.jpg", samples_dir / "05-heavy.jpg"]
+    done, seen = deblur_on_a_terminal(*images, "-o", tmp_path / "tty")
     assert done.returncode == 0
     assert b"| 2/2 05-heavy.jpg [" in seen and (b"image/s" in seen or b"s/image" in seen), seen[-500:]
     piped = deblur(*images, "-o", tmp_path / "pipe")
@@ -399,22 +405,7 @@ def test_the_cascade_reports_progress_within_one_large_image(photo_pack):
 def test_the_bar_moves_within_one_large_image(tmp_path, samples_dir, photo_pack_dir):
     big = cv2.resize(cv2.imread(str(samples_dir / "05-heavy.jpg")), (2560, 1920), interpolation=cv2.INTER_CUBIC)
     cv2.imwrite(str(tmp_path / "big.jpg"), big)
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    try:
-        done = deblur(tmp_path / "big.jpg", "-o", tmp_path / "out", stderr=follower)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(leader)
+    done, seen = deblur_on_a_terminal(tmp_path / "big.jpg", "-o", tmp_path / "out")
     assert done.returncode == 0
     shown = {int(m) for m in re.findall(rb"(\d+)%\|[^|]*\| 1/1 big\.jpg", seen)}
     assert len([p for p in shown if 0 < p < 100]) >= 5, f"the bar moved through {sorted(shown)}"
