@@ -272,12 +272,17 @@ def test_save_map_writes_the_map_beside_the_result(tmp_path, samples_dir, photo_
     assert RECORD_NAME in files_in(tmp_path / "o")
 
 
-def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(tmp_path, samples_dir, photo_pack_dir, tmpfs):
-    out = tmpfs("200k")
-    (tmp_path / "in").mkdir()
+def copies_of_samples(samples_dir: Path, folder: Path) -> None:
+    """Three copies of the blurred samples: more results than a 200 kB disk takes."""
+    folder.mkdir()
     for copy in range(3):
         for sample in sorted(samples_dir.glob("0[2-5]-*.jpg")):
-            (tmp_path / "in" / f"{copy}-{sample.name}").write_bytes(sample.read_bytes())
+            (folder / f"{copy}-{sample.name}").write_bytes(sample.read_bytes())
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_what_was_written(tmp_path, samples_dir, photo_pack_dir, tmpfs):
+    out = tmpfs("200k")
+    copies_of_samples(samples_dir, tmp_path / "in")
     done = deblur(tmp_path / "in", "-o", out)
     assert done.returncode == 73 and "Traceback" not in done.stderr
     assert "No space left on device" in done.stderr and "free space there, or choose another folder with -o" \
@@ -311,10 +316,7 @@ def test_images_may_also_follow_an_option(tmp_path, samples_dir, photo_pack_dir)
 
 def test_skip_existing_resumes_after_a_full_disk_without_duplicates(tmp_path, samples_dir, photo_pack_dir, tmpfs):
     out = tmpfs("200k")
-    (tmp_path / "in").mkdir()
-    for copy in range(3):
-        for sample in sorted(samples_dir.glob("0[2-5]-*.jpg")):
-            (tmp_path / "in" / f"{copy}-{sample.name}").write_bytes(sample.read_bytes())
+    copies_of_samples(samples_dir, tmp_path / "in")
     first = deblur(tmp_path / "in", "-o", out)
     assert first.returncode == 73 and "run again with --skip-existing" in first.stderr
     before = {name: (out / name).read_bytes() for name in results_in(out)}
