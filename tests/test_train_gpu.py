@@ -53,27 +53,51 @@ def test_a_short_job_writes_a_run_that_export_loads(tmp_path):
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"
 
 
-def test_device_synthesis_is_for_generators(tmp_path):
-    pytest.importorskip("jax")
-    args = train_gpu.parse_args(["train", "--out", str(tmp_path), "--job", "classifier:mapper:1", "--synth", "device"])
-    with pytest.raises(SystemExit, match="train the blur mapper with --synth cpu"):
-        train_gpu.train_job(args.job[0], args, None)
+@needs_packages
+def test_a_radius_mappers_producers_draw_radius_px_and_weights_as_floats():
+    """With --synth device the mapper still draws on CPU producers: realistic crops, per-cell radius px (not
+    classes) and weights, carried as float16."""
+    assert train_gpu.Job.parse("classifier:mapper-radius:9").radius
+    x, target = train_gpu._draw(("classifier", "realistic", 3, 64, "validation", True))
+    assert x.dtype == np.uint8 and x.shape == (train_gpu.CHUNK, 64, 64, 1)
+    assert target.dtype == np.float16 and target.shape == (train_gpu.CHUNK, 8, 8, 2)
+    radius = train_gpu._float(target)[..., 0]
+    assert radius.min() >= 0 and radius.max() > 2.0 and len(np.unique(radius)) > 3
+    _, classes = train_gpu._draw(("classifier", "realistic", 3, 64, "validation", False))
+    assert set(np.unique(classes[..., 0])) <= {0, 1, 2}
+
+
+def test_radius_loss_is_huber_plus_confidence_cross_entropy_weighted_per_cell():
+    """The one radius loss both trainers minimise (tools/train/losses.py), by hand on two cells."""
+    from deblurd.restore.manifest import RADIUS_SCALE
+    from tools.train import losses
+
+    target = np.array([[[[2.0, 1.0], [5.0, 0.5]]]], np.float32)
+    out = np.array([[[[2.2 / RADIUS_SCALE, 0.9], [8.0 / RADIUS_SCALE, 0.2]]]], np.float32)
+    huber = np.array([0.5 * 0.2**2, 3.0 - 0.5])
+    bce = -np.array([np.log(0.9), np.log(1 - 0.2)])
+    expected = float(((huber + bce) * [1.0, 0.5]).sum() / 1.5)
+    assert float(losses.radius_loss(target, out)) == pytest.approx(expected, rel=1e-4)
+    assert losses.radius_mae(out, target) == pytest.approx(0.2, abs=1e-5)
 
 
 @needs_packages
 def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
-    """`train --synth device` under Keras on JAX (here the CPU build): 3 steps on batches made by JAX, a run folder
-    that export loads, and the synthesis recorded."""
+    """`train --synth device` under Keras on JAX (here the CPU build): a Wiener refiner's 3 steps on batches made by
+    JAX with its inputs (luminance, radius, Wiener), a run folder that export loads, the synthesis and warm-up
+    recorded."""
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     subprocess.run([sys.executable, "-m", "tools.train.gpu", "train", "--out", str(tmp_path), "--job",
-                    "semi:ours-semi:1", "--synth", "device", "--batch", "4", "--patch", "48", "--epoch-steps", "3",
-                    "--val-size", "4"], cwd=REPO, env=env, check=True, timeout=600)
-    run = tmp_path / "photo-semi-supervised-ours-semi-device"
+                    "semi:nonblind-wiener:1", "--synth", "device", "--batch", "4", "--patch", "48", "--epoch-steps",
+                    "3", "--warmup-steps", "6", "--val-size", "4"], cwd=REPO, env=env, check=True, timeout=600)
+    run = tmp_path / "photo-semi-supervised-nonblind-wiener-device"
     meta = json.loads((run / "run.json").read_text())
     assert (tmp_path / f"{run.name}.tar").is_file() and meta["steps_done"] == 3 and meta["samples_drawn"] >= 12
     assert "synthesis on the device" in meta["machine"] and "JAX" in meta["machine"]
-    assert meta["device_synthesis"]["inputs"] == ["luma"] and meta["device_synthesis"]["max_radius"] == 3.4
-    assert "--synth device" in meta["legs"][-1] and np.isfinite(meta["final_val"])
+    assert meta["device_synthesis"]["inputs"] == ["luma", "radius", "wiener"]
+    assert meta["device_synthesis"]["max_radius"] == 3.4
+    assert "--synth device" in meta["legs"][-1] and "--warmup-steps 6" in meta["legs"][-1]
+    assert np.isfinite(meta["final_val"])
     net, loaded = export.load_trained(run)
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"

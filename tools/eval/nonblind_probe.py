@@ -100,8 +100,9 @@ def train_variant(variant: str, photos: Sequence[np.ndarray], args: argparse.Nam
     else:
         keras.utils.set_random_seed(args.seed)
         net = models.nonblind_unet(tuple(args.widths), name=variant.replace("+", "_"), **VARIANTS[variant])
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.05)
-        net.compile(optimizer=keras.optimizers.Adam(schedule), loss="mae")
+        schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, args.steps - args.warmup), alpha=0.05,
+                                                          warmup_target=args.lr, warmup_steps=args.warmup)
+        net.compile(optimizer=keras.optimizers.Adam(schedule), loss=args.loss)
     macs = models.macs_per_pixel(net, 128)
     start = time.process_time()
     while state["step"] < args.steps:
@@ -164,7 +165,9 @@ def render(result: dict) -> str:
         f"```sh\n{result['command']}\n```", "# Non-blind restorer probe (CPU, small scale)",
         (f"Uniform defocus disk, radius uniform in [0, {TRAIN_MAX_RADIUS:g}] px for training, Gaussian noise "
         f"sigma = 2/255, 8-bit. Three equal-size U-Nets (widths {s['widths']}), the same {s['steps']} batches of "
-        f"{s['batch']} x {s['patch']}^2 crops each, seed {s['seed']}, on {len(s['train_photos'])} train photos; "
+        f"{s['batch']} x {s['patch']}^2 crops each ({s.get('loss', 'mae').upper()} loss, Adam to {s['lr']:g} after "
+        f"{s.get('warmup', 0)} warm-up steps, cosine decay, last layer zero-initialised), seed {s['seed']}, on "
+        f"{len(s['train_photos'])} train photos; "
         f"scored on {len(s['heldout_photos'])} held-out photos at {WIDTH} px ({', '.join(s['heldout_photos'])}). "
         f"Wiener: noise-to-signal from the known sigma; Richardson-Lucy: iterations tuned per radius on train photos "
         f"{result['rl_iterations']}. Radii above {TRAIN_MAX_RADIUS:g} lie outside the training range."),
@@ -178,7 +181,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=2000, help="training steps per variant")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, reached after --warmup steps")
+    p.add_argument("--warmup", type=int, default=500,
+                   help="linear warm-up steps: Adam's first full-size steps knock a refiner off the Wiener channel")
+    p.add_argument("--loss", choices=("mse", "mae"), default="mse", help="mse is what PSNR scores")
     p.add_argument("--widths", type=int, nargs="+", default=[16, 32])
     p.add_argument("--radii", type=float, nargs="+", default=[1, 2, 3, 5, 8])
     p.add_argument("--photos", type=int, default=None, help="held-out photos to score (default all)")
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     scores = evaluate({v: r.pop("net") for v, r in runs.items()}, held, train[:2], args.radii, args.seed)
     result = {"command": shlex.join(["python", "-m", "tools.eval.nonblind_probe", *argv]),
               "setup": {"steps": args.steps, "batch": args.batch, "patch": args.patch, "lr": args.lr,
+                        "warmup": args.warmup, "loss": args.loss,
                         "widths": args.widths, "seed": args.seed, "sigma": SIGMA,
                         "train_max_radius": TRAIN_MAX_RADIUS, "train_photos": train_names,
                         "heldout_photos": held_names},

@@ -28,10 +28,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from deblurd.restore.manifest import RADIUS_SCALE, ROLES  # noqa: E402
+from deblurd.restore.manifest import ROLES  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from tools.data import synth  # noqa: E402
-from tools.train import models
+from tools.train import losses, models
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "runs"
@@ -61,14 +61,10 @@ def command(options: dict) -> str:
     line = (f"python -m tools.train --pack {options['pack']} --role {options['role']} --recipe {options['recipe']} "
             f"--arch {options['arch']} --steps {options['steps']}")
     defaults = vars(parse_args(["--pack", options["pack"], "--role", options["role"]]))
-    for key in ("loss", "patch", "lr", "textured", "batch", "synthesis", "init_from"):
+    for key in ("loss", "patch", "lr", "warmup_steps", "textured", "batch", "synthesis", "init_from"):
         if options.get(key, defaults[key]) != defaults[key]:
             line += f" --{key.replace('_', '-')} {options[key]}"
     return line
-
-
-def charbonnier(pred, target, eps: float = 1e-3):
-    return tf.reduce_mean(tf.sqrt(tf.square(pred - target) + eps * eps))
 
 
 def psnr(pred: np.ndarray, target: np.ndarray) -> float:
@@ -111,7 +107,9 @@ class Trainer:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.net = build(args.arch, args.pack)
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.02)
+        schedule = (keras.optimizers.schedules.CosineDecay(0.0, max(1, args.steps - args.warmup_steps), alpha=0.02,
+                                                           warmup_target=args.lr, warmup_steps=args.warmup_steps)
+                    if args.warmup_steps else keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.02))
         self.opt = keras.optimizers.Adam(schedule)
         parts = {"net": self.net, "opt": self.opt}
         if args.recipe == "hybrid":
@@ -136,8 +134,8 @@ class Trainer:
     def _step_supervised(self, blurred, sharp):
         with tf.GradientTape() as tape:
             pred = self.net(blurred, training=True)
-            loss = (charbonnier(pred, sharp) if self.args.loss == "charbonnier"
-                    else tf.reduce_mean(tf.square(pred - sharp)))
+            loss = (losses.charbonnier(sharp, pred) if self.args.loss == "charbonnier"
+                    else losses.mse(sharp, pred))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -152,7 +150,7 @@ class Trainer:
     def _step_mapper(self, x, target):
         """Cross-entropy per map cell, weighted by how observable each cell's blur is (target channel 1)."""
         with tf.GradientTape() as tape:
-            loss = mapper_loss(target, self.net(x, training=True))
+            loss = losses.mapper_loss(target, self.net(x, training=True))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -161,7 +159,7 @@ class Trainer:
         """Huber loss on each cell's radius in px and cross-entropy of the confidence head, both weighted by how
         observable the cell's blur is (target channel 1)."""
         with tf.GradientTape() as tape:
-            loss = radius_loss(target, self.net(x, training=True))
+            loss = losses.radius_loss(target, self.net(x, training=True))
         grads = tape.gradient(loss, self.net.trainable_variables)
         self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
         return {"loss": loss}
@@ -177,8 +175,8 @@ class Trainer:
             cyc_sharp = self.net(fake_blur, training=True)
             ds_fake, db_fake = self.d_sharp(fake_sharp, training=True), self.d_blur(fake_blur, training=True)
             adv_g = mse(ds_fake, 1.0) + mse(db_fake, 1.0)
-            cycle = charbonnier(cyc_blur, blurred) + charbonnier(cyc_sharp, sharp)
-            paired = charbonnier(fake_sharp, sharp) + charbonnier(fake_blur, blurred)
+            cycle = losses.charbonnier(cyc_blur, blurred) + losses.charbonnier(cyc_sharp, sharp)
+            paired = losses.charbonnier(fake_sharp, sharp) + losses.charbonnier(fake_blur, blurred)
             g_loss = 100.0 * paired + 10.0 * cycle + 1.0 * adv_g
             d_loss = 0.5 * (mse(self.d_sharp(sharp, training=True), 1.0) + mse(ds_fake, 0.0)
                             + mse(self.d_blur(blurred, training=True), 1.0) + mse(db_fake, 0.0))
@@ -188,35 +186,7 @@ class Trainer:
         self.opt_f.apply_gradients(zip(tape.gradient(g_loss, f_vars), f_vars))
         self.opt_d.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         del tape
-        return {"loss": charbonnier(fake_sharp, sharp), "adv": adv_g, "cycle": cycle, "d": d_loss}
-
-
-def mapper_loss(target, scores):
-    """Mean cell cross-entropy weighted by target[..., 1]; target[..., 0] holds the class index."""
-    labels, weights = target[..., 0], target[..., 1]
-    ce = keras.losses.sparse_categorical_crossentropy(labels, scores)
-    return tf.reduce_sum(ce * weights) / tf.reduce_sum(weights)
-
-
-CONFIDENT_PX = 0.5
-"""The confidence head learns the probability that the cell's radius is within this many px (the map's target MAE)."""
-
-
-def radius_loss(target, out):
-    """Huber (1 px) on radius px plus the confidence head's binary cross-entropy against |error| <= CONFIDENT_PX,
-    weighted per cell by target[..., 1]; target[..., 0] holds the true mean radius in px."""
-    radius, weights = target[..., 0], target[..., 1]
-    error = out[..., 0] * RADIUS_SCALE - radius
-    huber = tf.where(tf.abs(error) <= 1.0, 0.5 * tf.square(error), tf.abs(error) - 0.5)
-    right = tf.cast(tf.abs(tf.stop_gradient(error)) <= CONFIDENT_PX, tf.float32)
-    bce = keras.losses.binary_crossentropy(right[..., None], out[..., 1:2])
-    return tf.reduce_sum((huber + bce) * weights) / tf.reduce_sum(weights)
-
-
-def radius_mae(out: np.ndarray, target: np.ndarray) -> float:
-    """Mean absolute radius error in px over the cells with texture (weight 1)."""
-    textured = target[..., 1] == 1.0
-    return float(np.mean(np.abs(out[..., 0] * RADIUS_SCALE - target[..., 0])[textured]))
+        return {"loss": losses.charbonnier(fake_sharp, sharp), "adv": adv_g, "cycle": cycle, "d": d_loss}
 
 
 def validate(net: keras.Model, role: str, val: tuple[np.ndarray, np.ndarray]) -> float:
@@ -224,7 +194,7 @@ def validate(net: keras.Model, role: str, val: tuple[np.ndarray, np.ndarray]) ->
     textured cells' radius MAE in px (radius mapper; higher is better throughout) on a fixed held-out batch."""
     pred = net.predict(val[0], batch_size=32, verbose=0)
     if pred.ndim == 4 and role == "classifier" and pred.shape[-1] == 2:
-        return -radius_mae(pred, val[1])
+        return -losses.radius_mae(pred, val[1])
     if pred.ndim == 4 and role == "classifier":
         textured = val[1][..., 1] == 1.0
         return float(np.mean(pred.argmax(-1)[textured] == val[1][..., 0][textured]))
@@ -362,6 +332,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="start a new run from the weights of a pack's float model of this role (e.g. models/photo) "
                         "or of a finished run folder")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup-steps", type=int, default=None,
+                   help="linear learning-rate warm-up (default 1000 for a generator refining a Wiener input, whose "
+                        "first full-size Adam steps knock it off that input; 0 otherwise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=256)
     p.add_argument("--log-every", type=int, default=25)
@@ -370,6 +343,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", default=str(RUNS))
     args = p.parse_args(argv)
     args.arch = args.arch or default_arch(args.pack, args.role)
+    if args.warmup_steps is None:
+        args.warmup_steps = 1000 if "wiener" in models.GENERATOR_INPUTS.get(args.arch, ()) else 0
     digits = pack_spec(args.pack).protocol == "seed-paper"
     args.batch = args.batch or (64 if digits or (args.role == "classifier" and args.arch not in models.MAPPERS)
                                 else 16)

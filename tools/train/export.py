@@ -41,7 +41,7 @@ from deblurd.restore.tflite import TfliteModel  # noqa: E402
 from tools.data import sources as data
 from tools.data import synth
 from tools.train import cpu as train  # noqa: E402
-from tools.train import models
+from tools.train import losses, models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -183,7 +183,7 @@ def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 2
     if radius:
         bands = spec.blur.class_index
         check = {"held_out_tiles": len(x), "cells": int((y[..., 1] == 1.0).sum()),
-                 "float_radius_mae_px": train.radius_mae(f_out, y), "int8_radius_mae_px": train.radius_mae(q_out, y),
+                 "float_radius_mae_px": losses.radius_mae(f_out, y), "int8_radius_mae_px": losses.radius_mae(q_out, y),
                  "int8_float_band_agreement": float(np.mean(bands(f_out[..., 0] * RADIUS_SCALE)
                                                             == bands(q_out[..., 0] * RADIUS_SCALE)))}
     elif dense:

@@ -45,6 +45,7 @@ from tools.data.realistic import luma  # noqa: E402
 from tools.data.synth import load_photos  # noqa: E402
 from tools.train import cpu as train  # noqa: E402
 from tools.train import export
+from tools.train.losses import charbonnier  # noqa: E402
 from tools.train.warm_start import load_from_tflite  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +146,7 @@ def finetune_role(role: str, base: Path, base_manifest: Manifest, batches: LensB
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = train.charbonnier(net(x, training=True), y)
+            loss = charbonnier(y, net(x, training=True))
         opt.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
         return loss
 

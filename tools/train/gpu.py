@@ -64,6 +64,13 @@ class Job:
     def mapper(self) -> bool:
         return self.role == "classifier"
 
+    @property
+    def radius(self) -> bool:
+        """A radius mapper: per-cell radius px and weight as float targets, trained on the radius loss."""
+        from tools.train.models import RADIUS_MAPPERS
+
+        return self.arch in RADIUS_MAPPERS
+
 
 def export_photos(out: Path) -> int:
     """Writes the photos of both splits as JPEG (quality 95), named so that tools.data.sources splits them as here."""
@@ -93,14 +100,15 @@ def export_photos(out: Path) -> int:
 _SOURCES: dict = {}
 
 
-def _draw(task: tuple[str, str, int, int, str]) -> tuple[np.ndarray, np.ndarray]:
-    """One chunk of samples as uint8 (inputs, targets), in a producer process: (role, synthesis, seed, patch, split).
+def _draw(task: tuple[str, str, int, int, str, bool]) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk of samples (inputs, targets), in a producer process: (role, synthesis, seed, patch, split, radius).
 
-    Generators get (degraded, sharp) luma pairs; the blur mapper gets crops and per-cell (class, weight) targets."""
+    Generators get (degraded, sharp) luma pairs as uint8; the blur mapper gets uint8 crops and per-cell (class,
+    weight) targets, a radius mapper per-cell (radius px, weight) as float16."""
     from tools.data import synth
     from tools.data.realistic import RealisticSource
 
-    role, synthesis, seed, patch, split = task
+    role, synthesis, seed, patch, split, radius = task
     key = (synthesis, split, role)
     if not _SOURCES:
         import cv2
@@ -111,6 +119,9 @@ def _draw(task: tuple[str, str, int, int, str]) -> tuple[np.ndarray, np.ndarray]
                          else synth.PairSource(PACK, role, split, seed, patch))
     source = _SOURCES[key]
     source.rng = np.random.default_rng(seed)
+    if role == "classifier" and radius:
+        x, target = source.radius_cells(CHUNK, patch)
+        return _u8(x), target.astype(np.float16)
     if role == "classifier":
         x, target = source.cells(CHUNK, patch)
         return _u8(x), np.concatenate([target[..., :1], np.round(target[..., 1:] * 255)], -1).astype(np.uint8)
@@ -123,6 +134,8 @@ def _u8(a: np.ndarray) -> np.ndarray:
 
 
 def _float(a: np.ndarray, mapper_target: bool = False) -> np.ndarray:
+    if a.dtype == np.float16:
+        return a.astype(np.float32)
     if mapper_target:
         return np.concatenate([a[..., :1], a[..., 1:] / 255.0], -1).astype(np.float32)
     return a.astype(np.float32) / 255.0
@@ -145,7 +158,7 @@ class Ring:
     def _submit(self) -> None:
         self.seed += 1
         synthesis = self.syntheses[self.seed % len(self.syntheses)]
-        self.pool.apply_async(_draw, ((self.job.role, synthesis, self.seed, self.patch, "train"),),
+        self.pool.apply_async(_draw, ((self.job.role, synthesis, self.seed, self.patch, "train", self.job.radius),),
                               callback=self._store, error_callback=self._failed)
 
     def _failed(self, error: BaseException) -> None:
@@ -158,7 +171,7 @@ class Ring:
         with self.lock:
             if self.x is None:
                 self.x = np.zeros((RING, *x.shape[1:]), np.uint8)
-                self.y = np.zeros((RING, *y.shape[1:]), np.uint8)
+                self.y = np.zeros((RING, *y.shape[1:]), y.dtype)
             if self.filled < RING:
                 slots = np.arange(self.filled, min(RING, self.filled + len(x)))
                 self.filled += len(slots)
@@ -194,7 +207,7 @@ def validation(job: Job, patch: int, val_size: int, synthesis: str) -> tuple[np.
 
     realistic = RealisticSource(PACK, "validation", VAL_SEED)
     if job.mapper:
-        return realistic.cells(val_size, patch)
+        return realistic.radius_cells(val_size, patch) if job.radius else realistic.cells(val_size, patch)
     x, y = realistic.pairs(job.role, val_size, patch)
     if synthesis == "mixed":
         dx, dy = synth.PairSource(PACK, job.role, "validation", VAL_SEED, patch).batch(val_size)
@@ -213,8 +226,6 @@ class DeviceStream:
         from tools.data import sources as data
         from tools.data.synth import load_photos
 
-        if job.mapper:
-            raise SystemExit("--synth device makes generator pairs; train the blur mapper with --synth cpu")
         spec = pack_spec(PACK)
         config = gpu_synth.SynthConfig.for_role(spec.blur, job.role, args.patch, chroma=args.chroma)
         self.synth = gpu_synth.DeviceSynth(load_photos("train", spec.working_width, data.load_rgb), config)
@@ -235,17 +246,17 @@ class DeviceStream:
 def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     """Trains one job for its seconds and returns the tar of its run folder."""
     import keras
-    from keras import ops
 
-    from tools.train import models
+    from tools.train import losses, models
 
     keras.utils.set_random_seed(args.seed)
-    synthesis = "realistic" if job.mapper else "device" if args.synth == "device" else args.synthesis
+    device = args.synth == "device" and not job.mapper
+    synthesis = "realistic" if job.mapper else "device" if device else args.synthesis
     patch = args.map_patch if job.mapper else args.patch
     batch = args.map_batch if job.mapper else args.batch
     name = f"{PACK}-{job.role}-supervised-{job.arch}-{synthesis}"
     net = models.MAPPERS[job.arch]() if job.mapper else models.ARCHITECTURES[job.arch]()
-    if args.synth == "device":
+    if device:
         ring: Ring | DeviceStream = DeviceStream(job, args, int(net.input_shape[-1]))
         val = ring.val
     else:
@@ -256,33 +267,30 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
         net.load_weights(init)
         print(f"{name}: warm start from {init}", flush=True)
 
-    def charbonnier(target, pred):
-        return ops.mean(ops.sqrt(ops.square(pred - target) + 1e-6))
-
-    def mapper_loss(target, scores):
-        ce = keras.losses.sparse_categorical_crossentropy(ops.cast(target[..., 0], "int32"), scores)
-        return ops.sum(ce * target[..., 1]) / ops.sum(target[..., 1])
-
-    net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=mapper_loss if job.mapper else charbonnier,
-                jit_compile=True)
+    loss = losses.radius_loss if job.radius else losses.mapper_loss if job.mapper else losses.charbonnier
+    net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss, jit_compile=True)
     log: list[tuple[int, float, str]] = []
 
     def score() -> float:
         pred = net.predict(val[0], batch_size=64, verbose=0)
+        if job.radius:
+            return -losses.radius_mae(pred, val[1])
         if job.mapper:
             textured = val[1][..., 1] == 1.0
             return float(np.mean(pred.argmax(-1)[textured] == val[1][..., 0][textured]))
         return float(10 * np.log10(1.0 / max(float(np.mean((np.clip(pred, 0, 1) - val[1]) ** 2)), 1e-12)))
 
     class Clock(keras.callbacks.Callback):
-        """Cosine learning rate over the job's seconds (down to 2 %), a loss row per epoch, a score every 5."""
+        """A linear warm-up over --warmup-steps, set per epoch (Adam's first full-size steps knock a refiner off
+        its Wiener channel), a cosine over the job's seconds down to 2 %; a loss row per epoch, a score every 5."""
 
         def on_train_begin(self, logs=None):
             self.start = time.time()
 
         def on_epoch_begin(self, epoch, logs=None):
             done = min(1.0, (time.time() - self.start) / job.seconds)
-            self.model.optimizer.learning_rate = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * done)))
+            warm = min(1.0, (epoch + 1) * args.epoch_steps / max(1, args.warmup_steps))
+            self.model.optimizer.learning_rate = warm * args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * done)))
 
         def on_epoch_end(self, epoch, logs=None):
             steps = (epoch + 1) * args.epoch_steps
@@ -309,16 +317,17 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     bare.save_weights(run / "final.weights.h5")  # without the optimizer's state, which a compiled model saves
     (run / "losses.csv").write_text("step,loss,val\n" + "".join(f"{s},{loss:.6f},{v}\n" for s, loss, v in log))
     init_dir = f" --init-dir {args.init_dir}" if args.init_dir else ""
+    sizes = f"--map-batch {batch} --map-patch {patch}" if job.mapper else f"--batch {batch} --patch {patch}"
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
-           f"--batch {batch} "
-           f"--patch {patch} --lr {args.lr} " +
+           f"{sizes} --lr {args.lr} --warmup-steps {args.warmup_steps} " +
            (f"--synth device --chroma {args.chroma:g}" if args.synth == "device" else f"--synthesis {synthesis}"))
     meta = {
         "seconds": seconds, "pack": PACK, "role": job.role, "recipe": "supervised", "arch": job.arch,
         "steps": steps, "steps_done": steps, "batch": batch, "patch": patch, "loss": "cross-entropy per cell"
-        if job.mapper else "charbonnier", "synthesis": synthesis, "lr": args.lr, "seed": args.seed,
+        if job.mapper and not job.radius else "radius Huber + confidence" if job.radius else "charbonnier",
+        "synthesis": synthesis, "lr": args.lr, "seed": args.seed,
         "val_size": args.val_size, "samples_drawn": ring.drawn, "final_val": float(log[-1][2] or score()),
-        "legs": [leg], "machine": machine(args.synth),
+        "legs": [leg], "machine": machine("device" if device else "cpu"),
         "init_from": str(init) if init and init.exists() else None,
     }
     if isinstance(ring, DeviceStream):
@@ -376,6 +385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--map-patch", type=int, default=192)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--epoch-steps", type=int, default=200)
+    train.add_argument("--warmup-steps", type=int, default=1000, help="linear learning-rate warm-up")
     train.add_argument("--val-size", type=int, default=256)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=0, help="producer processes (0 = all cores but one)")
@@ -389,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
               f"({sum(f.stat().st_size for f in args.out.rglob('*.jpg')) / 1e6:.1f} MB)")
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.synth == "device":
+    if args.synth == "device" and not any(job.mapper for job in args.job):
         for job in args.job:
             train_job(job, args, None)
         return

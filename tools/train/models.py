@@ -110,7 +110,7 @@ def _unet_correction(inp, widths: tuple[int, ...], blocks: int, bottleneck: int,
         x = layers.Add()([x, skips[level]])
         for _ in range(blocks):
             x = _res_block(x, widths[level])
-    x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same")(x)
+    x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same", kernel_initializer="zeros")(x)
     return PixelShuffle(unshuffle)(x) if unshuffle > 1 else x
 
 
