@@ -1,4 +1,4 @@
-"""Arm vs x86 parity of the shipped models: the int8 kernels of XNNPACK on Arm are not the x86 ones.
+"""Arm vs x86 parity of the shipped models: a Pi must compute what the tests on x86 saw.
 
     python -m tools.bench.parity run OUT.npz [--inputs REF.npz]   run every model of every pack on fixed inputs
     python -m tools.bench.parity compare REF.npz OTHER.npz         largest difference, share within 1 level
@@ -6,9 +6,10 @@
 `run` without --inputs makes the inputs (the bundled samples' luminance, fitted to each model's input) and stores
 them beside the outputs, so a second machine given --inputs runs the very same bytes; JPEG decoding and resizing
 stay out of the model comparison. Each run records which kernels ran each model (XNNPACK or TFLite's builtin
-ones, which round int8 differently on Arm and x86): a comparison is only valid between XNNPACK runs, what a Pi
-runs; XNNPACK stays out silently where it cannot read the CPU. The routing decisions on the samples are recorded end to end (each machine
-decodes the samples itself), as the daemon would make them. deploy/pi-rehearsal.sh runs it in the arm64 rootfs.
+ones, which round int8 differently on Arm and x86): a comparison counts only XNNPACK on both, what a Pi runs;
+XNNPACK stays out silently where it cannot read the CPU. The routing decisions on the samples are recorded end to
+end (each machine decodes the samples itself), as the daemon would make them. deploy/pi-rehearsal.sh runs it in
+the arm64 rootfs.
 """
 
 from __future__ import annotations
