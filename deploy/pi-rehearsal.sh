@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Rehearse the Raspberry Pi install before there is a Pi: arm64 Debian bookworm under qemu-user emulation.
 #
-#   sudo deploy/pi-rehearsal.sh [--host-python PY] [--no-parity]
+#   sudo deploy/pi-rehearsal.sh [--host-python PY] [--no-parity | --parity-only]
 #
 # Builds (once, cached in $DEBLURD_REHEARSAL_CACHE, default /var/cache/deblurd-rehearsal) an arm64 bookworm rootfs,
 # copies it fresh for each run, copies the project in and runs deploy/install.sh as a user would, then deblurd
 # doctor, check-config, run --frames 20 on the replay source, deblur on the bundled samples, and the int8 parity
 # of every shipped model against this machine (tools/bench/parity.py). Each step prints its time; any failure
-# exits non-zero. Needs root, qemu-user-static, binfmt-support and mmdebstrap. See docs/pi-rehearsal.md.
+# exits non-zero. --parity-only reruns just the parity step on the rootfs the last run left, with this tree's code.
+# Needs root, qemu-user-static, binfmt-support and mmdebstrap. See docs/pi-rehearsal.md.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,10 @@ PI_ONLY_CHECKS=" gpio camera lens fan power thermal "
 CA_FILE=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 HOST_PYTHON=python3
 PARITY=1
+PARITY_ONLY=0
+# The Pi 5's cores (4 x Cortex-A76): qemu's default "max" CPU has features a Pi lacks, for which XNNPACK picks int8
+# kernels that qemu 7.2 computes wrongly (outputs off by up to 255 levels).
+PI_CPU=cortex-a76
 VENV_BIN=/opt/deblurd/venv/bin
 SKIP_LOG=$CACHE/skips.txt
 TIMES=()
@@ -30,7 +35,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --host-python) HOST_PYTHON=$2; shift ;;
         --no-parity) PARITY=0 ;;
-        -h|--help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --parity-only) PARITY_ONLY=1 ;;
+        -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "pi-rehearsal.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -70,7 +76,7 @@ summary() {
 # A command in the arm64 rootfs, with a clean environment as a user's root shell has.
 in_rootfs() {
     nice -n 10 chroot "$ROOTFS" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/rehearsal-ca.pem "$@"
+        HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/rehearsal-ca.pem QEMU_CPU=$PI_CPU "$@"
 }
 
 as_service_user() { in_rootfs runuser -u deblurd -- "$@"; }
@@ -105,27 +111,64 @@ build_base() {
 
 unmount_rootfs() {
     local point
-    for point in dev/pts dev proc root/.cache/pip; do
+    for point in dev/pts dev proc/cpuinfo sys/devices/system/cpu proc root/.cache/pip; do
         if mountpoint -q "$ROOTFS/$point"; then umount -l "$ROOTFS/$point"; fi
     done
 }
 
-# A fresh copy of the base (a Pi just flashed), the project in /root/deblurd, and a pip cache kept between runs.
+# The project (the files git tracks or would track) in /root/deblurd, replacing an earlier copy.
+copy_project() {
+    rm -rf "$ROOTFS/root/deblurd"
+    mkdir -p "$ROOTFS/root/deblurd"
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
+        tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$ROOTFS/root/deblurd"
+}
+
+# The CPU a Pi 5 shows its programs. LiteRT's XNNPACK reads it with cpuinfo: from the host's x86 /proc/cpuinfo and
+# /sys lists it segfaults, and without the lists it stays out silently, leaving int8 to TFLite's builtin kernels,
+# which round differently on Arm and x86 (docs/pi-rehearsal.md). So: the Pi 5's /proc/cpuinfo, its CPU lists, and
+# the same core for qemu (QEMU_CPU in in_rootfs).
+pi5_cpu_view() {
+    local cpu
+    for cpu in 0 1 2 3; do
+        printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics' "$cpu"
+        printf ' fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n'
+        printf 'CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
+    done >"$CACHE/pi5-cpuinfo"
+    printf 'Revision\t: c04170\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n' >>"$CACHE/pi5-cpuinfo"
+    mount --bind "$CACHE/pi5-cpuinfo" "$ROOTFS/proc/cpuinfo"
+    mkdir -p "$ROOTFS/sys/devices/system/cpu"
+    mount -t tmpfs -o size=64k,mode=0755 tmpfs "$ROOTFS/sys/devices/system/cpu"
+    for cpu in possible present online; do echo 0-3 >"$ROOTFS/sys/devices/system/cpu/$cpu"; done
+}
+
+# /proc with the Pi 5's CPU view, /dev, and the pip cache. No more of /sys: apt and pip need only /proc.
+mount_rootfs() {
+    unmount_rootfs
+    mkdir -p "$ROOTFS/root/.cache/pip" "$CACHE/pip"
+    mount -t proc proc "$ROOTFS/proc"
+    pi5_cpu_view
+    mount --bind /dev "$ROOTFS/dev"
+    mount --bind /dev/pts "$ROOTFS/dev/pts"
+    mount --bind "$CACHE/pip" "$ROOTFS/root/.cache/pip"
+}
+
+# A fresh copy of the base (a Pi just flashed) with the project, mounted.
 fresh_rootfs() {
     unmount_rootfs
     rm -rf "$ROOTFS"
     cp -a "$BASE" "$ROOTFS"
-    mkdir -p "$ROOTFS/root/deblurd" "$ROOTFS/root/.cache/pip" "$CACHE/pip"
-    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-        tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$ROOTFS/root/deblurd"
+    copy_project
     install -m 0644 "$CA_FILE" "$ROOTFS/etc/ssl/certs/rehearsal-ca.pem"
     install -m 0644 /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
-    # No /sys: with both the host's /proc/cpuinfo and its /sys CPU lists, the arm64 cpuinfo in LiteRT's XNNPACK
-    # parses an x86 machine and the model run segfaults under qemu (a Pi has its own). apt and pip need only /proc.
-    mount -t proc proc "$ROOTFS/proc"
-    mount --bind /dev "$ROOTFS/dev"
-    mount --bind /dev/pts "$ROOTFS/dev/pts"
-    mount --bind "$CACHE/pip" "$ROOTFS/root/.cache/pip"
+    mount_rootfs
+}
+
+# The rootfs a full run left, mounted again with this tree's project (--parity-only).
+reuse_rootfs() {
+    [ -x "$ROOTFS$VENV_BIN/python" ] || die "no installed rootfs at $ROOTFS: run sudo make pi-rehearsal once first"
+    mount_rootfs
+    copy_project
 }
 
 # install.sh as a user runs it. Its self-check fails here only on the Pi's hardware (see the doctor step).
@@ -201,6 +244,13 @@ TOTAL=$SECONDS
 mkdir -p "$CACHE"
 : >"$SKIP_LOG"
 step "prerequisites" prerequisites
+if [ "$PARITY_ONLY" -eq 1 ]; then
+    step "reuse rootfs + project" reuse_rootfs
+    step "int8 parity arm64 vs host" parity
+    summary
+    say "parity passed"
+    exit 0
+fi
 step "rootfs (build or reuse)" build_base
 step "fresh copy + project" fresh_rootfs
 step "install.sh" install_sh

@@ -67,6 +67,13 @@ class TfliteModel:
         self._out = self._interp.get_output_details()[0]
 
     @property
+    def kernels(self) -> str:
+        """'xnnpack' when the default delegate took the graph, else 'builtin': the two round int8 differently, and
+        XNNPACK silently stays out where it cannot read the CPU (then int8 runs tens of times slower)."""
+        ops: list[dict[str, Any]] = getattr(self._interp, "_get_ops_details", list)()
+        return "xnnpack" if any(op["op_name"] == "DELEGATE" for op in ops) else "builtin"
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self._in["shape"])
 

@@ -1,12 +1,15 @@
-"""Arm vs x86 parity of the shipped models: the int8 kernels of XNNPACK on Arm are not the x86 ones.
+"""Arm vs x86 parity of the shipped models: a Pi must compute what the tests on x86 saw.
 
     python -m tools.bench.parity run OUT.npz [--inputs REF.npz]   run every model of every pack on fixed inputs
     python -m tools.bench.parity compare REF.npz OTHER.npz         largest difference, share within 1 level
 
 `run` without --inputs makes the inputs (the bundled samples' luminance, fitted to each model's input) and stores
 them beside the outputs, so a second machine given --inputs runs the very same bytes; JPEG decoding and resizing
-stay out of the model comparison. The routing decisions on the samples are recorded end to end (each machine
-decodes the samples itself), as the daemon would make them. deploy/pi-rehearsal.sh runs it in the arm64 rootfs.
+stay out of the model comparison. Each run records which kernels ran each model (XNNPACK or TFLite's builtin
+ones, which round int8 differently on Arm and x86): a comparison counts only XNNPACK on both, what a Pi runs;
+XNNPACK stays out silently where it cannot read the CPU. The routing decisions on the samples are recorded end to
+end (each machine decodes the samples itself), as the daemon would make them. deploy/pi-rehearsal.sh runs it in
+the arm64 rootfs.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def run(out: Path, models: Path, reference: Path | None) -> None:
         outputs = [model(x[None, :, :, None].astype(np.float32) / 255.0)[0] for x in inputs]
         arrays[f"in:{key}"] = inputs
         arrays[f"out:{key}"] = np.stack(outputs)
+        arrays[f"kernels:{key}"] = np.array(model.kernels)
     arrays["routing"] = np.array(json.dumps(routing(models), sort_keys=True))
     arrays["runtime"] = np.array(f"{runtime} on {sys.platform}/{np.__version__}/{cv2.__version__}")
     np.savez_compressed(out, **arrays)
@@ -105,6 +109,12 @@ class ModelParity:
     """Largest difference: 8-bit levels for an image, probability for scores."""
     within_1: float
     """Share of pixels within 1 level (image), or of cells with the same argmax (scores)."""
+
+
+def kernel_mismatches(ref: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> list[str]:
+    """'model: x86 kernels/arm kernels' for each model that did not run under XNNPACK on both machines."""
+    return [f"{key[8:]}: {ref[key]}/{other.get(key, 'unrecorded')}" for key in sorted(k for k in ref
+            if k.startswith("kernels:")) if str(ref[key]) != "xnnpack" or str(other.get(key)) != "xnnpack"]
 
 
 def compare_arrays(ref: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> tuple[list[ModelParity], list[str]]:
@@ -140,9 +150,13 @@ def compare(reference: Path, other: Path) -> int:
     same_maps = sum(maps_a[k]["map"] == maps_b.get(k, {}).get("map") for k in maps_a)
     print(f"routing: {len(maps_a) - len(differ)}/{len(maps_a)} frame labels and {same_maps}/{len(maps_a)} blur maps "
           f"identical" + (f"; labels differ on {', '.join(differ)}" if differ else ""))
-    failed = bool(differ) or (worst is not None and worst.within_1 < WITHIN_TARGET)
+    kernels = kernel_mismatches(ref, oth)
+    if kernels:
+        print(f"kernels: not XNNPACK on both machines (reference/other), so not what a Pi runs: {'; '.join(kernels)}."
+              f" In the rootfs XNNPACK needs the Pi 5's CPU view that deploy/pi-rehearsal.sh mounts")
+    failed = bool(differ) or bool(kernels) or (worst is not None and worst.within_1 < WITHIN_TARGET)
     print("parity: " + ("FAILED" if failed else "ok") + f" (target: {100 * WITHIN_TARGET:.1f} % within 1 level and "
-          f"identical routing labels)")
+          f"identical routing labels, XNNPACK on both)")
     return 1 if failed else 0
 
 
