@@ -78,9 +78,19 @@ def test_models_shipped_pack_and_a_corrupt_copy(tmp_path: Path) -> None:
     assert levels(doctor.check_models(ModelsConfig(dir=tmp_path, pack="nope"))) == {"models": "failed"}
 
 
-def test_runtime_is_reported() -> None:
+def test_runtime_is_reported_with_the_int8_kernels_it_runs() -> None:
     checks = doctor.check_runtime(ModelsConfig())
-    assert levels(checks) == {"tflite": "ok"}
+    assert levels(checks) == {"tflite": "ok"} and checks[0].detail.endswith(", int8 on xnnpack")
+
+
+def test_int8_on_the_builtin_kernels_is_a_warning_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where XNNPACK cannot read the CPU (a chroot without /sys) it stays out silently; doctor says so."""
+    from deblurd.restore.tflite import TfliteModel
+
+    monkeypatch.setattr(TfliteModel, "kernels", property(lambda self: "builtin"))
+    checks = doctor.check_runtime(ModelsConfig())
+    assert levels(checks) == {"tflite": "warning"} and "builtin kernels" in checks[0].detail
+    assert "/sys/devices/system/cpu" in checks[0].fix
 
 
 def test_output_writable_and_free_space(tmp_path: Path) -> None:

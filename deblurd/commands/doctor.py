@@ -276,7 +276,27 @@ def check_runtime(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
         version = metadata.version(RUNTIME_DISTRIBUTIONS[name])
     except metadata.PackageNotFoundError:
         version = "version unknown"
-    return [Check("tflite", "ok", f"{name} {version}")]
+    kernels = _int8_kernels(cfg)
+    if kernels == "builtin":
+        return [Check("tflite", "warning", f"{name} {version} runs int8 on TFLite's builtin kernels: XNNPACK could "
+                      "not read the CPU, so every model runs 4-25x slower and rounds differently from the tested "
+                      "path", "give the service a readable /proc/cpuinfo and /sys/devices/system/cpu (a container "
+                      "or chroot must mount them)")]
+    return [Check("tflite", "ok", f"{name} {version}" + (f", int8 on {kernels}" if kernels else ""))]
+
+
+def _int8_kernels(cfg: ModelsConfig) -> str | None:
+    """Which kernels run the pack's first int8 model ('xnnpack' or 'builtin'), or None when it cannot be loaded
+    (check_models says why) or the pack is float."""
+    from deblurd.restore.tflite import TfliteModel
+
+    if cfg.precision != "int8":
+        return None
+    try:
+        entry = next(iter(load_manifest(cfg.pack_dir).models.values()))
+        return TfliteModel(cfg.pack_dir / entry.file, threads=1).kernels
+    except (PackError, StopIteration):
+        return None
 
 
 def _nearest_existing(path: Path) -> Path:
