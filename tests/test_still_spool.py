@@ -12,7 +12,7 @@ import numpy as np
 from conftest import make_config
 from test_still import sharp_still, still_frame
 
-from deblurd.atomic import TMP_MARK
+from deblurd.atomic import TMP_MARK, AtomicWriter
 from deblurd.capture.camera import ReplaySource
 from deblurd.daemon.pipeline import Pipeline
 from deblurd.daemon.presses import PressBook, press_of, record_press
@@ -234,3 +234,32 @@ def test_links_in_the_spool_are_never_followed_and_crafted_press_names_never_bec
     PressBook(out).done(press_of({"press": "../../outside/victim"}))
     assert sorted(p.name for p in outside.iterdir()) == ["precious.jpg", "precious.json", "victim.press"]
     assert victim.read_bytes()[:2] == b"\xff\xd8" and "left alone" in caplog.text
+
+
+def test_the_repair_at_the_start_leaves_a_press_record_this_process_is_writing(tmp_path):
+    spool = tmp_path / SPOOL_DIR
+    spool.mkdir()
+    writing = spool / f".1700000000.000000-1-00001.press{TMP_MARK}{os.getpid()}"
+    writing.write_text("{}")  # a press recorded while the daemon starts: its rename comes after the repair
+    earlier = spool / f".x.jpg{TMP_MARK}{os.getpid()}"
+    earlier.write_bytes(b"torn")
+    os.utime(earlier, (1.7e9, 1.7e9))  # an earlier run that had this pid, killed mid-write
+    SpoolFolder(spool).repair()
+    assert writing.exists() and not earlier.exists()
+
+
+def test_a_press_found_on_disk_while_its_record_is_written_is_queued_once(tmp_path):
+    taken = []
+
+    class ScanningWriter(AtomicWriter):
+        """The capture thread's scan for records lands just after this record is in place."""
+
+        def write(self, path, data, sync_dir=True):
+            super().write(path, data, sync_dir)
+            book.poke()
+            taken.append(book.take(8))
+
+    book = PressBook(tmp_path, ScanningWriter())
+    press = book.accept("button")
+    assert press.durable and taken == [None], "the scan does not take a press whose record is being written"
+    assert book.take(8) == press and book.take(8) is None, "queued once: one still per press"

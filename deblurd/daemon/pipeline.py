@@ -29,6 +29,7 @@ from typing import Any
 from deblurd.capture.camera import FrameSource
 from deblurd.capture.pacing import Pacer
 from deblurd.config import Config
+from deblurd.daemon.heap import return_large_buffers
 from deblurd.daemon.hooks import (
     Decision,
     Governor,
@@ -239,17 +240,20 @@ class Pipeline:
         with self._frames:
             if not self._stills and not self._continuous:
                 self._frames.wait(wait_s)
-            if self._stills:
-                return self._stills.popleft()
-            if self._continuous and not self._stop.is_set():
-                return self._continuous.popleft()
-            return None
+            if not self._stills:
+                return self._continuous.popleft() if self._continuous and not self._stop.is_set() else None
+        return self._take_still()
+
+    def _take_still(self) -> Frame | None:
+        """The next still, taken out of its queue (and decoded from the spool) only once the store has written what
+        it holds: a burst then holds one still result at a time (72 MB at 12 MP) or the next still, never both."""
+        self._indicate("capture")
+        self._wait_for_store()
+        with self._frames:
+            return self._stills.popleft() if self._stills else None
 
     def _infer(self, frame: Frame) -> None:
         timings = {"queue_s": round(max(0.0, time.time() - frame.captured_at), 4)}
-        if frame.kind == "still":
-            self._indicate("capture")
-            self._wait_for_store()
         route = self.router.route_still if frame.kind == "still" else self.router.route
         try:
             severity, out = route(frame.pixels, timings)
@@ -263,8 +267,7 @@ class Pipeline:
             self.stats.leave("store_stalled", 1)
 
     def _wait_for_store(self) -> None:
-        """Before a still, let the store write what it holds: a burst then holds one still result at a time (72 MB
-        at 12 MP) beside the one being restored, while the store thread lives and until the stop deadline."""
+        """Let the store write what it holds, while the store thread lives and until the stop deadline."""
         store = self._store_thread
         while self._results.unfinished_tasks and store is not None and store.is_alive() and not self._overdue():
             time.sleep(0.02)
@@ -333,7 +336,9 @@ class Pipeline:
             self._continuous.clear()
         self.presses.say_left_behind()
         while self._fatal is None and self._stills and not self._overdue():
-            self._infer(self._stills.popleft())
+            if (frame := self._take_still()) is not None:
+                self._infer(frame)
+            del frame  # not held while the next waits for the store
         if self._stills:
             self.stats.leave("spooled", len(self._stills))
             self._stills.spill()
@@ -363,6 +368,7 @@ class Pipeline:
 
     def run(self) -> Stats:
         """Run until stop() or pipeline.max_frames; re-raises a fatal error from any thread."""
+        return_large_buffers()  # the process is the daemon's now: its threads' freed stills go back (heap.py)
         self.lens.apply(self.source, self.router)
         self.presses.prepare()
         recovered = self._stills.recover()

@@ -20,7 +20,7 @@ import stat
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,18 @@ def press_of(metadata: dict[str, Any]) -> str | None:
 def record_press(output_dir: Path, via: str, writer: AtomicWriter | None = None) -> Press:
     """Write a press's record into the output folder's spool, whole and fsynced; the press is durable on return.
     UnsafePath when the spool is a link, OSError when the disk or the permissions refuse it."""
-    spool = confined(Path(output_dir), SPOOL_DIR)
-    spool.mkdir(exist_ok=True)
     now = time.time()
     press = Press(press_name(now), now, via)
-    (writer or AtomicWriter()).write(spool / f"{press.name}{PRESS_SUFFIX}",
-                                     json.dumps({"pressed_at": now, "via": via}).encode())
+    write_record(Path(output_dir), press, writer)
     return press
+
+
+def write_record(output_dir: Path, press: Press, writer: AtomicWriter | None = None) -> None:
+    """record_press for a press already named (the daemon claims the name before the record exists)."""
+    spool = confined(output_dir, SPOOL_DIR)
+    spool.mkdir(exist_ok=True)
+    (writer or AtomicWriter()).write(spool / f"{press.name}{PRESS_SUFFIX}",
+                                     json.dumps({"pressed_at": press.pressed_at, "via": press.via}).encode())
 
 
 def _read_record(path: Path) -> Press:
@@ -109,16 +114,19 @@ class PressBook:
         return len(self._queue)
 
     def accept(self, via: str) -> Press:
-        """Record a press and queue it; when the disk refuses the record, the press is held in memory (and said)."""
+        """Record a press and queue it; when the disk refuses the record, the press is held in memory (and said).
+        Its name is claimed before its record is written, so that a scan meanwhile does not queue it twice."""
+        now = time.time()
+        press = Press(press_name(now), now, via)
+        with self._lock:
+            self._claimed.add(press.name)
         try:
-            press = record_press(self.output_dir, via, self.writer)
+            write_record(self.output_dir, press, self.writer)
         except (OSError, ValueError) as exc:
-            now = time.time()
-            press = Press(press_name(now), now, via, durable=False)
+            press = replace(press, durable=False)
             log.warning("press %s held in memory only: cannot record it in %s (%s); a crash before its still is "
                         "stored loses it", press.name, self.folder, exc)
         with self._lock:
-            self._claimed.add(press.name)
             self._queue.append(press)
         return press
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from deblurd.log_limit import printable
 from deblurd.output.layout import is_link, is_plain_dir, refuse
 
 log = logging.getLogger(__name__)
+
+_STARTED = time.time() - 2.0
+"""About when this process started (this module is imported before any spool is written), less FAT's 2 s steps."""
 
 
 QUEUED_JPEG_QUALITY = 97
@@ -152,10 +156,16 @@ class SpoolFolder:
 
     @staticmethod
     def _remove_orphan_temp(path: Path) -> None:
-        """A temp file whose writer has gone (a crash mid-write); one that a live process writes is left to it."""
+        """A temp file whose writer has gone (a crash mid-write); one that a live process writes is left to it,
+        this one included when the file is younger than this process (a press recorded while the spool is
+        repaired at the start; an older one with this pid is an earlier run's that had the same pid)."""
         pid = path.name.rpartition(TMP_MARK)[2]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
-            return
+        if pid.isdigit() and _alive(int(pid)):
+            try:
+                if int(pid) != os.getpid() or os.lstat(path).st_mtime >= _STARTED:
+                    return
+            except FileNotFoundError:
+                return
         path.unlink(missing_ok=True)
 
     def _adopt(self, jpeg: Path) -> None:

@@ -38,6 +38,11 @@ class StillQueue:
         return len(self._items)
 
     @property
+    def in_hand(self) -> Frame | None:
+        """The still last taken out, while something (its restoration, its result on the way to disk) holds it."""
+        return self._in_hand()
+
+    @property
     def nbytes(self) -> int:
         """Bytes of pixels and JPEGs held in memory (spooled stills hold none)."""
         return sum(i.pixels.nbytes if isinstance(i, Frame) else len(i.jpeg) if isinstance(i, QueuedStill) else 0
@@ -53,7 +58,7 @@ class StillQueue:
         The slow part of append, which a caller can run outside its lock."""
         packed = QueuedStill.pack(frame) if self.spool is not None else None
         spooled = self._spool(packed) if packed is not None else None
-        in_hand = self._in_hand()
+        in_hand = self.in_hand
         held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
         if held + frame.pixels.nbytes <= self.raw_bytes:
             return frame if spooled is None else replace(frame, spool=spooled)
