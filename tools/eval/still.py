@@ -5,8 +5,9 @@ little, the smaller ones are upscaled, which the report says per photo), pushed 
 full resolution (deblurd.optics.defocus: a real-lens PSF of one radius over the whole frame, then the sensor: Bayer,
 noise, ISP, JPEG) and restored by each method. PSNR is on luminance (Y of YCrCb, what the generators restore),
 against the photo that went in. Wiener and Richardson-Lucy (scikit-image) are given the true PSF (the lens PSF of
-each channel, weighted as Y weighs them) and the frame mirror-padded by the PSF's reach; Wiener's balance is the
-best of a small grid per frame (an oracle in its favour).
+each channel, weighted as Y weighs them): tools/eval/baselines.py's, the yardsticks of every report. Wiener's noise
+level is tuned per radius on the centre of a train photo degraded the same way (the sensor's noise is not white,
+so the level it measures is not the one that serves it best), never on a scored photo.
 
     python -m tools.eval.still --photos 2          # writes reports/still/report.json and report.md
 """
@@ -17,11 +18,9 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from skimage import restoration
 from skimage.metrics import peak_signal_noise_ratio
 
 from deblurd.atomic import AtomicWriter
@@ -32,6 +31,7 @@ from deblurd.restore.cascade import StillRestorer
 from deblurd.restore.inference import ModelPack, rgb_to_luma
 from deblurd.restore.router import Router
 from tools.data import sources as data
+from tools.eval import baselines
 from tools.eval.realistic import fit
 from tools.eval.report import md_table
 
@@ -41,11 +41,10 @@ RADII = (0.0, 3.0, 7.0, 14.0, 35.0)
 """Disk radii in px at 4608 width: 0 (a sharp still, which must come back unchanged), 3 (clearly soft at 100 %,
 under half a pixel at 640), and the issue's 7, 14 and 35."""
 TARGET_GAIN_DB = {7.0: 2.0, 14.0: 1.5, 35.0: 1.0}
-WIENER_BALANCE = tuple(float(b) for b in np.logspace(-2, 4, 13))
-"""Balances tried (scikit-image's Wiener regularises with the Laplacian, which is weak at the low frequencies where
-a large disk's response has its zeros, so large blurs need large balances)."""
-WIENER_CROP = 1024
-"""The balance is picked on the frame's centre square of this size, then used on the whole frame."""
+WIENER_SIGMAS = (0.004, 0.008, 0.016, 0.032, 0.064, 0.128)
+"""Noise levels Wiener is tuned over (baselines.best_sigma)."""
+TUNING_CROP = 1024
+"""Wiener's noise level is tuned on the centre square of this size of a train photo framed like the stills."""
 RL_ITERATIONS = 10
 Y_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -79,28 +78,14 @@ def luma_psf(radius: float, lens: LensProfile) -> np.ndarray:
     return out / out.sum()
 
 
-def padded(fn: Callable[[np.ndarray], np.ndarray], luma: np.ndarray, reach: int) -> np.ndarray:
-    """Run a deconvolution on the frame mirror-padded by `reach` (no wrap-around or dark borders), then crop."""
-    out = fn(np.pad(luma, reach, mode="symmetric"))
-    return out[reach:-reach, reach:-reach] if reach else out
-
-
-def wiener(luma: np.ndarray, psf: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float]:
-    """Wiener deconvolution with the true PSF at the balance of WIENER_BALANCE that scores best on the centre
-    square (an oracle in its favour)."""
-    def run(image: np.ndarray, balance: float) -> np.ndarray:
-        return padded(lambda x: restoration.wiener(x, psf, balance), image.astype(np.float64), psf.shape[0])
-
-    h, w = luma.shape
-    crop = (slice((h - WIENER_CROP) // 2, (h + WIENER_CROP) // 2),
-            slice((w - WIENER_CROP) // 2, (w + WIENER_CROP) // 2))
-    balance = max(WIENER_BALANCE, key=lambda b: psnr(run(luma[crop], b), truth[crop]))
-    return run(luma, balance), balance
-
-
-def richardson_lucy(luma: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    return padded(lambda x: restoration.richardson_lucy(x, psf.astype(np.float32), num_iter=RL_ITERATIONS),
-                  luma, psf.shape[0])
+def tuned_sigma(radius: float, lens: LensProfile, sensor: SensorProfile, seed: int) -> float:
+    """Wiener's best noise level for this radius, lens and sensor, on the centre of the first train photo."""
+    photo = fit(data.load_rgb(data.photo_files("train")[0]), FRAME).astype(np.float32) / 255.0
+    h, w = photo.shape[:2]
+    centre = photo[(h - TUNING_CROP) // 2:(h + TUNING_CROP) // 2, (w - TUNING_CROP) // 2:(w + TUNING_CROP) // 2]
+    captured = degrade(centre, radius, lens, sensor, np.random.default_rng([seed, 99, int(radius * 10)]))
+    truth = rgb_to_luma(np.round(centre * 255).astype(np.uint8))
+    return baselines.best_sigma(WIENER_SIGMAS, [(truth, rgb_to_luma(captured), luma_psf(radius, lens))])
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -154,9 +139,9 @@ def evaluate(pack: ModelPack, photos: list[Path], radii: tuple[float, ...], seed
                 row[name] = psnr(rgb_to_luma(other.route(captured)[1]), truth)
             if classical and radius > 0:
                 psf = luma_psf(radius, lens)
-                out, row["wiener_balance"] = wiener(luma, psf, truth)
-                row["wiener"] = psnr(out, truth)
-                row["richardson_lucy"] = psnr(richardson_lucy(luma, psf), truth)
+                row["wiener_sigma"] = tuned_sigma(radius, lens, sensor, seed)
+                row["wiener"] = psnr(baselines.wiener(luma, psf, row["wiener_sigma"]), truth)
+                row["richardson_lucy"] = psnr(baselines.richardson_lucy(luma, psf, RL_ITERATIONS), truth)
             rows.append({k2: round(v, 3) if isinstance(v, float) else v for k2, v in row.items()})
             print(json.dumps(rows[-1]), flush=True)
     return summarise(rows, [data.photo_name(p) for p in photos])
@@ -166,7 +151,7 @@ METHODS = (("input", "blurred input"), ("before", "working-width route (before t
            ("ours", "ours: coarse-to-fine cascade"),
            ("ours_full_width_mapped", "alternative: full width mapped like the other scales"),
            ("ours_no_full_width_pass", "alternative: no full-width pass (correction upsampled)"),
-           ("wiener", "Wiener, true PSF (best balance)"),
+           ("wiener", "Wiener, true PSF (noise level tuned on a train photo)"),
            ("richardson_lucy", f"Richardson-Lucy, true PSF, {RL_ITERATIONS} iterations"))
 
 
