@@ -53,6 +53,23 @@ def test_warm_start_rebuilds_the_shipped_network(role):
     assert net.count_params() == load_manifest(PHOTO).models[role].params
 
 
+def test_a_radius_mapper_starts_from_the_shipped_class_mappers_body():
+    """Every layer but the heads carries the shipped mapper's weights; the features before the heads match it."""
+    import keras
+
+    net = train.build("mapper-radius", "photo")
+    fresh_heads = [w.copy() for w in net.get_layer("radius").get_weights()]
+    assert warm_start.load_body_from_tflite(net, PHOTO / "classifier.float.tflite") == len(
+        warm_start.tflite_weights(PHOTO / "classifier.float.tflite")) - 1
+    shipped = warm_start.load_from_tflite(train.build("mapper", "photo"), PHOTO / "classifier.float.tflite")
+    x = np.random.default_rng(1).random((1, 64, 64, 1)).astype(np.float32)
+    features = [keras.Model(m.input, m.get_layer(index=-2 if m is shipped else -4).output) for m in (net, shipped)]
+    np.testing.assert_allclose(np.asarray(features[0](x)), np.asarray(features[1](x)), atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh_heads, net.get_layer("radius").get_weights()))
+    with pytest.raises(ValueError, match="not the same body"):
+        warm_start.load_body_from_tflite(train.build("mapper-radius", "photo"), PHOTO / "semi.float.tflite")
+
+
 def test_warm_start_refuses_another_architecture():
     with pytest.raises(ValueError, match="not the same architecture"):
         warm_start.load_from_tflite(train.build("ours-semi", "photo"), PHOTO / "heavy.float.tflite")

@@ -73,11 +73,18 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def warm_start(net: keras.Model, source: Path, role: str) -> None:
-    """Start from a pack's float model of the role (a folder with a manifest) or a training run's final weights."""
+    """Start from a pack's float model of the role (a folder with a manifest; a radius mapper takes a class mapper's
+    body) or a training run's final weights."""
     if (source / "manifest.json").exists():
-        from tools.train.warm_start import load_from_tflite
+        from deblurd.restore.manifest import load_manifest
+        from tools.train.warm_start import load_body_from_tflite, load_from_tflite
 
-        load_from_tflite(net, source / f"{role}.float.tflite")
+        entry = load_manifest(source).models[role]
+        if entry.output == "classes" and net.name.startswith("mapper_radius"):
+            print(f"warm start: {load_body_from_tflite(net, source / entry.float_file)} body layers from "
+                  f"{source.name}'s class mapper; the radius and confidence heads start fresh", flush=True)
+        else:
+            load_from_tflite(net, source / entry.float_file)
     elif (source / "final.weights.h5").exists():
         net.load_weights(source / "final.weights.h5")
     else:
