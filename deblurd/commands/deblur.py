@@ -41,6 +41,7 @@ from deblurd.commands.deblur_inputs import (
 )
 from deblurd.commands.loading import load_command_config, load_pack
 from deblurd.config import add_config_argument
+from deblurd.daemon.heap import return_large_buffers
 from deblurd.frames import Severity
 from deblurd.image_io import MAX_IMAGE_PIXELS, InputError, Picture, encode_picture, read_picture, rgb8
 from deblurd.log_limit import printable
@@ -255,6 +256,7 @@ def _skip(path: Path, result: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_command_config(args)
+    return_large_buffers()  # a batch of large images: each one's freed planes go back before the next (heap.py)
     found = find_inputs(args.images, args.recursive, args.output)
     inputs = found.files
     router = Router(load_pack(cfg))
