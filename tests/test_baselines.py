@@ -79,3 +79,23 @@ def test_best_sigma_picks_a_working_noise_level_from_the_candidates(photo):
     chosen = baselines.best_sigma(candidates, [(photo, b, psf)])
     assert chosen in candidates and chosen != candidates[0]
     assert psnr(baselines.wiener(b, psf, chosen), photo) > psnr(baselines.wiener(b, psf, candidates[0]), photo) + 1
+
+
+def test_the_per_pixel_wiener_channel_is_the_disk_filter_where_the_radius_is_on_its_grid(photo):
+    """tools/eval/wiener_channel.py's bank blend: at a grid radius it is that radius's filter; between two it lies
+    between them; across a radius step each side gets its own radius's filter."""
+    from deblurd.optics.wiener import wiener_disk
+    from tools.eval import wiener_channel
+
+    image, _ = blurred(photo, 2.0)
+    flat = np.full(image.shape, 2.0, np.float32)
+    np.testing.assert_allclose(wiener_channel.per_pixel(image, flat, SIGMA), wiener_disk(image, 2.0, SIGMA),
+                               atol=1e-6)
+    half = wiener_channel.per_pixel(image, flat + 0.25, SIGMA)
+    low, high = wiener_disk(image, 2.0, SIGMA), wiener_disk(image, 2.5, SIGMA)
+    np.testing.assert_allclose(half, (low + high) / 2, atol=1e-6)
+    step = flat.copy()
+    step[:, : image.shape[1] // 2] = 0.0
+    mixed = wiener_channel.per_pixel(image, step, SIGMA)
+    np.testing.assert_allclose(mixed[:, image.shape[1] // 2:], low[:, image.shape[1] // 2:], atol=1e-6)
+    np.testing.assert_allclose(mixed[:, : image.shape[1] // 2], image[:, : image.shape[1] // 2], atol=1e-6)
