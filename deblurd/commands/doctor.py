@@ -282,11 +282,11 @@ def check_runtime(cfg: ModelsConfig, on_pi: bool = False) -> list[Check]:
                       "not read the CPU, so every model runs 4-25x slower and rounds differently from the tested "
                       "path", "give the service a readable /proc/cpuinfo and /sys/devices/system/cpu (a container "
                       "or chroot must mount them)")]
-    return [Check("tflite", "ok", f"{name} {version}" + (f", int8 on {kernels}" if kernels else ""))]
+    return [Check("tflite", "ok", f"{name} {version}" + (f", int8 on {kernels}" if kernels == "xnnpack" else ""))]
 
 
 def _int8_kernels(cfg: ModelsConfig) -> str | None:
-    """Which kernels run the pack's first int8 model ('xnnpack' or 'builtin'), or None when it cannot be loaded
+    """Which kernels run the pack's first int8 model (TfliteModel.kernels), or None when it cannot be loaded
     (check_models says why) or the pack is float."""
     from deblurd.restore.tflite import TfliteModel
 

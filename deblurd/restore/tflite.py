@@ -69,8 +69,12 @@ class TfliteModel:
     @property
     def kernels(self) -> str:
         """'xnnpack' when the default delegate took the graph, else 'builtin': the two round int8 differently, and
-        XNNPACK silently stays out where it cannot read the CPU (then int8 runs tens of times slower)."""
-        ops: list[dict[str, Any]] = getattr(self._interp, "_get_ops_details", list)()
+        XNNPACK silently stays out where it cannot read the CPU (then int8 runs tens of times slower). 'unknown'
+        where the runtime does not list its ops."""
+        details = getattr(self._interp, "_get_ops_details", None)
+        if details is None:
+            return "unknown"
+        ops: list[dict[str, Any]] = details()
         return "xnnpack" if any(op["op_name"] == "DELEGATE" for op in ops) else "builtin"
 
     @property
