@@ -25,6 +25,8 @@ def test_export_writes_the_radius_fields_and_the_route_cost_with_the_map(radius_
         assert entry.macs_per_pixel_with_map == round(entry.macs_per_pixel + mapper.macs_per_pixel, 1)
         assert entry.macs_per_pixel_with_map <= (20_000 if role == "semi" else 30_000)
         assert any("--arch nonblind" in c for c in entry.training["commands"])
+        check = entry.evaluation["export_check"]
+        assert 15 < check["input_psnr"] < 45, "the input's PSNR is its luminance's, not the radius channel's"
 
 
 def test_the_trained_generators_output_depends_on_the_radius_they_are_told(radius_pack_dir):

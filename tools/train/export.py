@@ -198,7 +198,7 @@ def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 2
                  "int8_accuracy": float(np.mean(q_out.argmax(1) == y)),
                  "int8_float_agreement": float(np.mean(f_out.argmax(1) == q_out.argmax(1)))}
     else:
-        check = {"held_out_samples": len(x), "input_psnr": train.psnr(x, y),
+        check = {"held_out_samples": len(x), "input_psnr": train.psnr(x[..., :1], y),
                  "float_psnr": train.psnr(f_out, y), "int8_psnr": train.psnr(q_out, y)}
         check["int8_minus_float_db"] = check["int8_psnr"] - check["float_psnr"]
     return {
