@@ -99,3 +99,18 @@ def test_the_per_pixel_wiener_channel_is_the_disk_filter_where_the_radius_is_on_
     mixed = wiener_channel.per_pixel(image, step, SIGMA)
     np.testing.assert_allclose(mixed[:, image.shape[1] // 2:], low[:, image.shape[1] // 2:], atol=1e-6)
     np.testing.assert_allclose(mixed[:, : image.shape[1] // 2], image[:, : image.shape[1] // 2], atol=1e-6)
+
+
+def test_wiener_restores_a_blur_too_large_for_its_usual_fitting_band():
+    """A radius-40 disk at 512 px (a 35 px one in a 12 MP still) passes none of LOW_BAND: the signal's amplitude is
+    fitted lower down instead of being taken as 0, which returned a flat image."""
+    from deblurd.optics import wiener
+
+    truth = skdata.camera().astype(np.float32) / 255.0
+    image, psf = blurred(truth, 40.0)
+    x = wiener.mirror(image.astype(np.float64))
+    usual = (wiener._radial_frequency(x.shape) >= wiener.LOW_BAND[0]) & (np.abs(wiener.otf(psf, x.shape)) > 0.5)
+    assert not usual.any()
+    gain = (peak_signal_noise_ratio(truth, baselines.wiener(image, psf, SIGMA), data_range=1.0)
+            - peak_signal_noise_ratio(truth, image, data_range=1.0))
+    assert gain > 3.0

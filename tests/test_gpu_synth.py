@@ -152,10 +152,12 @@ def test_the_wiener_input_restores_what_the_blur_took():
     assert gain > 1.0
 
 
-def test_the_wiener_input_is_the_baselines_filter():
-    """The same filter the evaluation reports as "Wiener given the true PSF" (tools/eval/baselines.py)."""
+@pytest.mark.parametrize("radii", [(2.0, 6.0), (12.0, 16.0)])
+def test_the_wiener_input_is_the_baselines_filter(radii):
+    """The same filter the evaluation reports as "Wiener given the true PSF" (tools/eval/baselines.py), also where
+    the blur is too large for the usual fitting band (12-16 px on a 64 px patch)."""
     from tools.eval import baselines
-    synth = pool_synth(SynthConfig(patch=64, min_radius=2.0, max_radius=6.0, sharp_share=0.0, chroma=0.05))
+    synth = pool_synth(SynthConfig(patch=64, min_radius=radii[0], max_radius=radii[1], sharp_share=0.0, chroma=0.05))
     _, _, sample = synth.draw(jax.random.key(5), 4, 1)
     device = np.asarray(gpu_synth.nonblind_inputs(sample)["wiener"])
     for i in range(4):

@@ -15,6 +15,10 @@ from deblurd.optics.blur import disk_psf
 LOW_BAND = (0.01, 0.06)
 """Radial frequencies (cycles per pixel) where the signal's power-law amplitude A is fitted: above the mean,
 below where a disk of radius 8 first attenuates much."""
+MIN_BAND_POINTS = 64
+"""A disk so large that the blur passes none of LOW_BAND (radius 40 at 640 px, 35 in a 12 MP still) has A fitted
+from the lowest frequencies it passes instead, above the two lowest rings; with no band at all, A would be 0 and
+the filter would return a flat image."""
 
 
 def mirror(image: np.ndarray) -> np.ndarray:
@@ -42,7 +46,8 @@ def wiener(image: np.ndarray, psf: np.ndarray, sigma: float) -> np.ndarray:
     """Wiener deconvolution of a float image in [0, 1] by `psf`, for additive noise of standard deviation `sigma`.
 
     The filter is H* / (|H|^2 + sigma^2 / S(f)) with S(f) = A / |f|^2 (natural images' spectrum), A the median of
-    (|Y|^2 / N - sigma^2) |f|^2 / |H|^2 over LOW_BAND. Returns float32 clipped to [0, 1]."""
+    (|Y|^2 / N - sigma^2) |f|^2 / |H|^2 over LOW_BAND where the blur passes half the signal (lower for a large
+    blur, MIN_BAND_POINTS). Returns float32 clipped to [0, 1]."""
     if sigma <= 0:
         raise ValueError(f"wiener needs the noise sigma (> 0), got {sigma}")
     x = mirror(image.astype(np.float64))
@@ -50,7 +55,10 @@ def wiener(image: np.ndarray, psf: np.ndarray, sigma: float) -> np.ndarray:
     spectrum = np.fft.rfft2(x - mean)
     h = otf(psf.astype(np.float64), x.shape)
     f = _radial_frequency(x.shape)
-    band = (f >= LOW_BAND[0]) & (f <= LOW_BAND[1]) & (np.abs(h) > 0.5)
+    passed = np.abs(h) > 0.5
+    band = (f >= LOW_BAND[0]) & (f <= LOW_BAND[1]) & passed
+    if band.sum() < MIN_BAND_POINTS:
+        band = (f >= 2.0 / min(x.shape)) & (f <= LOW_BAND[1]) & passed
     power = np.abs(spectrum[band]) ** 2 / x.size - sigma**2
     amplitude = float(np.median(np.maximum(power, 0.0) * f[band] ** 2 / np.abs(h[band]) ** 2)) if band.any() else 0.0
     nsr = sigma**2 * np.maximum(f, 1.0 / max(x.shape)) ** 2 / max(amplitude, 1e-12)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from deblurd.optics.blur import BlurDefinition
+from deblurd.optics.wiener import LOW_BAND, MIN_BAND_POINTS
 from deblurd.restore.manifest import RADIUS_SCALE
 
 SUPERSAMPLE = 8
@@ -34,8 +35,6 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """Y of YCrCb from RGB, as the daemon computes luminance."""
 CHANNELS = ("luma", "radius", "wiener")
 """A non-blind restorer's input channels in order; a net taking n channels gets the first n."""
-LOW_BAND = (0.01, 0.06)
-"""Radial frequencies (cycles/pixel) where Wiener fits the signal's 1/f^2 power (tools/eval/baselines.py's)."""
 QUANTISATION_SIGMA = 1 / 255 / math.sqrt(12)
 """Standard deviation of 8-bit rounding: the least noise Wiener is told of, so its filter stays finite."""
 
@@ -175,7 +174,8 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
 
 def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:
     """Wiener deconvolution of (B, H, W, 1) images by their PSFs (B, 1, K, K) for noise `sigma` (B,):
-    tools/eval/baselines.py's filter (mirror extension, S(f) = A / |f|^2 with A fitted over LOW_BAND)."""
+    deblurd/optics/wiener.py's filter (mirror extension, S(f) = A / |f|^2 with A fitted over LOW_BAND, lower
+    for a large blur)."""
     x = images[..., 0]
     top = jnp.concatenate([x, x[:, :, ::-1]], axis=2)
     x2 = jnp.concatenate([top, top[:, ::-1]], axis=1)
@@ -185,7 +185,10 @@ def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:
     h = _otf(psfs[:, 0] / psfs[:, 0].sum(axis=(-2, -1), keepdims=True), shape)
     f = jnp.sqrt(jnp.fft.fftfreq(shape[0])[:, None] ** 2 + jnp.fft.rfftfreq(shape[1])[None, :] ** 2)
     s2 = jnp.maximum(sigma, QUANTISATION_SIGMA)[:, None, None] ** 2
-    band = (f >= LOW_BAND[0]) & (f <= LOW_BAND[1]) & (jnp.abs(h) > 0.5)
+    passed = jnp.abs(h) > 0.5
+    usual = (f >= LOW_BAND[0]) & (f <= LOW_BAND[1]) & passed
+    wide = (f >= 2.0 / min(shape)) & (f <= LOW_BAND[1]) & passed
+    band = jnp.where((usual.sum(axis=(1, 2)) < MIN_BAND_POINTS)[:, None, None], wide, usual)
     power = jnp.abs(spectrum) ** 2 / (shape[0] * shape[1]) - s2
     ratio = jnp.maximum(power, 0.0) * f**2 / jnp.maximum(jnp.abs(h) ** 2, 1e-30)
     amplitude = jnp.nan_to_num(jnp.nanmedian(jnp.where(band, ratio, jnp.nan), axis=(1, 2)), nan=0.0)
