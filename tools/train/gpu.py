@@ -10,9 +10,11 @@ and without TensorFlow, the packages or the network. So the work goes in two ste
 
 Each job keeps every CPU core drawing fresh samples from the synthesis into a ring buffer while the GPU trains on
 it (random dihedral transforms), for a fixed number of seconds under a cosine learning rate that follows the
-clock. With --synth device the GPU makes every batch itself (tools/data/gpu_synth.py: uniform defocus disks and
-noise on crops of the photos, uploaded once), so no sample crosses from the host; a net with more than one input
-channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis.
+clock. With --synth device the GPU makes every generator batch itself (tools/data/gpu_synth.py: uniform defocus
+disks and noise on crops of the photos, uploaded once), so no sample crosses from the host; a net with more than
+one input channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis.
+A blur mapper (classes, or radius and confidence per cell) always draws from the CPU producers' realistic synthesis,
+the only one that labels every pixel, also when it runs beside --synth device jobs.
 
 It writes a run folder like tools.train.cpu's (final.weights.h5, run.json with the validation score on the
 same fixed batch tools.train.cpu uses, losses.csv) packed as OUT/<run>.tar; unpack it under runs/ and tools.train.export
