@@ -34,37 +34,40 @@ def tflite_weights(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def _weighted_layers(net: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in net.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+
+
+def _set_weights(layers: list[keras.layers.Layer], weights: list[tuple[np.ndarray, np.ndarray]], path: Path,
+                 what: str) -> None:
+    """Set each layer from the file's op of the same place, refusing a shape that differs ("not the same {what}")."""
+    for layer, (kernel, bias) in zip(layers, weights):
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if expected != [kernel.shape, bias.shape]:
+            raise ValueError(f"{path}: layer {layer.name} wants {expected}, the file has "
+                             f"{[kernel.shape, bias.shape]}: not the same {what}")
+        layer.set_weights([kernel, bias])
+
+
 def load_body_from_tflite(net: keras.Model, path: Path) -> int:
     """Start a mapper with new heads (a radius mapper) from a shipped class mapper: every weighted op of the file
     but its last (the class head) sets the network's layer of the same place, checked by shape; the new heads keep
     their fresh weights. Returns how many layers were set."""
-    layers = [layer for layer in net.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
-    body = tflite_weights(path)[:-1]
+    layers, body = _weighted_layers(net), tflite_weights(path)[:-1]
     if len(body) >= len(layers):
         raise ValueError(f"{path}: {len(body)} body layers leave no head for {net.name}'s {len(layers)} layers")
-    for layer, (kernel, bias) in zip(layers, body):
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        if expected != [kernel.shape, bias.shape]:
-            raise ValueError(f"{path}: layer {layer.name} wants {expected}, the file has "
-                             f"{[kernel.shape, bias.shape]}: not the same body")
-        layer.set_weights([kernel, bias])
+    _set_weights(layers, body, path, "body")
     return len(body)
 
 
 def load_from_tflite(net: keras.Model, path: Path) -> keras.Model:
     """Set a freshly built network's weights from a float TFLite export of the same architecture; raises
     ValueError when the layers do not match or the outputs differ."""
-    layers = [layer for layer in net.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
-    weights = tflite_weights(path)
+    layers, weights = _weighted_layers(net), tflite_weights(path)
     if len(layers) != len(weights):
         raise ValueError(f"{path} has {len(weights)} weighted ops but {net.name} has {len(layers)} layers: "
                          f"not the same architecture")
-    for layer, (kernel, bias) in zip(layers, weights):
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        if expected != [kernel.shape, bias.shape]:
-            raise ValueError(f"{path}: layer {layer.name} wants {expected}, the file has "
-                             f"{[kernel.shape, bias.shape]}: not the same architecture")
-        layer.set_weights([kernel, bias])
+    _set_weights(layers, weights, path, "architecture")
     model = TfliteModel(path, threads=2)
     x = np.random.default_rng(0).random(model.input_shape, np.float32)
     gap = float(np.abs(np.asarray(net(x, training=False)) - model(x)).max())
