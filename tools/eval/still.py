@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -79,17 +80,26 @@ def luma_psf(radius: float, lens: LensProfile) -> np.ndarray:
     return out / out.sum()
 
 
-def tuned_sigma(radius: float, lens: LensProfile, sensor: SensorProfile, seed: int) -> float:
-    """Wiener's best noise level for this radius, lens and sensor, on the centres of TUNING_PHOTOS train photos
-    (one photo's choice is noisy: a flat crop favours the sharpest filter, which rings on a sky)."""
-    pairs = []
-    for k, path in enumerate(data.photo_files("train")[:TUNING_PHOTOS]):
+@functools.cache
+def tuning_centres() -> tuple[np.ndarray, ...]:
+    """The centres of TUNING_PHOTOS train photos framed like the stills (sRGB float), loaded once per run."""
+    centres = []
+    for path in data.photo_files("train")[:TUNING_PHOTOS]:
         photo = fit(data.load_rgb(path), FRAME).astype(np.float32) / 255.0
         h, w = photo.shape[:2]
-        centre = photo[(h - TUNING_CROP) // 2:(h + TUNING_CROP) // 2, (w - TUNING_CROP) // 2:(w + TUNING_CROP) // 2]
-        captured = degrade(centre, radius, lens, sensor, np.random.default_rng([seed, 99, k, int(radius * 10)]))
-        pairs.append((rgb_to_luma(np.round(centre * 255).astype(np.uint8)), rgb_to_luma(captured),
-                      luma_psf(radius, lens)))
+        centres.append(photo[(h - TUNING_CROP) // 2:(h + TUNING_CROP) // 2,
+                             (w - TUNING_CROP) // 2:(w + TUNING_CROP) // 2])
+    return tuple(centres)
+
+
+def tuned_sigma(radius: float, lens: LensProfile, sensor: SensorProfile, seed: int) -> float:
+    """Wiener's best noise level for this radius, lens and sensor, on tuning_centres() degraded alike (one photo's
+    choice is noisy: a flat crop favours the sharpest filter, which rings on a sky)."""
+    psf, pairs = luma_psf(radius, lens), []
+    for k, centre in enumerate(tuning_centres()):
+        rng = np.random.default_rng([seed, 99, k, int(radius * 10)])
+        pairs.append((rgb_to_luma(np.round(centre * 255).astype(np.uint8)),
+                      rgb_to_luma(degrade(centre, radius, lens, sensor, rng)), psf))
     return baselines.best_sigma(WIENER_SIGMAS, pairs)
 
 
