@@ -194,6 +194,17 @@ def test_the_still_in_hand_counts_against_the_queues_byte_budget():
     assert queue.nbytes == raw, "held as captured once nothing is in hand"
 
 
+def test_between_two_stills_the_next_one_out_counts_against_the_budget():
+    frames = [still_frame(n) for n in range(3)]
+    raw = frames[0].pixels.nbytes
+    queue = StillQueue(raw_bytes=raw * 3 // 2)
+    queue.append(frames.pop(0))
+    queue.append(frames.pop(0))  # as JPEG: the first is held as captured
+    queue.popleft()  # restored and stored: nothing in hand, the JPEG is next
+    queue.append(frames.pop(0))
+    assert queue.nbytes < raw / 2, "held as JPEG: the still before it is decoded while it waits"
+
+
 def test_a_digit_pack_restores_stills_at_its_working_width(photo_pack_dir):
     from deblurd.restore.inference import ModelPack
 

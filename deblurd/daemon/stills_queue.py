@@ -25,8 +25,8 @@ STILL_RAW_BYTES = 40_000_000
 class StillQueue:
     """Button stills waiting for restoration, bounded in bytes rather than count alone: with a spool, each is on
     disk from its capture until its result is stored; in memory, a still is held as captured while its pixels and
-    those of the still last taken out (while it is still being restored or stored) fit in `raw_bytes`, and beyond
-    that only on disk (or as JPEG in memory, without a spool or when the disk refuses it)."""
+    those of the still being restored or stored before its turn fit in `raw_bytes`, and beyond that only on disk
+    (or as JPEG in memory, without a spool or when the disk refuses it)."""
 
     def __init__(self, raw_bytes: int = STILL_RAW_BYTES, spool: SpoolFolder | None = None) -> None:
         self.raw_bytes = raw_bytes
@@ -58,11 +58,16 @@ class StillQueue:
         The slow part of append, which a caller can run outside its lock."""
         packed = QueuedStill.pack(frame) if self.spool is not None else None
         spooled = self._spool(packed) if packed is not None else None
-        in_hand = self.in_hand
-        held = self.nbytes + (in_hand.pixels.nbytes if in_hand is not None else 0)
-        if held + frame.pixels.nbytes <= self.raw_bytes:
+        if self._held_while_waiting(frame) + frame.pixels.nbytes <= self.raw_bytes:
             return frame if spooled is None else replace(frame, spool=spooled)
         return spooled if spooled is not None else packed or QueuedStill.pack(frame)
+
+    def _held_while_waiting(self, frame: Frame) -> int:
+        """Bytes held in memory beside a still queued now, while it waits: the queue's, and the one still decoded at
+        a time before its turn: the still in hand, or, between two stills, the next one out (about this size)."""
+        in_hand = self.in_hand
+        ahead = in_hand.pixels.nbytes if in_hand is not None else frame.pixels.nbytes if self._items else 0
+        return self.nbytes + ahead
 
     def add(self, item: Frame | QueuedStill | Path) -> None:
         """Queue a still prepared by prepare()."""
