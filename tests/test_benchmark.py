@@ -39,3 +39,9 @@ def test_pack_rows_table_ratios_and_targets(photo_pack_dir: Path) -> None:
     verdicts = {t["target"]: t["pass"] for t in benchmark.check_targets([*rows, paper], ratios)}
     assert verdicts["photo/semi MAC per pixel"] is True
     assert verdicts["photo/semi int8, 640x480, 2 threads (ms)"] is None  # 2 threads were not measured
+
+
+def test_a_non_blind_pack_is_timed_on_the_daemon_path_with_its_radius_map(radius_pack_dir: Path) -> None:
+    rows = benchmark.bench_pack(radius_pack_dir, threads=[1], repeats=1, roles=("semi", "heavy"))
+    assert [r.model for r in rows] == ["photo/semi", "photo/heavy"] * 2
+    assert all(list(r.daemon_ms) == [1] and r.daemon_ms[1] > 0 and not r.note for r in rows)

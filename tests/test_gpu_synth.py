@@ -116,7 +116,8 @@ def test_shapes_dtypes_and_ranges():
     assert 0.1 < np.mean(radius == 0) < 0.45 and radius[radius > 0].min() >= 1.0 and radius.max() <= 4.0
     ratio = np.asarray(sample.radii)[radius > 0] / radius[radius > 0, None]
     assert np.all(np.abs(ratio - 1) <= 0.1 + 1e-6) and np.all(ratio[:, 1] == 1)
-    np.testing.assert_allclose(np.asarray(x[..., 1]), np.broadcast_to(radius[:, None, None] / 8.0, (64, 40, 40)))
+    told = np.asarray(sample.told)
+    np.testing.assert_allclose(np.asarray(x[..., 1]), np.broadcast_to(told[:, None, None] / 8.0, (64, 40, 40)))
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     colour = pool_synth(SynthConfig(patch=40, max_radius=2.0, luma=False))
     assert colour.draw(jax.random.key(0), 4)[1].shape == (4, 40, 40, 3)
@@ -152,16 +153,28 @@ def test_the_wiener_input_restores_what_the_blur_took():
     assert gain > 1.0
 
 
-@pytest.mark.parametrize("radii", [(2.0, 6.0), (12.0, 16.0)])
-def test_the_wiener_input_is_the_baselines_filter(radii):
-    """The same filter the evaluation reports as "Wiener given the true PSF" (tools/eval/baselines.py), also where
-    the blur is too large for the usual fitting band (12-16 px on a 64 px patch)."""
-    from tools.eval import baselines
+@pytest.mark.parametrize("radii", [(0.0, 1.0), (2.0, 6.0), (12.0, 16.0)])
+def test_the_non_blind_inputs_are_the_channels_the_daemon_builds(radii):
+    """What the daemon feeds a non-blind generator (radius_map.generator_input: a disk Wiener of the told radius at
+    the manifest's noise level, identity under a quarter pixel), also where the blur is too large for the usual
+    fitting band (12-16 px on a 64 px patch) and where it is under a pixel."""
+    from deblurd.restore.manifest import RADIUS_SCALE, WIENER_SIGMA
+    from deblurd.restore.radius_map import generator_input
     synth = pool_synth(SynthConfig(patch=64, min_radius=radii[0], max_radius=radii[1], sharp_share=0.0, chroma=0.05))
-    _, _, sample = synth.draw(jax.random.key(5), 4, 1)
-    device = np.asarray(gpu_synth.nonblind_inputs(sample)["wiener"])
-    for i in range(4):
-        reference = baselines.wiener(np.asarray(sample.blurred[i, ..., 0]), np.asarray(sample.psfs[i, 0]),
-                                     float(sample.sigma[i]))
-        np.testing.assert_allclose(device[i, ..., 0], reference, atol=1e-4)
+    x, _, sample = synth.draw(jax.random.key(5), 6, 3)
+    device, told = np.asarray(x), np.asarray(sample.told)
+    assert told.min() >= 0 and np.any(told != np.asarray(sample.radius)), "told as a mapper would: off a little"
+    for i in range(6):
+        luma = device[i, ..., 0]
+        daemon = generator_input(luma, np.full(luma.shape, told[i], np.float32), ("luma", "radius", "wiener"),
+                                 RADIUS_SCALE, WIENER_SIGMA)
+        np.testing.assert_allclose(device[i], daemon, atol=1e-4)
 
+
+def test_the_told_radius_is_off_by_the_mappers_typical_error():
+    from tools.data.synth import TOLD_ABSOLUTE_ERROR, TOLD_RELATIVE_ERROR
+    synth = pool_synth(SynthConfig(patch=32, min_radius=4.0, max_radius=4.0, sharp_share=0.0))
+    _, _, sample = synth.draw(jax.random.key(6), 512, 1)
+    error = np.asarray(sample.told) - 4.0
+    expected = np.hypot(4.0 * TOLD_RELATIVE_ERROR, TOLD_ABSOLUTE_ERROR)
+    assert abs(error.mean()) < 0.1 and abs(error.std() - expected) < 0.1 * expected

@@ -20,6 +20,9 @@ MIN_BAND_POINTS = 64
 from the lowest frequencies it passes instead, above the two lowest rings; with no band at all, A would be 0 and
 the filter would return a flat image."""
 
+MIN_RADIUS = 0.25
+"""A disk under a quarter pixel is no blur to invert: wiener_disk returns the image itself."""
+
 
 def mirror(image: np.ndarray) -> np.ndarray:
     """The image's symmetric extension to 2H x 2W: periodic with no jump at any edge."""
@@ -67,8 +70,8 @@ def wiener(image: np.ndarray, psf: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def wiener_disk(image: np.ndarray, radius: float, sigma: float) -> np.ndarray:
-    """Wiener deconvolution by a defocus disk of `radius` px (the image itself, as float32, for a radius under a
-    quarter pixel: there is nothing to invert)."""
-    if radius < 0.25:
+    """Wiener deconvolution by a defocus disk of `radius` px (the image itself, as float32, for a radius under
+    MIN_RADIUS: there is nothing to invert)."""
+    if radius < MIN_RADIUS:
         return np.clip(image, 0.0, 1.0).astype(np.float32)
     return wiener(image, disk_psf(radius), sigma)

@@ -70,10 +70,11 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 
 def invoke_ms(path: Path, threads: int, repeats: int, shape: tuple[int, int] | None = None, calls: int = 1) -> float:
-    """Median ms of `calls` invokes of a .tflite file on random input, resized to 1xHxWx1 when shape is given."""
+    """Median ms of `calls` invokes of a .tflite file on random input, resized to 1xHxWxC (its own channels) when
+    shape is given."""
     model = TfliteModel(path, threads=threads)
     if shape is not None:
-        model.resize((1, *shape, 1))
+        model.resize((1, *shape, model.input_shape[-1]))
     model.set_input(np.random.default_rng(0).random(model.input_shape, np.float32))
     return median_ms(lambda: [model.invoke() for _ in range(calls)], repeats)
 
@@ -90,13 +91,16 @@ def map_tiles(pack_dir: Path) -> int:
 
 def daemon_ms(pack_dir: Path, precision: str, threads: int, repeats: int) -> dict[str, float]:
     """The daemon's own path on a 640x480 luminance frame: the blur map (tiles, texture, smoothing) and each
-    tiled restore."""
+    tiled restore; a non-blind generator is told the map's radius, so its time includes the channels built for
+    each tile (the Wiener channel's FFTs)."""
     pack = ModelPack.load(pack_dir, precision, "auto", threads=threads)
     mapper = BlurMapper(pack.classifier)
     luma = np.random.default_rng(0).random(FRAME, np.float32)
     times = {"classifier": median_ms(lambda: mapper.map(luma), repeats)}
+    radius = mapper.map(luma).radius_pixels(luma.shape)
     for role, restorer in pack.restorers.items():
-        times[role] = median_ms(lambda r=restorer: r.restore(luma), repeats)
+        told = radius if restorer.needs_radius else None
+        times[role] = median_ms(lambda r=restorer, t=told: r.restore(luma, t), repeats)
     return times
 
 

@@ -9,8 +9,10 @@ Poisson-like shot noise at levels drawn per sample, and 8-bit quantisation. The 
 (same supersampled anti-aliasing) and the convolution is deblurd.optics.blur.convolve's (reflected borders), so CPU
 and device samples mean the same radius.
 
-For a non-blind restorer, `nonblind_inputs` adds what it is told: the radius map and a Wiener deconvolution with
-the true PSF and noise level (tools/eval/baselines.py's filter). Channel order of `stack`: CHANNELS.
+For a non-blind restorer, `nonblind_inputs` adds what the daemon tells it (deblurd.restore.radius_map.
+generator_input): the radius as a mapper reports it (the true one off by a random error per sample, as
+tools.data.synth.told_radius) and the luminance Wiener-deconvolved with a disk of that radius at the manifest's
+noise level (the daemon knows neither the true PSF nor the noise). Channel order of `stack`: CHANNELS.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from deblurd.optics.blur import BlurDefinition
-from deblurd.optics.wiener import LOW_BAND, MIN_BAND_POINTS
-from deblurd.restore.manifest import RADIUS_SCALE
+from deblurd.optics.wiener import LOW_BAND, MIN_BAND_POINTS, MIN_RADIUS as WIENER_MIN_RADIUS
+from deblurd.restore.manifest import RADIUS_SCALE, WIENER_SIGMA
+from tools.data.synth import TOLD_ABSOLUTE_ERROR, TOLD_RELATIVE_ERROR
 
 SUPERSAMPLE = 8
 """Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""
@@ -68,6 +71,12 @@ class SynthConfig:
         """Pixels of context a sample needs on each side: the half-width of the largest disk drawn."""
         return math.ceil(self.max_radius * (1 + self.chroma)) + 1
 
+    @property
+    def told_half(self) -> int:
+        """Half-width of the grid a told radius's disk is drawn on: room for four standard errors beyond the
+        largest radius (a told radius is clipped to it)."""
+        return math.ceil(self.max_radius * (1 + 4 * TOLD_RELATIVE_ERROR) + 4 * TOLD_ABSOLUTE_ERROR) + 1
+
     @classmethod
     def for_role(cls, definition: BlurDefinition, role: str, patch: int, **changes: object) -> SynthConfig:
         """A generator role's training radii and the pack's noise model (photons varied 0.5-2x, as on the CPU)."""
@@ -79,7 +88,8 @@ class SynthConfig:
 
 class Sample(NamedTuple):
     """One degraded batch: images (B, H, W, C) in [0, 1], the reference (G) radius and noise level per sample, the
-    radius per channel (B, C) and the PSFs (B, C, K, K)."""
+    radius per channel (B, C), the PSFs (B, C, K, K), and the radius a non-blind restorer is told (B,) with its
+    disk (B, 1, K', K')."""
 
     blurred: jax.Array
     sharp: jax.Array
@@ -87,6 +97,8 @@ class Sample(NamedTuple):
     radii: jax.Array
     sigma: jax.Array
     psfs: jax.Array
+    told: jax.Array
+    told_psfs: jax.Array
 
 
 def disk_psfs(radii: jax.Array, half: int) -> jax.Array:
@@ -137,7 +149,7 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
         sharp = sharp[..., None]
     x = sharp.astype(jnp.float32) / 255.0 if sharp.dtype == jnp.uint8 else sharp.astype(jnp.float32)
     b = x.shape[0]
-    k_exp, k_r, k_sharp, k_chroma, k_sigma, k_photons, k_noise = jax.random.split(key, 7)
+    k_exp, k_r, k_sharp, k_chroma, k_sigma, k_photons, k_noise, k_told = jax.random.split(key, 8)
     gain = jax.random.uniform(k_exp, (b, 1, 1, 1), minval=config.exposure[0], maxval=config.exposure[1])
     x = jnp.clip(x * gain, 0, 1)
     in_focus = jax.random.uniform(k_sharp, (b,)) < config.sharp_share
@@ -169,7 +181,9 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
     if config.quantize:
         noisy = jnp.round(noisy * 255.0) / 255.0
     effective = jnp.sqrt(sigma**2 + shot + (QUANTISATION_SIGMA**2 if config.quantize else 0.0))
-    return Sample(noisy, clean, radius, radii, effective, psfs)
+    error = jax.random.normal(k_told, (2, b)) * jnp.asarray([[TOLD_RELATIVE_ERROR], [TOLD_ABSOLUTE_ERROR]])
+    told = jnp.clip(radius * (1.0 + error[0]) + error[1], 0.0, config.told_half - 1.0)
+    return Sample(noisy, clean, radius, radii, effective, psfs, told, disk_psfs(told, config.told_half)[:, None])
 
 
 def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:
@@ -198,12 +212,17 @@ def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:
 
 
 def nonblind_inputs(sample: Sample) -> dict[str, jax.Array]:
-    """What a non-blind restorer is told, each (B, H, W, 1): the blurred luminance, the radius map / RADIUS_SCALE
-    and the luminance Wiener-deconvolved with the true PSF and noise level. Needs a luminance sample."""
+    """What a non-blind restorer is told, each (B, H, W, 1), as the daemon builds it: the blurred luminance, the
+    told radius / RADIUS_SCALE and the luminance Wiener-deconvolved with a disk of the told radius for noise
+    WIENER_SIGMA (deblurd.optics.wiener.wiener_disk: the input itself under a quarter pixel). Needs a luminance
+    sample."""
     if sample.blurred.shape[-1] != 1:
         raise ValueError("non-blind inputs are luminance: draw with SynthConfig(luma=True)")
-    radius = jnp.broadcast_to(sample.radius[:, None, None, None] / RADIUS_SCALE, sample.blurred.shape)
-    return {"luma": sample.blurred, "radius": radius, "wiener": wiener(sample.blurred, sample.psfs, sample.sigma)}
+    radius = jnp.broadcast_to(sample.told[:, None, None, None] / RADIUS_SCALE, sample.blurred.shape)
+    sigma = jnp.full(sample.told.shape, WIENER_SIGMA, jnp.float32)
+    restored = jnp.where((sample.told < WIENER_MIN_RADIUS)[:, None, None, None], jnp.clip(sample.blurred, 0.0, 1.0),
+                         wiener(sample.blurred, sample.told_psfs, sigma))
+    return {"luma": sample.blurred, "radius": radius, "wiener": restored}
 
 
 def stack(sample: Sample, channels: int) -> jax.Array:
