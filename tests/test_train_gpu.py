@@ -14,6 +14,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from conftest import REPO, needs_packages  # noqa: E402
 
+from deblurd.restore.manifest import WIENER_SIGMA  # noqa: E402
 from tools.train import export, models
 from tools.train import gpu as train_gpu  # noqa: E402
 
@@ -101,3 +102,8 @@ def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
     assert np.isfinite(meta["final_val"])
     net, loaded = export.load_trained(run)
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"
+    assert meta["wiener_sigma"] == WIENER_SIGMA, "the Wiener channel's noise level it was trained on"
+    del meta["wiener_sigma"]  # a run from before run.json recorded it: trained at 2/255
+    (run / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match="Wiener channel for noise sigma 2/255.*train the run again"):
+        export.export_role("photo", "semi", run, tmp_path / "out")

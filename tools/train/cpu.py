@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from deblurd.restore.manifest import ROLES  # noqa: E402
+from deblurd.restore.manifest import ROLES, WIENER_SIGMA  # noqa: E402
 from deblurd.restore.packs import PACKS, pack_spec  # noqa: E402
 from tools.data import synth  # noqa: E402
 from tools.train import losses, models
@@ -244,6 +244,7 @@ def train(args: argparse.Namespace) -> Path:
         meta["seconds_before"] = inherited_seconds(Path(args.init_from), args.role)
     meta["machine"] = f"{platform.machine()} CPU, {os.cpu_count()} cores, {args.threads or 'all'} thread(s)"
     meta.update({k: v for k, v in vars(args).items() if k not in ("runs",)})
+    meta["wiener_sigma"] = WIENER_SIGMA  # what a non-blind run's Wiener channel is computed for (export checks it)
     leg = command(vars(args))
     if meta.setdefault("legs", [])[-1:] != [leg]:
         meta["legs"].append(leg)

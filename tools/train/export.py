@@ -158,6 +158,10 @@ def held_out(pack: str, role: str, n: int, seed: int, dense: bool = False,
                             inputs=models.GENERATOR_INPUTS.get(arch, ("luma",))).batch(n)
 
 
+UNRECORDED_WIENER_SIGMA = 2.0 / 255.0
+"""The Wiener channel's noise sigma of runs whose run.json does not record it (those trained before it did)."""
+
+
 def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 200, checked: int = 64) -> dict:
     """Convert one run's network (int8 calibrated on `calibration` held-out samples, checked on `checked`) and return
     its manifest entry."""
@@ -168,6 +172,11 @@ def export_role(pack: str, role: str, run: Path, out: Path, calibration: int = 2
     dense = arch in models.MAPPERS
     radius = arch in models.RADIUS_MAPPERS
     inputs = list(models.GENERATOR_INPUTS.get(arch, ("luma",)))
+    trained_sigma = meta.get("wiener_sigma", UNRECORDED_WIENER_SIGMA)
+    if "wiener" in inputs and abs(trained_sigma - WIENER_SIGMA) > 1e-9:
+        raise SystemExit(f"{run}: trained on a Wiener channel for noise sigma {trained_sigma * 255:g}/255, but this "
+                         f"tree computes it for {WIENER_SIGMA * 255:g}/255 (deblurd/restore/manifest.py "
+                         "WIENER_SIGMA): train the run again, or continue it with --init-from, before exporting it")
     size = spec.classifier_crop if role == "classifier" and not dense else spec.tile
     rep_x, _ = held_out(pack, role, calibration, seed=7, dense=dense, arch=arch)
     revived = revive_dead_relus(net, rep_x)

@@ -249,6 +249,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     """Trains one job for its seconds and returns the tar of its run folder."""
     import keras
 
+    from deblurd.restore.manifest import WIENER_SIGMA
     from tools.train import losses, models
 
     keras.utils.set_random_seed(args.seed)
@@ -330,7 +331,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
         "synthesis": synthesis, "lr": args.lr, "seed": args.seed,
         "val_size": args.val_size, "samples_drawn": ring.drawn, "final_val": float(log[-1][2] or score()),
         "legs": [leg], "machine": machine("device" if device else "cpu"),
-        "init_from": str(init) if init and init.exists() else None,
+        "init_from": str(init) if init and init.exists() else None, "wiener_sigma": WIENER_SIGMA,
     }
     if isinstance(ring, DeviceStream):
         meta["device_synthesis"] = {**dataclasses.asdict(ring.config), "inputs": ring.inputs}
