@@ -61,3 +61,16 @@ def test_training_labels_are_cell_mean_radii_and_the_told_radius_is_a_mappers():
     told = told_radius(radius, np.random.default_rng(0))
     assert told.min() >= 0 and abs(told[:, 48:].mean() - 6.0) < 1.5 and told[:, :16].max() < 1.5
     assert len(np.unique(np.round(told[0, 28:36], 3))) > 2, "cell means interpolated, as the daemon does"
+
+
+def test_the_photo_evaluation_scores_a_non_blind_generator_told_the_map_and_told_the_truth(radius_pack_dir):
+    from tools.eval.photo import photo_rows
+
+    router = Router(ModelPack.load(radius_pack_dir, "int8", "auto", threads=1))
+    tuned = {role: {"wiener_sigma": 2 / 255, "rl_iterations": 5} for role in ("semi", "heavy")}
+    blurred = RealisticSource("photo", "validation", 3).sample(96, 3.0)[0]
+    rows = photo_rows({"int8": router}, tuned, {"semi": {}, "heavy": {}})(2.0, blurred, np.ones((1, 1)))
+    told = rows["ours int8, semi generator told the true radius"]
+    assert told.shape == blurred.shape and "ours int8, semi generator" in rows
+    expected = router.restore(blurred, "semi", np.full(blurred.shape, 2.0, np.float32))
+    assert np.array_equal(told, expected)

@@ -94,7 +94,8 @@ def tune_baselines(grid: PhotoGrid, photos: Sequence[np.ndarray], degrade: Degra
 
 def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
                papers: dict[str, dict[str, Callable[[np.ndarray], np.ndarray]]]) -> Extras:
-    """At the semi and heavy radii: Wiener, Richardson-Lucy, our int8 and float generators, the papers' nets."""
+    """At the semi and heavy radii: Wiener, Richardson-Lucy, our int8 and float generators (a non-blind one told
+    the map's radius, and told the true radius: the issue's blind and non-blind rows), the papers' nets."""
     def extras(amount: float, blurred: np.ndarray, psf: np.ndarray) -> dict[str, np.ndarray]:
         rows = {}
         for role, radius in PHOTO_LEVELS.items():
@@ -104,6 +105,9 @@ def photo_rows(routers: dict[str, Router], tuned: dict[str, dict[str, float]],
                      baselines.baselines(tuned[role]["wiener_sigma"], int(tuned[role]["rl_iterations"])).items()}
             for precision, router in routers.items():
                 rows[f"ours {precision}, {role} generator"] = router.restore(blurred, role)
+                if router.pack.restorers[role].needs_radius:
+                    rows[f"ours {precision}, {role} generator told the true radius"] = router.restore(
+                        blurred, role, np.full(blurred.shape, amount, np.float32))
             rows |= {row: fn(blurred) for row, fn in papers[role].items()}
         return rows
     return extras
