@@ -31,8 +31,8 @@ with a disk of the tile's radius (deblurd.optics.wiener)."""
 RADIUS_SCALE = 8.0
 """Default radius normalisation: a radius channel (and a radius mapper's output) holds radius px / this."""
 WIENER_SIGMA = 4.0 / 255.0
-"""Noise sigma a Wiener channel is computed for (new packs record it; training uses it). Twice the sensor's read
-noise: the camera's pipeline (demosaicing, sharpening, JPEG) leaves more than Gaussian noise, and 4/255 served a
+"""Noise sigma a Wiener channel is computed for (new packs record it; training uses it). The camera's pipeline
+(demosaicing, sharpening, JPEG) leaves more noise, and more correlated, than the sensor's, and 4/255 served a
 disk Wiener best on the realistic synthesis (`python -m tools.eval.wiener_channel`: semi 33.17 dB against 32.67
 at 2/255 and 32.83 at 6/255; heavy 30.30 against 29.45 and 30.18) and was what the photo evaluation tuned for
 its semi disk rows."""
