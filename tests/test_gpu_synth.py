@@ -2,6 +2,8 @@
 convolution), leaves focused samples alone, draws the noise it reports, repeats under a key, and feeds the
 non-blind inputs."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import jax.numpy as jnp  # noqa: E402
 from conftest import read_sample  # noqa: E402
 
 from deblurd.optics.blur import convolve, disk_psf  # noqa: E402
+from deblurd.optics.lens_psf import LensProfile, lens_psf  # noqa: E402
 from tools.data import gpu_synth  # noqa: E402
 from tools.data.gpu_synth import DeviceSynth, SynthConfig  # noqa: E402
 
@@ -178,3 +181,88 @@ def test_the_told_radius_is_off_by_the_mappers_typical_error():
     error = np.asarray(sample.told) - 4.0
     expected = np.hypot(4.0 * TOLD_RELATIVE_ERROR, TOLD_ABSOLUTE_ERROR)
     assert abs(error.mean()) < 0.1 and abs(error.std() - expected) < 0.1 * expected
+
+
+LENSES = [  # (signed radius, LensProfile, field): soft centre, bright rim in front of focus, cat's eye, all at once
+    (3.0, LensProfile(rim=-0.4), (0.0, 0.0)),
+    (-2.5, LensProfile(rim=0.8, soften=0.5), (0.0, 0.0)),
+    (4.0, LensProfile(cats_eye=0.9), (0.8, -0.6)),
+    (5.5, LensProfile(rim=0.6, soften=0.3, cats_eye=0.5), (-1.0, 0.4)),
+    (0.6, LensProfile(rim=0.3, soften=0.6), (0.2, 0.2)),
+]
+
+
+@pytest.mark.parametrize("radius,lens,field", LENSES)
+def test_lens_psfs_equal_deblurds_lens_psf(radius, lens, field):
+    """The device draws the PSF the CPU's realistic synthesis draws, rim sign, softening and cat's eye included
+    (the CPU cuts the softening at its own smaller grid: a few 1e-4 of the light)."""
+    half = 9
+    lenses = gpu_synth.Lenses(*(jnp.asarray([v], jnp.float32) for v in (lens.rim, lens.soften, lens.cats_eye)),
+                              jnp.asarray([field], jnp.float32))
+    device = np.asarray(gpu_synth.lens_psfs(jnp.asarray([[radius]], jnp.float32), lenses, half))[0, 0]
+    cpu = padded(np.asarray(lens_psf(radius, lens, field)), half)
+    assert device.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.abs(device - cpu).max() < 5e-4 * cpu.max() + 1e-5
+
+
+def test_an_ideal_lens_is_the_disk():
+    radii = jnp.asarray([[0.0], [1.5], [4.25]], jnp.float32)
+    zero = gpu_synth.Lenses(jnp.zeros(3), jnp.zeros(3), jnp.zeros(3), jnp.zeros((3, 2)))
+    np.testing.assert_allclose(gpu_synth.lens_psfs(radii, zero, 6), gpu_synth.disk_psfs(radii, 6), atol=1e-6)
+
+
+def test_drawn_lenses_follow_lens_profiles_draw():
+    lenses = gpu_synth.draw_lenses(jax.random.key(3), 4000)
+    rim, soften, cats = (np.asarray(v) for v in (lenses.rim, lenses.soften, lenses.cats_eye))
+    assert rim.min() >= -0.5 and rim.max() <= 0.9 and 0.25 < (rim > 0.2).mean() < 0.35
+    assert soften.min() >= 0 and soften.max() <= gpu_synth.LENS_SOFTEN_MAX
+    assert 0.45 < (cats == 0).mean() < 0.55 and cats.max() <= 0.9
+    assert np.abs(np.asarray(lenses.field)).max() <= 1.0
+
+
+def test_real_optics_blur_in_linear_light():
+    """A black/white edge blurred by a lens in linear light comes out brighter than the same disk in sRGB: a
+    highlight spreads its light (why bokeh balls glow); far from the edge nothing changes."""
+    edge = np.zeros((1, 64, 64, 1), np.float32)
+    edge[:, :, 32:] = 1.0
+    config = SynthConfig(patch=64, min_radius=4.0, max_radius=4.0, sharp_share=0.0, luma=False, **QUIET)
+    real = dataclasses.replace(config, optics_share=1.0, sharpen=(0.0, 0.0))
+    ideal = np.asarray(gpu_synth.degrade(jnp.asarray(edge), jax.random.key(0), config).blurred)[0, :, :, 0]
+    lens = np.asarray(gpu_synth.degrade(jnp.asarray(edge), jax.random.key(0), real).blurred)[0, :, :, 0]
+    band = slice(26, 38)
+    assert lens[20:44, band].mean() > ideal[20:44, band].mean() + 0.05
+    np.testing.assert_allclose(lens[:, :20], 0.0, atol=1e-4)
+    np.testing.assert_allclose(lens[:, 46:], 1.0, atol=1e-4)
+
+
+def test_real_optics_sharpen_and_report_the_noise_they_leave():
+    """The unsharp mask overshoots a blurred edge as an ISP's does, and Sample.sigma reports the noise left after
+    gamma and the mask."""
+    edge = np.full((8, 64, 64, 1), 0.2, np.float32)
+    edge[:, :, 32:] = 0.8
+    config = SynthConfig(patch=64, min_radius=2.0, max_radius=2.0, sharp_share=0.0, luma=False, **QUIET)
+    soft = gpu_synth.degrade(jnp.asarray(edge), jax.random.key(1), dataclasses.replace(config, optics_share=1.0,
+                                                                                       sharpen=(0.0, 0.0)))
+    crisp = gpu_synth.degrade(jnp.asarray(edge), jax.random.key(1), dataclasses.replace(config, optics_share=1.0,
+                                                                                        sharpen=(1.0, 1.0)))
+    assert float(np.asarray(crisp.blurred).max()) > float(np.asarray(soft.blurred).max()) + 0.02
+    flat = jnp.full((8, 64, 64, 1), 0.2, jnp.float32)
+    noisy = dataclasses.replace(config, sigma=(0.01, 0.01), optics_share=1.0, sharpen=(0.5, 0.5))
+    camera = gpu_synth.degrade(flat, jax.random.key(1), noisy)
+    measured = np.asarray(camera.blurred)[:, 8:-8, 8:-8].std(axis=(1, 2, 3))
+    reported = np.asarray(camera.sigma)
+    assert np.all(reported > 2 * 0.01), "dark grey's linear noise is amplified by gamma and the mask"
+    np.testing.assert_allclose(measured, reported, rtol=0.3)
+
+
+def test_the_optics_share_is_per_sample_and_off_by_default():
+    config = SynthConfig(patch=32, min_radius=3.0, max_radius=3.0, sharp_share=0.0, **QUIET)
+    crops = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (64, 32 + 2 * 12, 32 + 2 * 12, 1)), jnp.float32)
+    half = dataclasses.replace(config, optics_share=0.5, sharpen=(0.0, 0.0))
+    plain = np.asarray(gpu_synth.degrade(crops[:, 12:-12, 12:-12], jax.random.key(2), config, context=0).blurred)
+    mixed = gpu_synth.degrade(crops[:, 12:-12, 12:-12], jax.random.key(2), half, context=0)
+    changed = np.abs(np.asarray(mixed.blurred) - plain).max(axis=(1, 2, 3)) > 1e-3
+    assert 0.25 < changed.mean() < 0.75, "about half the samples through the lens and camera"
+    assert SynthConfig().optics_share == 0.0 and SynthConfig(optics_share=0.5).halo == SynthConfig().halo + 2
+    with pytest.raises(ValueError, match="optics_share"):
+        SynthConfig(optics_share=1.5)

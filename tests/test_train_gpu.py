@@ -98,6 +98,8 @@ def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
     assert "synthesis on the device" in meta["machine"] and "JAX" in meta["machine"]
     assert meta["device_synthesis"]["inputs"] == ["luma", "radius", "wiener"]
     assert meta["device_synthesis"]["max_radius"] == 3.4
+    assert meta["device_synthesis"]["optics_share"] == 0.5, "half through a real lens and camera, as the mixed set"
+    assert "--optics-share 0.5" in meta["legs"][-1]
     assert "--synth device" in meta["legs"][-1] and "--warmup-steps 6" in meta["legs"][-1]
     assert np.isfinite(meta["final_val"])
     net, loaded = export.load_trained(run)

@@ -9,6 +9,12 @@ Poisson-like shot noise at levels drawn per sample, and 8-bit quantisation. The 
 (same supersampled anti-aliasing) and the convolution is deblurd.optics.blur.convolve's (reflected borders), so CPU
 and device samples mean the same radius.
 
+With `optics_share` > 0 that share of the samples goes through a real lens and camera instead (the realistic CPU
+synthesis's lens and ISP, tools.data.realistic): blur and noise in linear light, a wide-open phone lens's PSF
+(deblurd.optics.lens_psf: a rim or a soft centre that flips across focus, edge softening, a cat's eye off-axis,
+drawn as LensProfile.draw draws them, on either side of focus) and the ISP's unsharp mask after gamma. What stays
+on the CPU: the Bayer mosaic, the ISP's denoiser and JPEG, and layered scenes with depth edges.
+
 For a non-blind restorer, `nonblind_inputs` adds what the daemon tells it (deblurd.restore.radius_map.
 generator_input): the radius as a mapper reports it (the true one off by a random error per sample, as
 tools.data.synth.told_radius) and the luminance Wiener-deconvolved with a disk of that radius at the manifest's
@@ -36,6 +42,10 @@ SUPERSAMPLE = 8
 """Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """Y of YCrCb from RGB, as the daemon computes luminance."""
+LENS_SOFTEN_MAX = 0.6
+"""The largest edge softening LensProfile.draw gives a lens, px."""
+SHARPEN_SIGMA = (0.7, 1.5)
+"""The ISP's unsharp-mask radius, uniform in this range (SensorProfile.draw's)."""
 CHANNELS = ("luma", "radius", "wiener")
 """A non-blind restorer's input channels in order; a net taking n channels gets the first n."""
 QUANTISATION_SIGMA = 1 / 255 / math.sqrt(12)
@@ -61,15 +71,23 @@ class SynthConfig:
     quantize: bool = True
     luma: bool = True
     """Return luminance (what the generators learn) rather than the photos' channels."""
+    optics_share: float = 0.0
+    """Share of samples through a real lens and camera (linear light, lens PSF, sharpening); the rest: ideal disks."""
+    sharpen: tuple[float, float] = (0.2, 1.2)
+    """The ISP's unsharp-mask amount on real-optics samples, uniform in this range (SensorProfile.draw's)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_radius <= self.max_radius or not 0 <= self.sharp_share <= 1 or not 0 <= self.chroma < 0.5:
             raise ValueError(f"need 0 <= min_radius <= max_radius, sharp_share in [0, 1], chroma in [0, 0.5): {self}")
+        if not 0 <= self.optics_share <= 1 or not 0 <= self.sharpen[0] <= self.sharpen[1]:
+            raise ValueError(f"need optics_share in [0, 1] and 0 <= sharpen[0] <= sharpen[1]: {self}")
 
     @property
     def halo(self) -> int:
-        """Pixels of context a sample needs on each side: the half-width of the largest disk drawn."""
-        return math.ceil(self.max_radius * (1 + self.chroma)) + 1
+        """Pixels of context a sample needs on each side: the half-width of the largest PSF drawn (a lens PSF's
+        softening reaches 3 sigma beyond its disk)."""
+        soften = math.ceil(3 * LENS_SOFTEN_MAX) if self.optics_share > 0 else 0
+        return math.ceil(self.max_radius * (1 + self.chroma)) + 1 + soften
 
     @property
     def told_half(self) -> int:
@@ -113,6 +131,91 @@ def disk_psfs(radii: jax.Array, half: int) -> jax.Array:
     return jnp.where((radii < 1.0 / SUPERSAMPLE)[..., None, None], delta, disk)
 
 
+class Lenses(NamedTuple):
+    """One lens per sample (B,): LensProfile's rim, soften and cats_eye, and where the crop sits in the frame
+    (field y and x, -1..1 from the centre). All zero is the ideal disk."""
+
+    rim: jax.Array
+    soften: jax.Array
+    cats_eye: jax.Array
+    field: jax.Array
+
+
+def draw_lenses(key: jax.Array, size: int) -> Lenses:
+    """Lenses as deblurd.optics.lens_psf.LensProfile.draw draws them (soft centres mostly, bright rims sometimes,
+    a cat's eye for half of them) at a field position uniform over the frame."""
+    k_kind, k_soft, k_bright, k_soften, k_cats, k_clip, k_field = jax.random.split(key, 7)
+    rim = jnp.where(jax.random.uniform(k_kind, (size,)) < 0.7, jax.random.uniform(k_soft, (size,), minval=-0.5,
+                    maxval=0.2), jax.random.uniform(k_bright, (size,), minval=0.2, maxval=0.9))
+    cats_eye = jnp.where(jax.random.uniform(k_cats, (size,)) < 0.5,
+                         jax.random.uniform(k_clip, (size,), minval=0.2, maxval=0.9), 0.0)
+    return Lenses(rim, jax.random.uniform(k_soften, (size,), maxval=LENS_SOFTEN_MAX), cats_eye,
+                  jax.random.uniform(k_field, (size, 2), minval=-1.0, maxval=1.0))
+
+
+def _gaussians(sigma: jax.Array, half: int) -> jax.Array:
+    """1-D Gaussians (..., 2 half + 1) cut at ceil(3 sigma) as cv2.getGaussianKernel's, normalised; sigma 0 is
+    the identity."""
+    taps = jnp.arange(-half, half + 1, dtype=jnp.float32)
+    s = sigma[..., None]
+    reach = jnp.ceil(3 * s)
+    g = jnp.where(jnp.abs(taps) <= reach, jnp.exp(-(taps**2) / (2 * jnp.maximum(s, 1e-6) ** 2)), 0.0)
+    g = jnp.where(s > 0, g, (taps == 0).astype(jnp.float32))
+    return g / g.sum(axis=-1, keepdims=True)
+
+
+def _soften(psfs: jax.Array, sigma: jax.Array) -> jax.Array:
+    """PSFs (..., K, K) convolved with a Gaussian of per-PSF sigma (...), zero outside the grid as cv2.filter2D's
+    BORDER_CONSTANT."""
+    reach = math.ceil(3 * LENS_SOFTEN_MAX)
+    g = _gaussians(sigma, reach)
+    k = psfs.shape[-1]
+
+    def along(x: jax.Array, axis: int) -> jax.Array:
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = (reach, reach)
+        padded = jnp.pad(x, pad)
+        return sum(g[..., i, None, None] * jax.lax.slice_in_dim(padded, i, i + k, axis=axis)
+                   for i in range(2 * reach + 1))
+
+    return along(along(psfs, -1), -2)
+
+
+def lens_psfs(radii: jax.Array, lenses: Lenses, half: int) -> jax.Array:
+    """deblurd.optics.lens_psf.lens_psf on the device: normalised PSFs (B, C, 2 half + 1, 2 half + 1) for signed
+    radii (B, C) (positive behind focus) through each sample's lens. All-zero lenses give disk_psfs' disks."""
+    n = (2 * half + 1) * SUPERSAMPLE
+    coords = (jnp.arange(n) + 0.5) / SUPERSAMPLE - (half + 0.5)
+    yy, xx = coords[:, None], coords[None, :]
+    r = jnp.abs(radii)[..., None, None]
+    rho2 = (xx**2 + yy**2) / jnp.maximum(r, 1e-6) ** 2
+    rim = jnp.where(radii > 0, 1.0, -1.0)[..., None, None] * lenses.rim[:, None, None, None]
+    weight = jnp.where(rho2 <= 1.0, jnp.maximum(0.0, 1.0 + rim * (3.0 * rho2**2 - 1.0)), 0.0)
+    norm = jnp.hypot(lenses.field[:, 0], lenses.field[:, 1])
+    unit = lenses.field / jnp.maximum(norm, 1e-6)[:, None]
+    shift = (1.2 * lenses.cats_eye * jnp.minimum(1.0, norm / math.sqrt(2.0)))[:, None, None, None] * r / 2
+    uy, ux = unit[:, 0, None, None, None], unit[:, 1, None, None, None]
+    for sign in (1.0, -1.0):
+        weight = jnp.where((yy - sign * shift * uy) ** 2 + (xx - sign * shift * ux) ** 2 <= r**2, weight, 0.0)
+    psf = weight.reshape(*radii.shape, 2 * half + 1, SUPERSAMPLE, 2 * half + 1, SUPERSAMPLE).mean(axis=(-3, -1))
+    psf = _soften(psf, lenses.soften[:, None] * jnp.minimum(1.0, jnp.abs(radii)))
+    delta = jnp.zeros((2 * half + 1, 2 * half + 1)).at[half, half].set(1.0)
+    psf = psf / jnp.maximum(psf.sum(axis=(-2, -1), keepdims=True), 1e-12)
+    return jnp.where((jnp.abs(radii) < 1.0 / SUPERSAMPLE)[..., None, None], delta, psf)
+
+
+def srgb_to_linear(x: jax.Array) -> jax.Array:
+    """deblurd.optics.sensor.srgb_to_linear on the device."""
+    x = jnp.clip(x, 0.0, 1.0)
+    return jnp.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: jax.Array) -> jax.Array:
+    """deblurd.optics.sensor.linear_to_srgb on the device."""
+    x = jnp.clip(x, 0.0, 1.0)
+    return jnp.where(x <= 0.0031308, x * 12.92, 1.055 * jnp.maximum(x, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
 def _otf(psfs: jax.Array, shape: tuple[int, int]) -> jax.Array:
     """Transfer functions (rfft2 grid of `shape`) of centred PSFs (..., K, K), their centre moved to the origin."""
     half = psfs.shape[-1] // 2
@@ -149,6 +252,12 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
         sharp = sharp[..., None]
     x = sharp.astype(jnp.float32) / 255.0 if sharp.dtype == jnp.uint8 else sharp.astype(jnp.float32)
     b = x.shape[0]
+    if config.optics_share > 0:
+        key, k_real, k_lens, k_side, k_amount, k_usm = jax.random.split(key, 6)
+        real = jax.random.uniform(k_real, (b,)) < config.optics_share
+        drawn = draw_lenses(k_lens, b)
+        lenses = Lenses(*(jnp.where(real.reshape(-1, *[1] * (f.ndim - 1)), f, 0.0) for f in drawn))
+        side = jnp.where(real & (jax.random.uniform(k_side, (b,)) < 0.5), -1.0, 1.0)
     k_exp, k_r, k_sharp, k_chroma, k_sigma, k_photons, k_noise, k_told = jax.random.split(key, 8)
     gain = jax.random.uniform(k_exp, (b, 1, 1, 1), minval=config.exposure[0], maxval=config.exposure[1])
     x = jnp.clip(x * gain, 0, 1)
@@ -160,11 +269,15 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
     else:
         x = _luma(x) if config.luma else x
         radii = jnp.repeat(radius[:, None], x.shape[-1], axis=1)
-    psfs = disk_psfs(radii, config.halo)
+    clean = x[:, context : x.shape[1] - context, context : x.shape[2] - context]
+    if config.optics_share > 0:
+        psfs = lens_psfs(radii * side[:, None], lenses, config.halo)
+        x = jnp.where(real[:, None, None, None], srgb_to_linear(x), x)
+    else:
+        psfs = disk_psfs(radii, config.halo)
     blurred = jnp.where((radii < 1.0 / SUPERSAMPLE).all(axis=1)[:, None, None, None],
                         x[:, context : x.shape[1] - context, context : x.shape[2] - context],
                         convolve(x, psfs, context))
-    clean = x[:, context : x.shape[1] - context, context : x.shape[2] - context]
     if config.luma:
         blurred, clean = _luma(blurred), _luma(clean)
         if psfs.shape[1] == 3:  # the luminance's PSF: the channels' PSFs weighted as Y weighs them
@@ -178,12 +291,33 @@ def degrade(sharp: jax.Array, key: jax.Array, config: SynthConfig, context: int 
         variance = variance + jnp.clip(blurred, 0, None) / photons[:, None, None, None]
         shot = blurred.mean(axis=(1, 2, 3)) / photons
     noisy = jnp.clip(blurred + jnp.sqrt(variance) * jax.random.normal(k_noise, blurred.shape), 0.0, 1.0)
+    if config.optics_share > 0:
+        noisy, spread = _camera(noisy, real, k_amount, k_usm, config)
+        sigma, shot = sigma * spread, shot * spread**2
     if config.quantize:
         noisy = jnp.round(noisy * 255.0) / 255.0
     effective = jnp.sqrt(sigma**2 + shot + (QUANTISATION_SIGMA**2 if config.quantize else 0.0))
     error = jax.random.normal(k_told, (2, b)) * jnp.asarray([[TOLD_RELATIVE_ERROR], [TOLD_ABSOLUTE_ERROR]])
     told = jnp.clip(radius * (1.0 + error[0]) + error[1], 0.0, config.told_half - 1.0)
     return Sample(noisy, clean, radius, radii, effective, psfs, told, disk_psfs(told, config.told_half)[:, None])
+
+
+def _camera(images: jax.Array, real: jax.Array, k_amount: jax.Array, k_usm: jax.Array,
+            config: SynthConfig) -> tuple[jax.Array, jax.Array]:
+    """The ISP after the sensor for the real-optics samples (`real`, whose images are linear light): gamma to sRGB,
+    then the unsharp mask; the other samples pass. Returns the images and, per sample, about how much the noise's
+    standard deviation grew (gamma's slope at the sample's mean level times the mask's gain)."""
+    b = images.shape[0]
+    srgb = linear_to_srgb(images)
+    amount = jax.random.uniform(k_amount, (b,), minval=config.sharpen[0], maxval=config.sharpen[1])
+    sigma = jax.random.uniform(k_usm, (b,), minval=SHARPEN_SIGMA[0], maxval=SHARPEN_SIGMA[1])
+    g = _gaussians(sigma, math.ceil(3 * SHARPEN_SIGMA[1]))
+    kernels = jnp.repeat((g[:, :, None] * g[:, None, :])[:, None], srgb.shape[-1], axis=1)
+    a = amount[:, None, None, None]
+    sharpened = jnp.clip(srgb + a * (srgb - convolve(srgb, kernels)), 0.0, 1.0)
+    level = jnp.clip(images.mean(axis=(1, 2, 3)), 0.0031308, 1.0)
+    spread = 1.055 / 2.4 * level ** (1 / 2.4 - 1) * (1 + amount)
+    return jnp.where(real[:, None, None, None], sharpened, images), jnp.where(real, spread, 1.0)
 
 
 def wiener(images: jax.Array, psfs: jax.Array, sigma: jax.Array) -> jax.Array:

@@ -11,7 +11,8 @@ and without TensorFlow, the packages or the network. So the work goes in two ste
 Each job keeps every CPU core drawing fresh samples from the synthesis into a ring buffer while the GPU trains on
 it (random dihedral transforms), for a fixed number of seconds under a cosine learning rate that follows the
 clock. With --synth device the GPU makes every generator batch itself (tools/data/gpu_synth.py: uniform defocus
-disks and noise on crops of the photos, uploaded once), so no sample crosses from the host; a net with more than
+disks, or for --optics-share of them a real lens in linear light and the ISP's sharpening, and noise on crops of
+the photos, uploaded once), so no sample crosses from the host; a net with more than
 one input channel gets the non-blind inputs (luminance, radius map, Wiener) and is validated on the same synthesis.
 A blur mapper (classes, or radius and confidence per cell) always draws from the CPU producers' realistic synthesis,
 the only one that labels every pixel, also when it runs beside --synth device jobs.
@@ -229,7 +230,8 @@ class DeviceStream:
         from tools.data.synth import load_photos
 
         spec = pack_spec(PACK)
-        config = gpu_synth.SynthConfig.for_role(spec.blur, job.role, args.patch, chroma=args.chroma)
+        config = gpu_synth.SynthConfig.for_role(spec.blur, job.role, args.patch, chroma=args.chroma,
+                                                optics_share=args.optics_share)
         self.synth = gpu_synth.DeviceSynth(load_photos("train", spec.working_width, data.load_rgb), config)
         self.channels, self.key = channels, jax.random.key(args.seed)
         val = gpu_synth.DeviceSynth(load_photos("validation", spec.working_width, data.load_rgb), config)
@@ -323,7 +325,8 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     sizes = f"--map-batch {batch} --map-patch {patch}" if job.mapper else f"--batch {batch} --patch {patch}"
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
            f"{sizes} --lr {args.lr} --warmup-steps {args.warmup_steps} " +
-           (f"--synth device --chroma {args.chroma:g}" if args.synth == "device" else f"--synthesis {synthesis}"))
+           (f"--synth device --chroma {args.chroma:g} --optics-share {args.optics_share:g}"
+            if args.synth == "device" else f"--synthesis {synthesis}"))
     meta = {
         "seconds": seconds, "pack": PACK, "role": job.role, "recipe": "supervised", "arch": job.arch,
         "steps": steps, "steps_done": steps, "batch": batch, "patch": patch, "loss": "cross-entropy per cell"
@@ -382,6 +385,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "(uniform defocus disks, tools/data/gpu_synth.py)")
     train.add_argument("--chroma", type=float, default=0.0,
                        help="--synth device: largest relative radius change of R and B (chromatic aberration)")
+    train.add_argument("--optics-share", type=float, default=0.5,
+                       help="--synth device: share of samples through a real lens and camera (linear light, lens "
+                            "PSF, sharpening) rather than an ideal disk, as the CPU's mixed synthesis mixes them")
     train.add_argument("--batch", type=int, default=32)
     train.add_argument("--patch", type=int, default=128)
     train.add_argument("--map-batch", type=int, default=32)
