@@ -64,6 +64,19 @@ def test_the_default_jobs_are_the_non_blind_pack_and_fit_one_call(tmp_path):
     assert (tmp_path / "out" / "photo-x.tar").is_file()
 
 
+def test_a_call_cut_short_still_brings_back_the_jobs_that_finished(tmp_path):
+    """A job that finished before a later one failed (or the call's limit struck) is in $OUT all the same."""
+    (tmp_path / "out").mkdir()
+    trainer = tmp_path / "python"
+    trainer.write_text("#!/bin/sh\ntouch \"$5/photo-first.tar\"\nsleep 5\necho 'second job failed' >&2\nexit 1\n")
+    trainer.chmod(0o755)
+    result = subprocess.run(["bash", str(SCRIPT), "semi:nonblind-wiener:1"], env=script_env(tmp_path,
+                            PYTHON=str(trainer)), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert (tmp_path / "out" / "photo-first.tar").is_file()
+    assert "second job failed" in (tmp_path / "out" / "train.log").read_text()
+
+
 @needs_packages
 def test_a_tiny_job_on_cpu_jax_leaves_its_run_tar_and_log_in_out(tmp_path):
     pytest.importorskip("jax")

@@ -6,7 +6,7 @@
 #   bash tools/train/on_device.sh [ROLE:ARCH:SECONDS ...] [-- more tools.train.gpu train arguments]
 #
 # Without jobs it trains the non-blind pack: the radius mapper (warm from .devdata/init), then both Wiener refiners,
-# 420 s of training that fits one 600 s call with start-up, compiles and validation.
+# 390 s of training that fits one 600 s call with start-up, compiles and validation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
@@ -23,7 +23,7 @@ if [ "${1:-}" = "--" ]; then
     shift
 fi
 if [ ${#jobs[@]} -eq 0 ]; then
-    jobs=(--job classifier:mapper-radius:130 --job semi:nonblind-wiener:130 --job heavy:nonblind-heavy-wiener:160)
+    jobs=(--job classifier:mapper-radius:120 --job semi:nonblind-wiener:120 --job heavy:nonblind-heavy-wiener:150)
 fi
 
 export PYTHONPATH=$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
@@ -43,6 +43,11 @@ fi
 
 work=$(mktemp -d)
 started=$SECONDS
+# Each run's tar goes to $OUT as soon as it is written, so a call cut off at its limit still brings back the jobs
+# that finished.
+(while sleep 2; do cp -n "$work"/*.tar "$OUT"/ 2>/dev/null || true; done) &
+copier=$!
+trap 'kill "$copier" 2>/dev/null || true' EXIT
 "$PYTHON" -m tools.train.gpu train --out "$work" --synth device "${init[@]}" "${jobs[@]}" "$@" 2>&1 |
     tee "$OUT/train.log"
 cp "$work"/*.tar "$OUT"/
