@@ -101,6 +101,7 @@ def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
     assert meta["device_synthesis"]["optics_share"] == 0.5, "half through a real lens and camera, as the mixed set"
     assert "--optics-share 0.5" in meta["legs"][-1]
     assert "--synth device" in meta["legs"][-1] and "--warmup-steps 6" in meta["legs"][-1]
+    assert "--clipnorm 1 " in meta["legs"][-1], "gradients clipped by default: unclipped, the refiner collapsed"
     assert np.isfinite(meta["final_val"])
     net, loaded = export.load_trained(run)
     assert isinstance(net, keras.Model) and loaded["role"] == "semi"

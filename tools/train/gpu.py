@@ -273,7 +273,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
         print(f"{name}: warm start from {init}", flush=True)
 
     loss = losses.radius_loss if job.radius else losses.mapper_loss if job.mapper else losses.charbonnier
-    net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss, jit_compile=True)
+    net.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm or None), loss=loss, jit_compile=True)
     log: list[tuple[int, float, str]] = []
 
     def score() -> float:
@@ -325,6 +325,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     sizes = f"--map-batch {batch} --map-patch {patch}" if job.mapper else f"--batch {batch} --patch {patch}"
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
            f"{sizes} --lr {args.lr} --warmup-steps {args.warmup_steps} " +
+           (f"--clipnorm {args.clipnorm:g} " if args.clipnorm else "") +
            (f"--synth device --chroma {args.chroma:g} --optics-share {args.optics_share:g}"
             if args.synth == "device" else f"--synthesis {synthesis}"))
     meta = {
@@ -393,6 +394,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--map-batch", type=int, default=32)
     train.add_argument("--map-patch", type=int, default=192)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--clipnorm", type=float, default=1.0,
+                       help="clip each gradient to this norm (0: off); without it a Wiener refiner at full learning "
+                            "rate collapsed onto its Wiener channel")
     train.add_argument("--epoch-steps", type=int, default=200)
     train.add_argument("--warmup-steps", type=int, default=1000, help="linear learning-rate warm-up")
     train.add_argument("--val-size", type=int, default=256)
