@@ -110,3 +110,25 @@ def test_a_device_synthesis_job_runs_on_cpu_jax_and_writes_a_run(tmp_path):
     (run / "run.json").write_text(json.dumps(meta))
     with pytest.raises(SystemExit, match="Wiener channel for noise sigma 2/255.*train the run again"):
         export.export_role("photo", "semi", run, tmp_path / "out")
+
+
+def test_a_run_tar_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """on_device.sh copies every `*.tar` it sees while later jobs train: a tar cut off while written must not be one."""
+    run = tmp_path / "runs" / "photo-semi-supervised-x-device"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "final.weights.h5").write_bytes(os.urandom(4096))
+    out = tmp_path / "out"
+    out.mkdir()
+    tar = train_gpu.write_tar(run, out / f"{run.name}.tar")
+    with train_gpu.tarfile.open(tar) as whole:
+        assert sorted(whole.getnames()) == [run.name, f"{run.name}/final.weights.h5", f"{run.name}/run.json"]
+
+    def cut_off(self, *args, **kwargs):
+        self.fileobj.write(b"\0" * 1024)
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(train_gpu.tarfile.TarFile, "add", cut_off)
+    with pytest.raises(OSError, match="no space"):
+        train_gpu.write_tar(run, out / "second.tar")
+    assert sorted(p.name for p in out.iterdir()) == [tar.name], "no partial tar, no temporary file left"

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deblurd.atomic import temp_name
+
 PACK = "photo"
 MAX_WIDTH = 1344
 """Photos travel at most this wide: tools.data.synth's largest training scale (2x the working width) survives."""
@@ -247,6 +249,19 @@ class DeviceStream:
         return self.synth.batches(self.key, size, self.channels)
 
 
+def write_tar(run: Path, tar_path: Path) -> Path:
+    """The run as one tar, whole or not at all: on_device.sh copies every `*.tar` it sees while later jobs train,
+    so a tar is written under a hidden temporary name and renamed into place."""
+    tmp = temp_name(tar_path)
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            tar.add(run, arcname=run.name)
+        os.replace(tmp, tar_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return tar_path
+
+
 def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     """Trains one job for its seconds and returns the tar of its run folder."""
     import keras
@@ -324,8 +339,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
     init_dir = f" --init-dir {args.init_dir}" if args.init_dir else ""
     sizes = f"--map-batch {batch} --map-patch {patch}" if job.mapper else f"--batch {batch} --patch {patch}"
     leg = (f"python -m tools.train.gpu train --out {args.out}{init_dir} --job {job.role}:{job.arch}:{job.seconds:g} "
-           f"{sizes} --lr {args.lr} --warmup-steps {args.warmup_steps} " +
-           (f"--clipnorm {args.clipnorm:g} " if args.clipnorm else "") +
+           f"{sizes} --lr {args.lr} --warmup-steps {args.warmup_steps} --clipnorm {args.clipnorm:g} " +
            (f"--synth device --chroma {args.chroma:g} --optics-share {args.optics_share:g}"
             if args.synth == "device" else f"--synthesis {synthesis}"))
     meta = {
@@ -344,9 +358,7 @@ def train_job(job: Job, args: argparse.Namespace, pool) -> Path:
         meta["legs"] = prior.get("legs", []) + [leg]
         meta["seconds_before"] = float(prior.get("seconds", 0)) + float(prior.get("seconds_before", 0))
     (run / "run.json").write_text(json.dumps(meta, indent=2))
-    tar_path = Path(args.out) / f"{name}.tar"
-    with tarfile.open(tar_path, "w") as tar:
-        tar.add(run, arcname=name)
+    tar_path = write_tar(run, Path(args.out) / f"{name}.tar")
     print(f"{name}: {steps} steps in {seconds:.0f} s, {ring.drawn} samples drawn, validation "
           f"{meta['final_val']:.4f} -> {tar_path}", flush=True)
     return tar_path
