@@ -14,6 +14,7 @@ from conftest import read_sample  # noqa: E402
 
 from deblurd.optics.blur import convolve, disk_psf  # noqa: E402
 from deblurd.optics.lens_psf import LensProfile, lens_psf  # noqa: E402
+from deblurd.optics.sensor import linear_to_srgb, srgb_to_linear  # noqa: E402
 from tools.data import gpu_synth  # noqa: E402
 from tools.data.gpu_synth import DeviceSynth, SynthConfig  # noqa: E402
 
@@ -215,9 +216,15 @@ def test_drawn_lenses_follow_lens_profiles_draw():
     lenses = gpu_synth.draw_lenses(jax.random.key(3), 4000)
     rim, soften, cats = (np.asarray(v) for v in (lenses.rim, lenses.soften, lenses.cats_eye))
     assert rim.min() >= -0.5 and rim.max() <= 0.9 and 0.25 < (rim > 0.2).mean() < 0.35
-    assert soften.min() >= 0 and soften.max() <= gpu_synth.LENS_SOFTEN_MAX
+    assert soften.min() >= 0 and soften.max() <= gpu_synth.SOFTEN_MAX
     assert 0.45 < (cats == 0).mean() < 0.55 and cats.max() <= 0.9
     assert np.abs(np.asarray(lenses.field)).max() <= 1.0
+
+
+def test_the_device_gamma_is_the_sensors():
+    levels = np.linspace(-0.1, 1.1, 1201, dtype=np.float32)
+    np.testing.assert_allclose(gpu_synth.srgb_to_linear(jnp.asarray(levels)), srgb_to_linear(levels), atol=1e-6)
+    np.testing.assert_allclose(gpu_synth.linear_to_srgb(jnp.asarray(levels)), linear_to_srgb(levels), atol=1e-6)
 
 
 def test_real_optics_blur_in_linear_light():

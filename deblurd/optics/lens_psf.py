@@ -24,6 +24,18 @@ import numpy as np
 from deblurd.optics.blur import gaussian_psf
 
 _SUPERSAMPLE = 8
+SOFT_SHARE = 0.7
+"""Share of drawn lenses whose light moves to the centre behind focus (soft backgrounds); the rest get bright rims."""
+SOFT_RIM = (-0.5, 0.2)
+"""The rim term of a soft-background lens, uniform in this range."""
+BRIGHT_RIM = (0.2, 0.9)
+"""The rim term of a bright-rim lens, uniform in this range."""
+SOFTEN_MAX = 0.6
+"""The largest edge softening a drawn lens gets, px (uniform from 0)."""
+CATS_EYE_SHARE = 0.5
+"""Share of drawn lenses whose aperture is clipped towards the corners."""
+CATS_EYE = (0.2, 0.9)
+"""The clipping of those lenses, uniform in this range."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,11 @@ class LensProfile:
     @staticmethod
     def draw(rng: np.random.Generator) -> LensProfile:
         """A random, plausible wide-open phone lens: mostly soft backgrounds, sometimes bright rims, mild colour."""
-        rim = float(rng.uniform(-0.5, 0.2) if rng.random() < 0.7 else rng.uniform(0.2, 0.9))
+        rim = float(rng.uniform(*SOFT_RIM) if rng.random() < SOFT_SHARE else rng.uniform(*BRIGHT_RIM))
         red, blue = float(rng.uniform(0.0, 0.06)), float(rng.uniform(0.0, 0.06))
         sign = 1.0 if rng.random() < 0.5 else -1.0
-        cats_eye = float(rng.uniform(0.2, 0.9)) if rng.random() < 0.5 else 0.0
-        return LensProfile(rim, float(rng.uniform(0.0, 0.6)), (sign * red, 0.0, -sign * blue), cats_eye)
+        cats_eye = float(rng.uniform(*CATS_EYE)) if rng.random() < CATS_EYE_SHARE else 0.0
+        return LensProfile(rim, float(rng.uniform(0.0, SOFTEN_MAX)), (sign * red, 0.0, -sign * blue), cats_eye)
 
 
 IDEAL_LENS = LensProfile()

@@ -16,6 +16,10 @@ import numpy as np
 
 _RAW_LEVELS = 1023
 _RGGB_TO_RGB = cv2.COLOR_BayerBG2RGB_EA
+SHARPEN_AMOUNT = (0.2, 1.2)
+"""The ISP's unsharp-mask amount a drawn camera gets, uniform in this range."""
+SHARPEN_SIGMA = (0.7, 1.5)
+"""The ISP's unsharp-mask radius (Gaussian sigma, px) a drawn camera gets, uniform in this range."""
 """OpenCV names a Bayer pattern by the second row's second and third pixels: RGGB is its "BG"."""
 
 
@@ -70,8 +74,8 @@ class SensorProfile:
         gain = float(np.exp(rng.uniform(0.0, np.log(16.0))))
         jpeg = int(rng.integers(70, 98)) if rng.random() < 0.8 else None
         return SensorProfile(gain, float(rng.uniform(12000, 30000)), float(rng.uniform(6, 20)),
-                             float(rng.uniform(0.2, 0.7)), float(rng.uniform(0.2, 1.2)), float(rng.uniform(0.7, 1.5)),
-                             jpeg)
+                             float(rng.uniform(0.2, 0.7)), float(rng.uniform(*SHARPEN_AMOUNT)),
+                             float(rng.uniform(*SHARPEN_SIGMA)), jpeg)
 
 
 def add_noise(raw: np.ndarray, sensor: SensorProfile, rng: np.random.Generator) -> np.ndarray:

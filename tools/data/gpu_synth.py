@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deblurd.optics.blur import BlurDefinition
+from deblurd.optics.lens_psf import BRIGHT_RIM, CATS_EYE, CATS_EYE_SHARE, SOFT_RIM, SOFT_SHARE, SOFTEN_MAX
+from deblurd.optics.sensor import SHARPEN_AMOUNT, SHARPEN_SIGMA
 from deblurd.optics.wiener import LOW_BAND, MIN_BAND_POINTS, MIN_RADIUS as WIENER_MIN_RADIUS
 from deblurd.restore.manifest import RADIUS_SCALE, WIENER_SIGMA
 from tools.data.synth import TOLD_ABSOLUTE_ERROR, TOLD_RELATIVE_ERROR
@@ -42,10 +44,6 @@ SUPERSAMPLE = 8
 """Sub-pixels per pixel side when a disk is rasterised (deblurd.optics.blur's _SUPERSAMPLE)."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """Y of YCrCb from RGB, as the daemon computes luminance."""
-LENS_SOFTEN_MAX = 0.6
-"""The largest edge softening LensProfile.draw gives a lens, px."""
-SHARPEN_SIGMA = (0.7, 1.5)
-"""The ISP's unsharp-mask radius, uniform in this range (SensorProfile.draw's)."""
 CHANNELS = ("luma", "radius", "wiener")
 """A non-blind restorer's input channels in order; a net taking n channels gets the first n."""
 QUANTISATION_SIGMA = 1 / 255 / math.sqrt(12)
@@ -73,8 +71,8 @@ class SynthConfig:
     """Return luminance (what the generators learn) rather than the photos' channels."""
     optics_share: float = 0.0
     """Share of samples through a real lens and camera (linear light, lens PSF, sharpening); the rest: ideal disks."""
-    sharpen: tuple[float, float] = (0.2, 1.2)
-    """The ISP's unsharp-mask amount on real-optics samples, uniform in this range (SensorProfile.draw's)."""
+    sharpen: tuple[float, float] = SHARPEN_AMOUNT
+    """The ISP's unsharp-mask amount on real-optics samples, uniform in this range."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_radius <= self.max_radius or not 0 <= self.sharp_share <= 1 or not 0 <= self.chroma < 0.5:
@@ -86,7 +84,7 @@ class SynthConfig:
     def halo(self) -> int:
         """Pixels of context a sample needs on each side: the half-width of the largest PSF drawn (a lens PSF's
         softening reaches 3 sigma beyond its disk)."""
-        soften = math.ceil(3 * LENS_SOFTEN_MAX) if self.optics_share > 0 else 0
+        soften = math.ceil(3 * SOFTEN_MAX) if self.optics_share > 0 else 0
         return math.ceil(self.max_radius * (1 + self.chroma)) + 1 + soften
 
     @property
@@ -145,11 +143,12 @@ def draw_lenses(key: jax.Array, size: int) -> Lenses:
     """Lenses as deblurd.optics.lens_psf.LensProfile.draw draws them (soft centres mostly, bright rims sometimes,
     a cat's eye for half of them) at a field position uniform over the frame."""
     k_kind, k_soft, k_bright, k_soften, k_cats, k_clip, k_field = jax.random.split(key, 7)
-    rim = jnp.where(jax.random.uniform(k_kind, (size,)) < 0.7, jax.random.uniform(k_soft, (size,), minval=-0.5,
-                    maxval=0.2), jax.random.uniform(k_bright, (size,), minval=0.2, maxval=0.9))
-    cats_eye = jnp.where(jax.random.uniform(k_cats, (size,)) < 0.5,
-                         jax.random.uniform(k_clip, (size,), minval=0.2, maxval=0.9), 0.0)
-    return Lenses(rim, jax.random.uniform(k_soften, (size,), maxval=LENS_SOFTEN_MAX), cats_eye,
+    rim = jnp.where(jax.random.uniform(k_kind, (size,)) < SOFT_SHARE,
+                    jax.random.uniform(k_soft, (size,), minval=SOFT_RIM[0], maxval=SOFT_RIM[1]),
+                    jax.random.uniform(k_bright, (size,), minval=BRIGHT_RIM[0], maxval=BRIGHT_RIM[1]))
+    cats_eye = jnp.where(jax.random.uniform(k_cats, (size,)) < CATS_EYE_SHARE,
+                         jax.random.uniform(k_clip, (size,), minval=CATS_EYE[0], maxval=CATS_EYE[1]), 0.0)
+    return Lenses(rim, jax.random.uniform(k_soften, (size,), maxval=SOFTEN_MAX), cats_eye,
                   jax.random.uniform(k_field, (size, 2), minval=-1.0, maxval=1.0))
 
 
@@ -167,7 +166,7 @@ def _gaussians(sigma: jax.Array, half: int) -> jax.Array:
 def _soften(psfs: jax.Array, sigma: jax.Array) -> jax.Array:
     """PSFs (..., K, K) convolved with a Gaussian of per-PSF sigma (...), zero outside the grid as cv2.filter2D's
     BORDER_CONSTANT."""
-    reach = math.ceil(3 * LENS_SOFTEN_MAX)
+    reach = math.ceil(3 * SOFTEN_MAX)
     g = _gaussians(sigma, reach)
     k = psfs.shape[-1]
 
